@@ -1,0 +1,1 @@
+"""meetreg's producer side: sources of registration requests, enqueueing, schedule and CLI."""

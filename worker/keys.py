@@ -1,0 +1,77 @@
+"""Every name meetreg uses in the outside world: Redis keys and Graph paths.
+
+Redis keys (all under the prefix `meetreg:`):
+
+    batch:{batch_id}        hash    the batch: total, source, created_at, one counter per RowState
+    rows:{batch_id}         hash    field = row seq (1-based), value = the row's JSON record
+    batches                 zset    batch ids by creation time (ms)
+    meeting:{meeting_key}   hash    idempotency record of one meeting, outlives batches:
+                                    state, registration_id, batch_id, seq, posts, updated_at
+    lease:{meeting_key}     string  the worker token that may talk to Graph about the meeting
+    inflight                zset    chunks a worker holds, scored by when its claim expires (ms)
+    upn:{upn}               string  a UPN's objectId, cached
+    rate:tat                string  the shared limiter's theoretical arrival time (GCRA)
+    rate:pause_until        string  no request before this time (ms): a Retry-After, shared
+
+`meeting_key` is a hash of the meeting id: ids are long and opaque, and a meeting is the
+same meeting whichever user or batch names it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from urllib.parse import quote
+
+PREFIX = "meetreg:"
+BATCHES = PREFIX + "batches"
+INFLIGHT = PREFIX + "inflight"
+RATE_TAT = PREFIX + "rate:tat"
+RATE_PAUSE_UNTIL = PREFIX + "rate:pause_until"
+QUEUE = "meetreg"
+PROCESS_CHUNK_TASK = "meetreg.process_chunk"
+
+
+def batch(batch_id: str) -> str:
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def rows(batch_id: str) -> str:
+    return f"{PREFIX}rows:{batch_id}"
+
+
+def meeting_key(meeting_id: str) -> str:
+    return hashlib.sha256(meeting_id.encode()).hexdigest()[:32]
+
+
+def meeting(meeting_id: str) -> str:
+    return f"{PREFIX}meeting:{meeting_key(meeting_id)}"
+
+
+def lease(meeting_id: str) -> str:
+    return f"{PREFIX}lease:{meeting_key(meeting_id)}"
+
+
+def upn(user_principal_name: str) -> str:
+    return f"{PREFIX}upn:{user_principal_name.lower()}"
+
+
+# Graph paths, relative to GRAPH_BASE_URL. Every id is one fully percent-encoded path segment.
+def segment(value: str) -> str:
+    """Percent-encode `value` as exactly one path segment: `/`, `?`, `#`, `%` included."""
+    encoded = quote(value, safe="")
+    # "." and ".." are path navigation even when encoded by some servers; spell the dots out.
+    if encoded in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    return encoded
+
+
+def registration_path(user_id: str, meeting_id: str) -> str:
+    return f"/users/{segment(user_id)}/onlineMeetings/{segment(meeting_id)}/registration"
+
+
+def user_path(user_id: str) -> str:
+    return f"/users/{segment(user_id)}"
+
+
+def online_meetings_path(user_id: str) -> str:
+    return f"/users/{segment(user_id)}/onlineMeetings"

@@ -1,0 +1,157 @@
+"""The records meetreg passes around: a registration request, a row's state, a row's outcome."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+MAX_ID_LENGTH = 2048
+MAX_JOIN_URL_LENGTH = 4096
+_UPN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
+
+
+class AllowedRegistrant(StrEnum):
+    """Graph's `meetingAudience`; `unknownFutureValue` exists but must never be sent."""
+
+    EVERYONE = "everyone"
+    ORGANIZATION = "organization"
+
+
+class RowState(StrEnum):
+    """Where a row stands. Stored in Redis as these strings."""
+
+    QUEUED = "queued"  # accepted, waiting for a worker
+    RUNNING = "running"  # a worker holds it and is talking to Graph
+    RETRYING = "retrying"  # a transient failure happened; another attempt is coming
+    CREATED = "created"  # this run's POST created the registration
+    ALREADY_ENABLED = "already_enabled"  # the meeting already had a registration
+    SKIPPED = "skipped"  # not sent: a duplicate row, or done by an earlier batch
+    FAILED = "failed"  # Graph refused for good, or retries ran out
+    INVALID = "invalid"  # the row itself is wrong
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATES
+
+
+FINAL_STATES = frozenset(
+    {RowState.CREATED, RowState.ALREADY_ENABLED, RowState.SKIPPED, RowState.FAILED, RowState.INVALID}
+)
+SUCCESS_STATES = frozenset({RowState.CREATED, RowState.ALREADY_ENABLED, RowState.SKIPPED})
+
+
+def _check_id(value: str, name: str, max_length: int = MAX_ID_LENGTH) -> str:
+    if not value:
+        raise ValueError(f"{name} is empty")
+    if len(value) > max_length:
+        raise ValueError(f"{name} is longer than {max_length} characters")
+    if _BAD_ID_CHARS.search(value):
+        raise ValueError(f"{name} contains whitespace or a control character")
+    return value
+
+
+def _is_guid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36
+
+
+class RegistrationRequest(BaseModel):
+    """One meeting to enable registration on, as a source (CSV, JSON, event) gives it.
+
+    `user_id` is the organizer's objectId (GUID, lower-cased) or UPN (lower-cased);
+    the meeting is named by `meeting_id`, or else found from `join_web_url`.
+    """
+
+    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
+
+    user_id: str
+    meeting_id: str | None = None
+    join_web_url: str | None = None
+    allowed_registrant: AllowedRegistrant = AllowedRegistrant.EVERYONE
+
+    @field_validator("user_id")
+    @classmethod
+    def _user_id_is_guid_or_upn(cls, value: str) -> str:
+        _check_id(value, "user_id", 320)
+        if _is_guid(value) or _UPN.match(value):
+            return value.lower()
+        raise ValueError("user_id is neither a GUID nor a UPN")
+
+    @field_validator("meeting_id")
+    @classmethod
+    def _meeting_id_is_clean(cls, value: str | None) -> str | None:
+        return _check_id(value, "meeting_id") if value else None
+
+    @field_validator("join_web_url")
+    @classmethod
+    def _join_url_is_https(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        _check_id(value, "join_web_url", MAX_JOIN_URL_LENGTH)
+        if not value.lower().startswith("https://"):
+            raise ValueError("join_web_url is not an https:// link")
+        return value
+
+    @field_validator("allowed_registrant", mode="before")
+    @classmethod
+    def _registrant_default(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return AllowedRegistrant.EVERYONE
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _names_a_meeting(self) -> Self:
+        if not self.meeting_id and not self.join_web_url:
+            raise ValueError("meeting_id (or join_web_url) is required")
+        return self
+
+    @property
+    def dedup_key(self) -> tuple[str, str]:
+        """What makes two rows of one batch the same request."""
+        return (self.user_id, self.meeting_id or self.join_web_url or "")
+
+
+@dataclass(slots=True)
+class RowRecord:
+    """One data row of a batch and what happened to it: the report's columns.
+
+    `seq` is the row's position among the batch's data rows (1-based); `line` its line
+    in the source file (the header being line 1).
+    """
+
+    seq: int
+    line: int
+    user_id: str
+    meeting_id: str
+    allowed_registrant: str
+    status: RowState
+    join_web_url: str = ""
+    registration_id: str = ""
+    http_status: int | None = None
+    error: str = ""
+    attempts: int = 0
+    request_id: str = ""
+    updated_at: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["status"] = str(self.status)
+        return data
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> RowRecord:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["status"] = RowState(known["status"])
+        if known.get("http_status") in ("", None):
+            known["http_status"] = None
+        return cls(**known)

@@ -1,0 +1,122 @@
+"""meetreg's configuration: one object, read once from the environment (and `.env`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from worker.errors import ConfigError
+
+DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/beta"
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+# 5,000 requests per 10 s per app is the published cloud-communications ceiling across
+# all tenants; a tenth of it leaves room for other apps and for the adaptive limiter.
+DEFAULT_RATE_LIMIT_PER_S = 50.0
+DEFAULT_CONCURRENCY = 32
+DEFAULT_RECOVERY_S = 120.0
+DEFAULT_MAX_ATTEMPTS = 6
+DEFAULT_RETENTION_DAYS = 30.0
+DEFAULT_IDEMPOTENCY_RETENTION_DAYS = 365.0
+DEFAULT_REQUEST_TIMEOUT_S = 30.0
+DEFAULT_CHUNK_SIZE = 10
+
+
+class Settings(BaseSettings):
+    """Every setting meetreg reads; names in CONTRACT.md, secrets as `SecretStr`."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
+    )
+
+    redis_url: str | None = Field(None, validation_alias="REDIS_URL")
+    graph_base_url: str = Field(DEFAULT_GRAPH_BASE_URL, validation_alias="GRAPH_BASE_URL")
+    tenant_id: str | None = Field(None, validation_alias="AZURE_TENANT_ID")
+    client_id: str | None = Field(None, validation_alias="AZURE_CLIENT_ID")
+    client_secret: SecretStr | None = Field(None, validation_alias="AZURE_CLIENT_SECRET")
+    client_certificate_path: Path | None = Field(
+        None, validation_alias="AZURE_CLIENT_CERTIFICATE_PATH"
+    )
+    client_certificate_password: SecretStr | None = Field(
+        None, validation_alias="AZURE_CLIENT_CERTIFICATE_PASSWORD"
+    )
+    authority_host: str = Field(DEFAULT_AUTHORITY_HOST, validation_alias="AZURE_AUTHORITY_HOST")
+    rate_limit_per_s: float = Field(
+        DEFAULT_RATE_LIMIT_PER_S, gt=0, validation_alias="MEETREG_RATE_LIMIT"
+    )
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024, validation_alias="MEETREG_CONCURRENCY")
+    recovery_s: float = Field(DEFAULT_RECOVERY_S, ge=3, validation_alias="MEETREG_RECOVERY_S")
+    max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=100, validation_alias="MEETREG_MAX_ATTEMPTS")
+    get_before_post: bool = Field(True, validation_alias="MEETREG_GET_BEFORE_POST")
+    retention_days: float = Field(DEFAULT_RETENTION_DAYS, gt=0, validation_alias="MEETREG_RETENTION_DAYS")
+    idempotency_retention_days: float = Field(
+        DEFAULT_IDEMPOTENCY_RETENTION_DAYS, gt=0, validation_alias="MEETREG_IDEMPOTENCY_RETENTION_DAYS"
+    )
+    request_timeout_s: float = Field(
+        DEFAULT_REQUEST_TIMEOUT_S, gt=0, validation_alias="MEETREG_REQUEST_TIMEOUT_S"
+    )
+    chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=1000, validation_alias="MEETREG_CHUNK_SIZE")
+
+    @field_validator("graph_base_url", "authority_host")
+    @classmethod
+    def _is_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("redis_url")
+    @classmethod
+    def _is_redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+    @property
+    def lease_ms(self) -> int:
+        """How long a worker's claim on a row lives without renewal.
+
+        Half the recovery time: a dead worker's rows expire, and the sweeper, which runs
+        every quarter of it, finds them well within `recovery_s`.
+        """
+        return int(self.recovery_s * 500)
+
+    @property
+    def sweep_interval_s(self) -> float:
+        return self.recovery_s / 4
+
+    def require_credentials(self) -> None:
+        """Raise ConfigError naming what is missing for an application token."""
+        missing = [
+            name
+            for name, value in (("AZURE_TENANT_ID", self.tenant_id), ("AZURE_CLIENT_ID", self.client_id))
+            if not value
+        ]
+        if not self.client_secret and not self.client_certificate_path:
+            missing.append("AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH")
+        if missing:
+            raise ConfigError(f"missing configuration: {', '.join(missing)}")
+
+
+_FIELD_TO_ENV = {
+    name: (field.validation_alias if isinstance(field.validation_alias, str) else name)
+    for name, field in Settings.model_fields.items()
+}
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings once. Raises ConfigError with one line naming the bad variable.
+
+    The message names the variable and the rule, never the value: it may be a secret.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "configuration"
+        name = _FIELD_TO_ENV.get(field, field)
+        raise ConfigError(f"{name}: {first['msg']}") from None
