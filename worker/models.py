@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any, Self
@@ -41,7 +40,13 @@ class RowState(StrEnum):
 
 
 FINAL_STATES = frozenset(
-    {RowState.CREATED, RowState.ALREADY_ENABLED, RowState.SKIPPED, RowState.FAILED, RowState.INVALID}
+    {
+        RowState.CREATED,
+        RowState.ALREADY_ENABLED,
+        RowState.SKIPPED,
+        RowState.FAILED,
+        RowState.INVALID,
+    }
 )
 SUCCESS_STATES = frozenset({RowState.CREATED, RowState.ALREADY_ENABLED, RowState.SKIPPED})
 
@@ -56,12 +61,11 @@ def _check_id(value: str, name: str, max_length: int = MAX_ID_LENGTH) -> str:
     return value
 
 
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
 def _is_guid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36
+    return _GUID.fullmatch(value) is not None
 
 
 class RegistrationRequest(BaseModel):

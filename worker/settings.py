@@ -46,18 +46,28 @@ class Settings(BaseSettings):
     rate_limit_per_s: float = Field(
         DEFAULT_RATE_LIMIT_PER_S, gt=0, validation_alias="MEETREG_RATE_LIMIT"
     )
-    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=1024, validation_alias="MEETREG_CONCURRENCY")
+    concurrency: int = Field(
+        DEFAULT_CONCURRENCY, ge=1, le=1024, validation_alias="MEETREG_CONCURRENCY"
+    )
     recovery_s: float = Field(DEFAULT_RECOVERY_S, ge=3, validation_alias="MEETREG_RECOVERY_S")
-    max_attempts: int = Field(DEFAULT_MAX_ATTEMPTS, ge=1, le=100, validation_alias="MEETREG_MAX_ATTEMPTS")
+    max_attempts: int = Field(
+        DEFAULT_MAX_ATTEMPTS, ge=1, le=100, validation_alias="MEETREG_MAX_ATTEMPTS"
+    )
     get_before_post: bool = Field(True, validation_alias="MEETREG_GET_BEFORE_POST")
-    retention_days: float = Field(DEFAULT_RETENTION_DAYS, gt=0, validation_alias="MEETREG_RETENTION_DAYS")
+    retention_days: float = Field(
+        DEFAULT_RETENTION_DAYS, gt=0, validation_alias="MEETREG_RETENTION_DAYS"
+    )
     idempotency_retention_days: float = Field(
-        DEFAULT_IDEMPOTENCY_RETENTION_DAYS, gt=0, validation_alias="MEETREG_IDEMPOTENCY_RETENTION_DAYS"
+        DEFAULT_IDEMPOTENCY_RETENTION_DAYS,
+        gt=0,
+        validation_alias="MEETREG_IDEMPOTENCY_RETENTION_DAYS",
     )
     request_timeout_s: float = Field(
         DEFAULT_REQUEST_TIMEOUT_S, gt=0, validation_alias="MEETREG_REQUEST_TIMEOUT_S"
     )
-    chunk_size: int = Field(DEFAULT_CHUNK_SIZE, ge=1, le=1000, validation_alias="MEETREG_CHUNK_SIZE")
+    chunk_size: int = Field(
+        DEFAULT_CHUNK_SIZE, ge=1, le=1000, validation_alias="MEETREG_CHUNK_SIZE"
+    )
 
     @field_validator("graph_base_url", "authority_host")
     @classmethod
@@ -93,7 +103,10 @@ class Settings(BaseSettings):
         """Raise ConfigError naming what is missing for an application token."""
         missing = [
             name
-            for name, value in (("AZURE_TENANT_ID", self.tenant_id), ("AZURE_CLIENT_ID", self.client_id))
+            for name, value in (
+                ("AZURE_TENANT_ID", self.tenant_id),
+                ("AZURE_CLIENT_ID", self.client_id),
+            )
             if not value
         ]
         if not self.client_secret and not self.client_certificate_path:

@@ -1,0 +1,85 @@
+"""Helpers shared by the simulator's tests: ids, a thin Graph caller, error checks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from worker import keys
+from worker.simulator import SimulatorServer
+
+ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
+OTHER_USER = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+MEETING = "MSo1N2Y5ZGFjYy03MWJmLTQ3NDMtYjQxMy01M2EdFGkdRWHJlQ"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+EXTERNAL = {
+    "@odata.type": "#microsoft.graph.externalMeetingRegistration",
+    "allowedRegistrant": "everyone",
+}
+
+
+def fetch_token(sim: SimulatorServer, http: httpx.Client) -> str:
+    response = http.post(
+        f"/{sim.tenant_id}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": sim.client_id,
+            "client_secret": sim.client_secret,
+            "scope": GRAPH_SCOPE,
+        },
+    )
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+class Graph:
+    """A thin Graph caller for tests: paths built with worker.keys, a bearer token set."""
+
+    def __init__(self, sim: SimulatorServer, http: httpx.Client) -> None:
+        self.sim = sim
+        self.http = http
+        self.token = fetch_token(sim, http)
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
+        return self.http.request(method, f"/beta{path}", headers=headers, **kwargs)
+
+    def post_registration(
+        self,
+        meeting_id: str = MEETING,
+        user_id: str = ORGANIZER,
+        body: Any = EXTERNAL,
+        **kwargs: Any,
+    ) -> httpx.Response:
+        return self.request(
+            "POST", keys.registration_path(user_id, meeting_id), json=body, **kwargs
+        )
+
+    def get_registration(
+        self, meeting_id: str = MEETING, user_id: str = ORGANIZER
+    ) -> httpx.Response:
+        return self.request("GET", keys.registration_path(user_id, meeting_id))
+
+    def delete_registration(
+        self, meeting_id: str = MEETING, user_id: str = ORGANIZER
+    ) -> httpx.Response:
+        return self.request("DELETE", keys.registration_path(user_id, meeting_id))
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    """The Graph error of a response, checking its request-id matches the header."""
+    error = response.json()["error"]
+    assert error["innerError"]["request-id"] == response.headers["request-id"]
+    return dict(error)
+
+
+def wait_until(condition: Callable[[], object], timeout_s: float = 5.0) -> None:
+    """Poll `condition` until it holds; fail the test after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        time.sleep(0.01)

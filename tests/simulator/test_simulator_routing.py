@@ -1,0 +1,85 @@
+"""worker.simulator routing: the raw path decides, so an id can never reach another route."""
+
+from __future__ import annotations
+
+import pytest
+from sim_helpers import EXTERNAL, MEETING, ORGANIZER, error_of
+
+from worker import keys
+
+TRICKY_IDS = [
+    "a/b",
+    "..",
+    ".",
+    "x?y=1",
+    "x#y",
+    "%2F",
+    "../../../_sim/reset",
+    "MSp1/../../users/" + ORGANIZER,
+    "a b+c:d@e_f",
+]
+
+
+@pytest.mark.parametrize("meeting_id", TRICKY_IDS)
+def test_a_tricky_meeting_id_stays_one_segment(sim, graph, meeting_id):
+    sim.state.add_user(ORGANIZER)
+    path = "/beta" + keys.registration_path(ORGANIZER, meeting_id)
+
+    missing = graph.post_registration(meeting_id)
+
+    # The meeting is unknown, so NotFound from the registration route: never another route.
+    assert missing.status_code == 404
+    assert error_of(missing)["code"] == "NotFound"
+    assert sim.state.requests[-1] == ("POST", path, 404)
+    sim.state.add_meeting(ORGANIZER, meeting_id)
+    created = graph.post_registration(meeting_id)
+    assert created.status_code == 201
+    assert sim.state.registration(meeting_id) is not None
+    assert sim.state.creations == {meeting_id: 1}
+    assert [p for _, p, _ in sim.state.requests if not p.startswith(f"/{sim.tenant_id}/")] == [
+        path,
+        path,
+    ]
+
+
+def test_a_percent_sign_is_decoded_exactly_once(sim, graph):
+    sim.state.add_meeting(ORGANIZER, "%2F")
+
+    assert graph.post_registration("/").status_code == 404
+    assert graph.post_registration("%2F").status_code == 201
+
+
+@pytest.mark.parametrize("user_id", ["..", "a/b", "x?y"])
+def test_a_tricky_user_id_stays_one_segment(sim, graph, user_id):
+    response = graph.request("GET", keys.user_path(user_id))
+
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "Request_ResourceNotFound"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/beta/groups",
+        "/beta/users",
+        "/beta/users/",
+        f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}",
+        f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}/registration/extra",
+        f"/beta/users/{ORGANIZER}/onlineMeetings//registration",
+        f"/beta/me/onlineMeetings/{MEETING}/registration",
+        "/v1.0/users",
+        "/",
+    ],
+)
+def test_an_unknown_path_is_404_unknown_error(sim, graph, path):
+    sim.state.add_meeting(ORGANIZER, MEETING)
+
+    response = graph.http.post(
+        path, json=EXTERNAL, headers={"Authorization": f"Bearer {graph.token}"}
+    )
+
+    assert response.status_code == 404
+    error = error_of(response)
+    assert error["code"] == "UnknownError"
+    assert error["message"].startswith("Resource not found for the segment")
+    assert sim.state.registration(MEETING) is None

@@ -1,0 +1,29 @@
+"""A Microsoft Graph and Entra login simulator, served over real HTTP(S).
+
+Used by `meetreg demo`, the test suite and the benchmarks: it answers the registration
+endpoints as GRAPH.md says Graph does (including the undocumented conflict behaviours as
+a setting), issues client-credentials tokens to MSAL, and misbehaves on demand (latency,
+a rate limit, 429/5xx, commits whose answer never arrives). See `server` to run it,
+`state` to seed and inspect it, `control` to do so from another process.
+"""
+
+from worker.simulator.app import SimulatorApp
+from worker.simulator.config import ConflictMode, FaultConfig, RetryAfterStyle, SimulatorConfig
+from worker.simulator.control import SimulatorControl
+from worker.simulator.server import SimulatorServer
+from worker.simulator.state import SimulatorState
+from worker.simulator.tls import ssl_context
+from worker.simulator.traffic import EarlyRetry
+
+__all__ = [
+    "ConflictMode",
+    "EarlyRetry",
+    "FaultConfig",
+    "RetryAfterStyle",
+    "SimulatorApp",
+    "SimulatorConfig",
+    "SimulatorControl",
+    "SimulatorServer",
+    "SimulatorState",
+    "ssl_context",
+]

@@ -1,0 +1,76 @@
+"""The simulator's settings: who may sign in, how a second registration is answered, faults.
+
+Both are data (frozen pydantic models), so the control API validates the JSON form of a
+`FaultConfig` the same way the Python caller's keyword arguments are validated.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ConflictMode = Literal["409", "400", "replace"]
+"""What POST does when the meeting already has a registration (undocumented by Microsoft)."""
+
+RetryAfterStyle = Literal["int", "float"]
+"""How `Retry-After` is spelled: "2" (rounded up) or "2.128" (Graph has been seen sending both)."""
+
+DEFAULT_TENANT_ID = "7d3f1e2a-5b6c-4d8e-9f01-23456789abcd"
+DEFAULT_CLIENT_ID = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
+DEFAULT_CLIENT_SECRET = "meetreg-simulator-secret"  # noqa: S105 - a simulator's well-known secret
+DEFAULT_TOKEN_TTL_S = 3600.0
+DEFAULT_STALL_S = 60.0
+DEFAULT_THROTTLE_RETRY_AFTER_S = 1.0
+REQUEST_LOG_SIZE = 100_000
+# Entra says 3599 s whatever the server-side lifetime is, like the real service.
+TOKEN_EXPIRES_IN_S = 3599
+
+
+class FaultConfig(BaseModel):
+    """Everything the simulator does wrong on purpose; all off by default.
+
+    Probabilities are per Graph request and drawn from one RNG seeded with `seed`, so a
+    sequential test sees the same faults on every run.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    latency_ms: float = Field(default=0.0, ge=0)  # mean; each call sleeps 0.5x-1.5x of it
+    rate_limit_per_s: float | None = Field(
+        default=None, gt=0
+    )  # the service's own limit, all callers
+    retry_after_style: RetryAfterStyle = "int"
+    throttle_probability: float = Field(default=0.0, ge=0, le=1)
+    # Retry-After of random 429s, and of random 503s (which may carry one, GRAPH.md says).
+    throttle_retry_after_s: float = Field(default=DEFAULT_THROTTLE_RETRY_AFTER_S, ge=0)
+    error_5xx_probability: float = Field(default=0.0, ge=0, le=1)  # nothing committed
+    commit_then_timeout_probability: float = Field(default=0.0, ge=0, le=1)  # POST only
+    commit_then_500_probability: float = Field(default=0.0, ge=0, le=1)  # POST only
+    stall_s: float = Field(default=DEFAULT_STALL_S, ge=0)  # how long commit_then_timeout stalls
+    seed: int | None = None
+
+
+class SimulatorConfig(BaseModel):
+    """One simulator: its tenant and client app, its Graph behaviour, its listeners.
+
+    `client_certificates` are PEM certificates; when any is given, a client assertion must
+    be signed by one of their keys (with none, any well-formed assertion is accepted).
+    `tls_dir` keeps the generated CA and server certificate there instead of a temporary
+    directory removed on stop.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tenant_id: str = DEFAULT_TENANT_ID
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    client_certificates: tuple[str, ...] = ()
+    conflict: ConflictMode = "409"
+    token_ttl_s: float = Field(default=DEFAULT_TOKEN_TTL_S, gt=0)
+    faults: FaultConfig = FaultConfig()
+    https_port: int = Field(default=0, ge=0, le=65535)  # 0: any free port
+    plain_http: bool = False
+    http_port: int = Field(default=0, ge=0, le=65535)
+    tls_dir: Path | None = None

@@ -1,0 +1,134 @@
+"""A client for the control API of a simulator running in another process.
+
+    with SimulatorControl("https://127.0.0.1:8443", ca_path) as control:
+        control.add_meetings([{"organizer_id": oid, "meeting_id": mid}])
+        control.set_faults(latency_ms=100, rate_limit_per_s=50)
+        print(control.stats()["requests_by_status"])
+
+Method names and arguments are those of SimulatorState. Raises httpx.HTTPStatusError when
+the simulator refuses (a bad step or field: 400 with the reason in the body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from worker.simulator.tls import ssl_context
+
+
+class SimulatorControl:
+    """Seed, script and inspect a simulator over HTTP(S)."""
+
+    def __init__(
+        self, base_url: str, ca_path: str | Path | None = None, timeout_s: float = 60.0
+    ) -> None:
+        verify = ssl_context(ca_path) if ca_path is not None else True
+        self._http = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/_sim", verify=verify, timeout=timeout_s
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _call(
+        self, method: str, path: str, body: Any = None, params: Mapping[str, Any] | None = None
+    ) -> Any:
+        response = self._http.request(method, path, json=body, params=params)
+        response.raise_for_status()
+        return response.json()
+
+    def add_user(
+        self, object_id: str, upn: str | None = None, access_policy: bool = True
+    ) -> dict[str, Any]:
+        """Add or replace a user; returns it as Graph shows it."""
+        return self._call(
+            "POST", "/users", {"object_id": object_id, "upn": upn, "access_policy": access_policy}
+        )
+
+    def add_users(self, users: Iterable[Mapping[str, Any]]) -> int:
+        """Add many users (mappings of add_user's arguments); returns how many."""
+        return int(self._call("POST", "/users", {"users": list(users)})["added"])
+
+    def add_meeting(
+        self,
+        organizer_id: str,
+        meeting_id: str,
+        join_web_url: str | None = None,
+        existing: str | None = None,
+        subject: str | None = None,
+    ) -> dict[str, Any]:
+        """Add or replace a meeting; returns it as Graph shows it, with its joinWebUrl."""
+        body = {
+            "organizer_id": organizer_id,
+            "meeting_id": meeting_id,
+            "join_web_url": join_web_url,
+            "existing": existing,
+            "subject": subject,
+        }
+        return self._call("POST", "/meetings", body)
+
+    def add_meetings(self, meetings: Iterable[Mapping[str, Any]]) -> int:
+        """Add many meetings (mappings of add_meeting's arguments); returns how many."""
+        return int(self._call("POST", "/meetings", {"meetings": list(meetings)})["added"])
+
+    def registration(self, meeting_id: str) -> dict[str, Any] | None:
+        """The meeting's registration as a GET would show it, or None."""
+        return self._call("GET", "/registration", params={"meeting_id": meeting_id})["registration"]
+
+    @property
+    def faults(self) -> dict[str, Any]:
+        """The current fault configuration."""
+        return self._call("GET", "/faults")
+
+    def set_faults(self, **fields: Any) -> dict[str, Any]:
+        """Replace the fault configuration with `fields` (others off)."""
+        return self._call("POST", "/faults", fields)
+
+    def script(self, meeting_id: str, steps: Iterable[Mapping[str, Any]]) -> None:
+        """Queue fault steps for the next requests about `meeting_id`."""
+        self._call("POST", "/script", {"meeting_id": meeting_id, "steps": list(steps)})
+
+    def set_conflict(self, mode: str) -> None:
+        """Change what POST does on a meeting that already has a registration."""
+        self._call("POST", "/conflict", {"mode": mode})
+
+    def expire_tokens(self) -> int:
+        """Expire every token issued so far; returns how many were live."""
+        return int(self._call("POST", "/expire-tokens")["expired"])
+
+    def stats(self) -> dict[str, Any]:
+        """The simulator's statistics (see SimulatorState.stats)."""
+        return self._call("GET", "/stats")
+
+    def requests(self, limit: int | None = None) -> list[tuple[str, str, int]]:
+        """(method, raw path, status) of the last `limit` requests, oldest first."""
+        params = {"limit": limit} if limit is not None else None
+        return [tuple(row) for row in self._call("GET", "/requests", params=params)["value"]]
+
+    def early_retries(self) -> list[dict[str, Any]]:
+        """Requests that came before their meeting's Retry-After ended."""
+        return self._call("GET", "/early-retries")["value"]
+
+    def early_retries_global(self) -> list[dict[str, Any]]:
+        """Requests that came before the latest Retry-After ended."""
+        return self._call("GET", "/early-retries-global")["value"]
+
+    def reset(self) -> None:
+        """Forget everything; faults and conflict mode return to the start-up values."""
+        self._call("POST", "/reset")

@@ -1,0 +1,112 @@
+"""The control API under `/_sim/`: the state's seeding and inspection methods as JSON.
+
+    POST /_sim/users           {"users": [{object_id, upn?, access_policy?}, ...]} or one user
+    POST /_sim/meetings        {"meetings": [{organizer_id, meeting_id, join_web_url?,
+                                existing?, subject?}, ...]} or one meeting
+    GET  /_sim/registration?meeting_id=...
+    GET|POST /_sim/faults      a FaultConfig (POST replaces it; fields left out are off)
+    POST /_sim/script          {"meeting_id": ..., "steps": [...]}
+    POST /_sim/conflict        {"mode": "409" | "400" | "replace"}
+    POST /_sim/expire-tokens
+    GET  /_sim/stats
+    GET  /_sim/requests?limit=N
+    GET  /_sim/early-retries, /_sim/early-retries-global
+    POST /_sim/reset
+
+Bad input answers 400 `{"error": "..."}`. These requests are not counted in the statistics.
+`SimulatorControl` (control.py) is the client.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from worker.simulator.responses import json_response
+from worker.simulator.state import SimulatorState
+
+Handler = Callable[[SimulatorState, Any, dict[str, str]], Any]
+
+
+def _users(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    if isinstance(body, dict) and "users" in body:
+        return {"added": state.add_users(body["users"])}
+    return state.add_user(**body)
+
+
+def _meetings(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    if isinstance(body, dict) and "meetings" in body:
+        return {"added": state.add_meetings(body["meetings"])}
+    return state.add_meeting(**body)
+
+
+def _set_faults(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    return state.set_faults(**body).model_dump()
+
+
+def _script(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.script(body["meeting_id"], body["steps"])
+    return {"queued": len(body["steps"])}
+
+
+def _conflict(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.set_conflict(body["mode"])
+    return {"mode": state.conflict}
+
+
+def _requests(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    requests = state.requests
+    limit = int(query.get("limit", len(requests)))
+    return {"value": requests[-limit:] if limit else []}
+
+
+def _reset(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.reset()
+    return {}
+
+
+_ROUTES: dict[tuple[str, str], Handler] = {
+    ("POST", "users"): _users,
+    ("POST", "meetings"): _meetings,
+    ("GET", "registration"): lambda s, b, q: {"registration": s.registration(q["meeting_id"])},
+    ("GET", "faults"): lambda s, b, q: s.faults.model_dump(),
+    ("POST", "faults"): _set_faults,
+    ("POST", "script"): _script,
+    ("POST", "conflict"): _conflict,
+    ("POST", "expire-tokens"): lambda s, b, q: {"expired": s.expire_tokens()},
+    ("GET", "stats"): lambda s, b, q: s.stats(),
+    ("GET", "requests"): _requests,
+    ("GET", "early-retries"): lambda s, b, q: {"value": [e.to_json() for e in s.early_retries()]},
+    ("GET", "early-retries-global"): lambda s, b, q: {
+        "value": [e.to_json() for e in s.early_retries_global()]
+    },
+    ("POST", "reset"): _reset,
+}
+
+
+class ControlRoutes:
+    """Answers `/_sim/...` requests from a SimulatorState."""
+
+    def __init__(self, state: SimulatorState) -> None:
+        self.state = state
+
+    async def handle(self, request: Request, segments: list[str]) -> Response:
+        """Answer one request whose first segment is `_sim`."""
+        name = segments[1] if len(segments) == 2 else ""
+        handler = _ROUTES.get((request.method, name))
+        if handler is None:
+            return json_response(
+                {"error": f"no control endpoint {request.method} /_sim/{name}"}, 404
+            )
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw else {}
+            # Seeding 100,000 meetings runs under the state lock; it takes well under a second.
+            return json_response(handler(self.state, body, dict(request.query_params)))
+        except (ValueError, TypeError, KeyError, ValidationError) as exc:
+            return json_response({"error": f"{type(exc).__name__}: {exc}"}, 400)

@@ -1,0 +1,331 @@
+"""Graph under `/beta`: route on the raw path, then authenticate, fault, and answer.
+
+A request's path arrives already split into percent-decoded segments (see `app`), so an id
+holding `/`, `?`, `#` or `..` is one segment and can only ever name a user or a meeting.
+
+Each request: simulated latency, bearer check (401), the fault plan (scripts, rate limit,
+random faults), then the operation on the state; commit-then-timeout and commit-then-500
+faults do the operation first and spoil the answer after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from worker.simulator.directory import NO_POLICY
+from worker.simulator.errors import GraphFailure
+from worker.simulator.faults import Fault
+from worker.simulator.responses import Reply
+from worker.simulator.state import SimulatorState
+
+BATCH_LIMIT = 20
+_JOIN_URL_FILTER = re.compile(r"^\s*(?i:joinWebUrl)\s+eq\s+'((?:[^']|'')*)'\s*$")
+# Codes Graph uses for the statuses a fault can produce.
+_FAULT_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("BadRequest", "The request is invalid."),
+    401: ("InvalidAuthenticationToken", "Access token has expired or is not yet valid."),
+    403: ("Forbidden", NO_POLICY),
+    404: ("NotFound", "The requested resource does not exist."),
+    429: ("TooManyRequests", "Too many requests; retry after the time in Retry-After."),
+    500: ("UnknownError", "An internal server error occurred."),
+    502: ("BadGateway", "The upstream service returned an invalid response."),
+    503: ("ServiceNotAvailable", "The service is temporarily unavailable."),
+    504: ("GatewayTimeout", "The upstream service did not answer in time."),
+}
+_TEMPLATES = (
+    ("users", None),
+    ("users", None, "onlineMeetings"),
+    ("users", None, "onlineMeetings", None, "registration"),
+    ("$batch",),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphRoute:
+    """What a path under /beta names; `methods` are the ones it allows."""
+
+    kind: str  # "user", "meetings", "registration", "batch"
+    methods: frozenset[str]
+    user_id: str = ""
+    meeting_id: str = ""
+
+
+def match_route(segments: list[str]) -> GraphRoute | None:
+    """The route of the segments after `beta`, or None. Ids must be non-empty."""
+    match segments:
+        case ["users", user] if user:
+            return GraphRoute("user", frozenset({"GET"}), user)
+        case ["users", user, "onlineMeetings"] if user:
+            return GraphRoute("meetings", frozenset({"GET"}), user)
+        case ["users", user, "onlineMeetings", meeting, "registration"] if user and meeting:
+            return GraphRoute("registration", frozenset({"GET", "POST", "DELETE"}), user, meeting)
+        case ["$batch"]:
+            return GraphRoute("batch", frozenset({"POST"}))
+    return None
+
+
+def unknown_segment(segments: list[str]) -> str:
+    """The first segment no route template accepts, for Graph's 404 message."""
+    for index, segment in enumerate(segments):
+        fits = any(
+            len(t) > index
+            and (t[index] == segment or (t[index] is None and segment))
+            and all(t[i] is None or t[i] == segments[i] for i in range(index))
+            for t in _TEMPLATES
+        )
+        if not fits:
+            return segment
+    return segments[-1] if segments else "beta"
+
+
+def parse_join_url_filter(expression: str) -> str:
+    """The join link in `JoinWebUrl eq '...'` (OData: a quote inside is doubled).
+
+    Raises GraphFailure 400 for any other filter.
+    """
+    found = _JOIN_URL_FILTER.match(expression)
+    if found is None:
+        raise GraphFailure(400, "BadRequest", f"Invalid filter clause: {expression!r}")
+    return found.group(1).replace("''", "'")
+
+
+class GraphRoutes:
+    """Answers Graph requests from a SimulatorState; `stall` waits out a simulated hang."""
+
+    def __init__(self, state: SimulatorState, stall: Callable[[float], Awaitable[None]]) -> None:
+        self.state = state
+        self.stall = stall
+        self._shuffle = random.Random()
+
+    async def handle(self, request: Request, segments: list[str], raw_path: str) -> Response:
+        """Answer one request whose path starts with /beta."""
+        method = request.method
+        query = dict(
+            parse_qsl(
+                request.scope["query_string"].decode("utf-8", "replace"), keep_blank_values=True
+            )
+        )
+        route = match_route(segments[1:])
+        if route is None:
+            reply = Reply.failure(
+                GraphFailure(
+                    404,
+                    "UnknownError",
+                    f"Resource not found for the segment '{unknown_segment(segments[1:])}'.",
+                )
+            )
+            key = None
+        else:
+            key = self._key(route, query)
+            body = await request.body() if method in ("POST", "PATCH", "PUT") else b""
+            self.state.arrive(key)
+            try:
+                latency_s = self.state.latency_s()
+                if latency_s:
+                    await asyncio.sleep(latency_s)
+                reply = await self._answer(
+                    method, route, query, body, _bearer(request), key, request
+                )
+            finally:
+                self.state.leave()
+        self.state.record(
+            method, raw_path, reply.status, key=key, retry_after_s=reply.retry_after_s
+        )
+        return reply.to_response(str(uuid.uuid4()), request.headers.get("client-request-id"))
+
+    def _key(self, route: GraphRoute, query: Mapping[str, str]) -> str | None:
+        """What scripts and Retry-After bookkeeping are keyed on: the meeting, else the user."""
+        if route.kind == "registration":
+            return route.meeting_id
+        if route.kind == "meetings":
+            try:
+                return self.state.meeting_for_join_url(
+                    parse_join_url_filter(query.get("$filter", ""))
+                )
+            except GraphFailure:
+                return None
+        if route.kind == "user":
+            return route.user_id
+        return None
+
+    async def _answer(
+        self,
+        method: str,
+        route: GraphRoute,
+        query: Mapping[str, str],
+        body: bytes,
+        token: str | None,
+        key: str | None,
+        request: Request,
+    ) -> Reply:
+        if method not in route.methods:
+            return Reply(
+                405, code="BadRequest", message=f"The {method} method is not allowed here."
+            )
+        if not self.state.token_valid(token):
+            return _fault_reply(Fault(401))
+        if route.kind == "batch":
+            return await self._batch(body, token, request)
+        fault = self.state.admit(key, method)
+        if fault is not None and fault.status is not None:
+            return _fault_reply(fault)
+        try:
+            reply = self._operate(method, route, query, body, request)
+        except GraphFailure as failure:
+            reply = Reply.failure(failure)
+        if fault is not None and fault.commit == "timeout":
+            # Done, but the answer comes too late: the client's view is ambiguous.
+            await self.stall(self.state.stall_s())
+        elif fault is not None and fault.commit == "500":
+            reply = _fault_reply(Fault(500))
+        return reply
+
+    def _operate(
+        self,
+        method: str,
+        route: GraphRoute,
+        query: Mapping[str, str],
+        body: bytes,
+        request: Request,
+    ) -> Reply:
+        state = self.state
+        base = f"{request.url.scheme}://{request.url.netloc}/beta"
+        if route.kind == "user":
+            user = state.find_user(route.user_id)
+            select = [f.strip() for f in query.get("$select", "").split(",") if f.strip()]
+            if select:
+                user = {k: v for k, v in user.items() if k in select}
+            return Reply(200, {"@odata.context": f"{base}/$metadata#users/$entity", **user})
+        if route.kind == "meetings":
+            if "$filter" not in query:
+                raise GraphFailure(400, "BadRequest", "A $filter on JoinWebUrl is required.")
+            meetings = state.find_meetings(route.user_id, parse_join_url_filter(query["$filter"]))
+            context = f"{base}/$metadata#users('{route.user_id}')/onlineMeetings"
+            return Reply(200, {"@odata.context": context, "value": meetings})
+        meeting = f"users('{route.user_id}')/onlineMeetings('{route.meeting_id}')"
+        context = f"{base}/$metadata#{meeting}/registration"
+        if method == "GET":
+            return Reply(
+                200,
+                {
+                    "@odata.context": context,
+                    **state.get_registration(route.user_id, route.meeting_id),
+                },
+            )
+        if method == "DELETE":
+            state.delete_registration(route.user_id, route.meeting_id)
+            return Reply(204)
+        registration = state.register(route.user_id, route.meeting_id, _json_object(body))
+        return Reply(201, {"@odata.context": context, **registration})
+
+    async def _batch(self, body: bytes, token: str | None, request: Request) -> Reply:
+        """`POST /$batch`: at most 20 requests, each faulted and throttled on its own."""
+        try:
+            items = _batch_items(_json_object(body))
+        except GraphFailure as failure:
+            return Reply.failure(failure)
+        responses = []
+        for item in items:
+            responses.append(await self._batch_item(item, token, request))
+        # Graph answers in any order; so does the simulator, so clients cannot rely on one.
+        self._shuffle.shuffle(responses)
+        return Reply(200, {"responses": responses})
+
+    async def _batch_item(
+        self, item: Mapping[str, Any], token: str | None, request: Request
+    ) -> dict[str, Any]:
+        method = str(item["method"]).upper()
+        raw_path, _, raw_query = str(item["url"]).partition("?")
+        segments = [unquote(s, errors="replace") for s in raw_path.split("/")[1:]]
+        query = dict(parse_qsl(raw_query, keep_blank_values=True))
+        body = json.dumps(item["body"]).encode() if "body" in item else b""
+        route = match_route(segments)
+        key = None
+        if route is None or route.kind == "batch":
+            reply = Reply(
+                404,
+                code="UnknownError",
+                message=f"Resource not found for the segment '{unknown_segment(segments)}'.",
+            )
+        else:
+            key = self._key(route, query)
+            self.state.arrive(key)
+            try:
+                reply = await self._answer(method, route, query, body, token, key, request)
+            finally:
+                self.state.leave()
+        self.state.record(
+            method, "/beta" + raw_path, reply.status, key=key, retry_after_s=reply.retry_after_s
+        )
+        headers, response_body = reply.render(str(uuid.uuid4()), None)
+        if response_body is not None:
+            headers["Content-Type"] = "application/json"
+        answer: dict[str, Any] = {"id": item["id"], "status": reply.status, "headers": headers}
+        if response_body is not None:
+            answer["body"] = response_body
+        return answer
+
+
+def _bearer(request: Request) -> str | None:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
+
+
+def _fault_reply(fault: Fault) -> Reply:
+    status = fault.status or 500
+    code, message = _FAULT_ERRORS[status]
+    return Reply(status, code=code, message=message, retry_after=fault.retry_after)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        value = None
+    if not isinstance(value, dict):
+        raise GraphFailure(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and "
+            "payload is of valid JSON format.",
+        )
+    return value
+
+
+def _batch_items(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """Validate a batch as Graph does; raises GraphFailure 400 for the whole batch."""
+    items = payload.get("requests")
+    if not isinstance(items, list) or not items:
+        raise GraphFailure(400, "BadRequest", "Batch request must contain a 'requests' array.")
+    if len(items) > BATCH_LIMIT:
+        raise GraphFailure(
+            400, "BadRequest", f"Number of requests in a batch exceeds {BATCH_LIMIT}."
+        )
+    seen: set[str] = set()
+    for item in items:
+        if not isinstance(item, dict) or not {"id", "method", "url"} <= item.keys():
+            raise GraphFailure(400, "BadRequest", "Each batch request needs id, method and url.")
+        if str(item["id"]) in seen:
+            raise GraphFailure(400, "BadRequest", f"Batch request id '{item['id']}' is not unique.")
+        seen.add(str(item["id"]))
+        if not str(item["url"]).startswith("/"):
+            raise GraphFailure(
+                400, "BadRequest", "Batch request url must be relative to the version."
+            )
+        headers = item.get("headers") or {}
+        if "body" in item and not any(str(k).lower() == "content-type" for k in headers):
+            raise GraphFailure(
+                400, "BadRequest", f"Content-Type header required for request '{item['id']}'."
+            )
+    return items

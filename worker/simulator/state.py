@@ -1,0 +1,290 @@
+"""The simulator's whole in-memory world, behind one lock: the thread-safe facade.
+
+`SimulatorState` composes the directory (users, meetings, registrations), the token issuer,
+the fault plan and the traffic log. The server thread calls it for every request, and a
+test thread may seed, script and inspect it at the same time: every method takes the one
+lock, briefly, and returns copies, never live containers.
+
+Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes`):
+
+    add_user / add_users, add_meeting / add_meetings, registration(meeting_id)
+    set_faults, script(meeting_id, steps), set_conflict, expire_tokens
+    stats(), requests, creations, early_retries(), early_retries_global(), reset()
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from worker.simulator.config import ConflictMode, FaultConfig, SimulatorConfig
+from worker.simulator.directory import Directory, RegistrationKind
+from worker.simulator.faults import Fault, FaultPlan
+from worker.simulator.tokens import TokenIssuer
+from worker.simulator.traffic import EarlyRetry, Traffic
+
+
+class SimulatorState:
+    """Users, meetings, registrations, tokens, faults and statistics of one simulator."""
+
+    def __init__(self, config: SimulatorConfig | None = None) -> None:
+        self.config = config or SimulatorConfig()
+        self._lock = threading.Lock()
+        self._jitter = (
+            random.Random()
+        )  # apart from the fault RNG: concurrency must not shift faults
+        self._build()
+
+    def _build(self) -> None:
+        config = self.config
+        self._conflict: ConflictMode = config.conflict
+        self._directory = Directory(config.tenant_id)
+        self._tokens = TokenIssuer(
+            config.tenant_id,
+            config.client_id,
+            config.client_secret,
+            config.client_certificates,
+            config.token_ttl_s,
+        )
+        self._faults = FaultPlan(config.faults)
+        self._traffic = Traffic()
+
+    # Seeding ------------------------------------------------------------------------------
+
+    def add_user(
+        self, object_id: str, upn: str | None = None, access_policy: bool = True
+    ) -> dict[str, Any]:
+        """Add or replace a user; returns it as Graph shows it."""
+        with self._lock:
+            return self._directory.add_user(object_id, upn, access_policy).to_graph()
+
+    def add_users(self, users: Iterable[Mapping[str, Any]]) -> int:
+        """Add many users, each a mapping of `add_user`'s arguments; returns how many."""
+        with self._lock:
+            count = 0
+            for user in users:
+                self._directory.add_user(**user)
+                count += 1
+            return count
+
+    def add_meeting(
+        self,
+        organizer_id: str,
+        meeting_id: str,
+        join_web_url: str | None = None,
+        existing: RegistrationKind | None = None,
+        subject: str | None = None,
+    ) -> dict[str, Any]:
+        """Add or replace a meeting (and its organizer, if unknown, with the access policy).
+
+        `existing` ("external" or "microsoft") seeds a registration it already has; replacing
+        a meeting resets its registration to that. Returns the meeting as Graph shows it,
+        with its `joinWebUrl`.
+        """
+        with self._lock:
+            meeting = self._directory.add_meeting(
+                organizer_id, meeting_id, join_web_url, existing, subject
+            )
+            return meeting.to_graph()
+
+    def add_meetings(self, meetings: Iterable[Mapping[str, Any]]) -> int:
+        """Add many meetings, each a mapping of `add_meeting`'s arguments; returns how many."""
+        with self._lock:
+            count = 0
+            for meeting in meetings:
+                self._directory.add_meeting(**meeting)
+                count += 1
+            return count
+
+    def registration(self, meeting_id: str) -> dict[str, Any] | None:
+        """The meeting's registration as a GET would show it, or None."""
+        with self._lock:
+            registration = self._directory.registrations.get(meeting_id)
+            return None if registration is None else registration.to_graph()
+
+    # Behaviour ----------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> FaultConfig:
+        with self._lock:
+            return self._faults.config
+
+    def set_faults(self, faults: FaultConfig | None = None, **fields: Any) -> FaultConfig:
+        """Replace the fault configuration: `faults`, or one built from `fields` (others off).
+
+        Raises pydantic.ValidationError for a bad field.
+        """
+        config = faults if faults is not None else FaultConfig(**fields)
+        with self._lock:
+            self._faults.configure(config)
+        return config
+
+    def script(self, meeting_id: str, steps: Iterable[Mapping[str, Any]]) -> None:
+        """Queue steps for the next requests about `meeting_id` (a user lookup's key is the
+        UPN or id it asks for); each request consumes one. Raises ValueError for a bad step.
+
+        Steps: `{"status": 429, "retry_after": "0.5"}`, `{"status": 500|502|503|504}`
+        (nothing committed), `{"status": 400|403|404}`, `{"status": 401}` (as if the token
+        had expired; the token stays valid), `{"action": "commit_then_timeout"}`,
+        `{"action": "commit_then_500"}`.
+        """
+        with self._lock:
+            self._faults.script(meeting_id, steps)
+
+    @property
+    def conflict(self) -> ConflictMode:
+        return self._conflict
+
+    def set_conflict(self, mode: ConflictMode) -> None:
+        """Change what POST does on a meeting that already has a registration."""
+        if mode not in ("409", "400", "replace"):
+            raise ValueError(f"conflict mode must be 409, 400 or replace, not {mode!r}")
+        with self._lock:
+            self._conflict = mode
+
+    def expire_tokens(self) -> int:
+        """Expire every token issued so far (clients' caches still hold them); returns how many."""
+        with self._lock:
+            return self._tokens.expire_all()
+
+    def reset(self) -> None:
+        """Forget everything: data, tokens, scripts, statistics; faults and conflict mode go
+        back to the construction-time configuration."""
+        with self._lock:
+            self._build()
+
+    # Inspection ---------------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[tuple[str, str, int]]:
+        """(method, raw path, status) of the last 100,000 requests, oldest first (not /_sim/)."""
+        with self._lock:
+            return list(self._traffic.requests)
+
+    @property
+    def creations(self) -> Counter[str]:
+        """meeting id -> registrations created by POST (replacements included)."""
+        with self._lock:
+            return Counter(self._directory.creations)
+
+    def early_retries(self) -> list[EarlyRetry]:
+        """Requests about a meeting that came before that meeting's last Retry-After ended."""
+        with self._lock:
+            return list(self._traffic.early)
+
+    def early_retries_global(self) -> list[EarlyRetry]:
+        """Graph requests of any caller that came before the latest Retry-After ended."""
+        with self._lock:
+            return list(self._traffic.early_global)
+
+    def stats(self) -> dict[str, Any]:
+        """A JSON-able summary: creations, duplicates, requests_by_status, tokens_issued, ..."""
+        now = time.monotonic()
+        with self._lock:
+            creations = {k: n for k, n in self._directory.creations.items() if n}
+            traffic = self._traffic
+            return {
+                "creations": creations,
+                "duplicates": sorted(k for k, n in creations.items() if n > 1),
+                "registrations": len(self._directory.registrations),
+                "users": len(self._directory.users),
+                "meetings": len(self._directory.meetings),
+                "requests_by_status": dict(traffic.by_status),
+                "login_requests_by_status": dict(traffic.login_by_status),
+                "tokens_issued": self._tokens.issued,
+                "in_flight": traffic.in_flight,
+                "in_flight_max": traffic.in_flight_max,
+                "requests_per_s": traffic.requests_per_s(now),
+                "throttled": len(traffic.throttles),
+                "early_retries": len(traffic.early),
+                "early_retries_global": len(traffic.early_global),
+            }
+
+    # Used by the routes, one call per step of a request ----------------------------------
+
+    def knows_tenant(self, tenant: str) -> bool:
+        return self._tokens.knows_tenant(tenant)
+
+    def issue_token(self, tenant: str, form: Mapping[str, str]) -> dict[str, Any]:
+        """The token endpoint's answer; raises LoginFailure."""
+        with self._lock:
+            return self._tokens.issue(tenant, form)
+
+    def token_valid(self, token: str | None) -> bool:
+        with self._lock:
+            return self._tokens.valid(token)
+
+    def latency_s(self) -> float:
+        """This call's simulated latency: the configured mean, jittered 0.5x-1.5x."""
+        mean_ms = self._faults.config.latency_ms
+        return mean_ms * self._jitter.uniform(0.5, 1.5) / 1000 if mean_ms else 0.0
+
+    def stall_s(self) -> float:
+        return self._faults.config.stall_s
+
+    def meeting_for_join_url(self, join_web_url: str) -> str | None:
+        with self._lock:
+            return self._directory.by_join_url.get(join_web_url)
+
+    def arrive(self, key: str | None) -> None:
+        with self._lock:
+            self._traffic.arrive(key, time.monotonic())
+
+    def leave(self) -> None:
+        with self._lock:
+            self._traffic.leave()
+
+    def admit(self, key: str | None, method: str) -> Fault | None:
+        """The fault this authenticated Graph request meets, or None."""
+        with self._lock:
+            return self._faults.decide(key, method, time.monotonic())
+
+    def record(
+        self,
+        method: str,
+        raw_path: str,
+        status: int,
+        *,
+        graph: bool = True,
+        key: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        with self._lock:
+            self._traffic.record(
+                method,
+                raw_path,
+                status,
+                time.monotonic(),
+                graph=graph,
+                key=key,
+                retry_after_s=retry_after_s,
+            )
+
+    def find_user(self, upn_or_id: str) -> dict[str, Any]:
+        """`GET /users/{upnOrId}`; raises GraphFailure."""
+        with self._lock:
+            return self._directory.find_user(upn_or_id).to_graph()
+
+    def find_meetings(self, user_id: str, join_web_url: str) -> list[dict[str, Any]]:
+        """`GET /users/{id}/onlineMeetings?$filter=JoinWebUrl eq ...`; raises GraphFailure."""
+        with self._lock:
+            return [m.to_graph() for m in self._directory.find_meetings(user_id, join_web_url)]
+
+    def register(self, user_id: str, meeting_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """`POST .../registration`; raises GraphFailure."""
+        with self._lock:
+            return self._directory.register(user_id, meeting_id, body, self._conflict).to_graph()
+
+    def get_registration(self, user_id: str, meeting_id: str) -> dict[str, Any]:
+        """`GET .../registration`; raises GraphFailure."""
+        with self._lock:
+            return self._directory.get_registration(user_id, meeting_id).to_graph()
+
+    def delete_registration(self, user_id: str, meeting_id: str) -> None:
+        """`DELETE .../registration`; raises GraphFailure."""
+        with self._lock:
+            self._directory.delete_registration(user_id, meeting_id)
