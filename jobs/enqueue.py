@@ -1,0 +1,168 @@
+"""Turning a source's rows into a batch: recorded in the outcome store, then enqueued.
+
+One pass over the source writes every row to Redis in pipelined pages; the batch's
+header goes last and the chunk messages after it. A source refused part-way (a broken
+quote on line 90,000) leaves only header-less rows behind, which no command shows, and
+which are deleted at once: nothing is half-enqueued.
+
+Enqueueing an existing batch id again resumes it: the source must have as many rows,
+and only chunks holding rows that are not final yet are sent again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from jobs.csv_source import InvalidRow, SourceRow
+from worker.errors import InputError
+from worker.models import RowRecord, RowState
+from worker.store import OutcomeStore
+
+BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+Chunk = tuple[str, int, int]
+PublishMany = Callable[[Iterable[Chunk]], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """What `enqueue_rows` did."""
+
+    batch_id: str
+    total: int
+    chunks: int
+    resumed: bool
+
+
+def new_batch_id() -> str:
+    return f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def check_batch_id(batch_id: str) -> str:
+    if not BATCH_ID.fullmatch(batch_id):
+        raise InputError(
+            f"batch id {batch_id[:40]!r} is not usable: 1-128 letters, digits, '.', '_', ':', '-'"
+        )
+    return batch_id
+
+
+def to_records(rows: Iterable[SourceRow]) -> Iterator[RowRecord]:
+    """Number the rows and mark what needs no Graph call: invalid rows and duplicates."""
+    first_line: dict[bytes, int] = {}
+    for seq, row in enumerate(rows, start=1):
+        if isinstance(row, InvalidRow):
+            yield RowRecord(
+                seq=seq,
+                line=row.line,
+                user_id=row.user_id,
+                meeting_id=row.meeting_id,
+                allowed_registrant=row.allowed_registrant,
+                status=RowState.INVALID,
+                error=row.error,
+            )
+            continue
+        request = row.request
+        record = RowRecord(
+            seq=seq,
+            line=row.line,
+            user_id=request.user_id,
+            meeting_id=request.meeting_id or "",
+            join_web_url=request.join_web_url or "",
+            allowed_registrant=str(request.allowed_registrant),
+            status=RowState.QUEUED,
+        )
+        # A digest, not the ids: a million long ids would cost hundreds of MB here.
+        digest = hashlib.blake2b("\x00".join(request.dedup_key).encode(), digest_size=16).digest()
+        earlier = first_line.setdefault(digest, row.line)
+        if earlier != row.line:
+            record.status = RowState.SKIPPED
+            record.error = f"duplicate of line {earlier}"
+        yield record
+
+
+def chunks_to_send(records: Iterable[RowRecord], batch_id: str, chunk_size: int) -> Iterator[Chunk]:
+    """Runs of up to `chunk_size` consecutive rows that hold at least one unfinished row."""
+    start: int | None = None
+    last = 0
+    for record in records:
+        if record.status.is_final:
+            continue
+        if start is not None and record.seq - start >= chunk_size:
+            yield (batch_id, start, last + 1)
+            start = None
+        if start is None:
+            start = record.seq
+        last = record.seq
+    if start is not None:
+        yield (batch_id, start, last + 1)
+
+
+def enqueue_rows(
+    rows: Iterable[SourceRow],
+    *,
+    store: OutcomeStore,
+    publish: PublishMany,
+    source: str,
+    batch_id: str | None = None,
+    chunk_size: int = 10,
+) -> Enqueued:
+    """Record the rows as a batch and enqueue its unfinished rows.
+
+    Raises InputError when the source is refused (whatever the row) or does not match
+    the batch it would resume; nothing is enqueued then.
+    """
+    batch_id = check_batch_id(batch_id) if batch_id else new_batch_id()
+    if store.batch_exists(batch_id):
+        return _resume(rows, store=store, publish=publish, batch_id=batch_id, chunk_size=chunk_size)
+    try:
+        total = store.create_batch(batch_id, source, to_records(rows))
+    except BaseException:
+        store.delete_batch(batch_id)
+        raise
+    sent = publish(chunks_to_send(store.iter_rows(batch_id, total), batch_id, chunk_size))
+    return Enqueued(batch_id=batch_id, total=total, chunks=sent, resumed=False)
+
+
+def _resume(
+    rows: Iterable[SourceRow],
+    *,
+    store: OutcomeStore,
+    publish: PublishMany,
+    batch_id: str,
+    chunk_size: int,
+) -> Enqueued:
+    status = store.batch_status(batch_id)
+    total = sum(1 for _ in rows)  # the whole source is read (and checked) before anything
+    if total != status.total:
+        raise InputError(
+            f"batch {batch_id} already exists with {status.total} rows; this file has {total}"
+        )
+    sent = publish(chunks_to_send(store.iter_rows(batch_id, total), batch_id, chunk_size))
+    return Enqueued(batch_id=batch_id, total=total, chunks=sent, resumed=True)
+
+
+def requeue_failed(
+    store: OutcomeStore, batch_id: str, *, publish: PublishMany, chunk_size: int = 10
+) -> int:
+    """Put the batch's `failed` rows back to `queued` and enqueue them; returns how many.
+
+    Raises UnknownBatchError. A failed row whose POST may have reached Graph is still
+    looked up (GET) before any new POST: the meeting's record remembers that POST.
+    """
+    status = store.batch_status(batch_id)
+    again: list[RowRecord] = []
+    for row in store.iter_rows(batch_id, status.total):
+        if row.status is RowState.FAILED:
+            row.status = RowState.QUEUED
+            row.http_status = None
+            row.error = ""
+            row.request_id = ""
+            store.save_row(batch_id, row, overwrite_final=True)
+            again.append(row)
+    publish(chunks_to_send(again, batch_id, chunk_size))
+    return len(again)

@@ -1,0 +1,104 @@
+"""Fixtures for the pipeline: the simulator over real HTTPS, Redis, and the worker's clients.
+
+`batch(csv_text)` enqueues a CSV into the real store and returns its id; `work(batch_id)`
+runs the queued chunks through the real protocol (the function the Celery task calls),
+in this process, with the real Graph client against the simulator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN, Batch, Work
+
+from jobs.csv_source import read_rows
+from jobs.enqueue import Chunk, enqueue_rows
+from worker.register import process_chunk
+from worker.runtime import Runtime, build_runtime
+from worker.settings import Settings, load_settings
+from worker.simulator import SimulatorServer
+from worker.store import BatchStatus
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(server: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> SimulatorServer:
+    """The module's simulator, emptied, with one organizer (and one without the policy)."""
+    server.state.reset()
+    server.state.add_user(ORGANIZER, UPN)
+    server.state.add_user(NO_POLICY_USER, "nopolicy@contoso.example", access_policy=False)
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    return server
+
+
+def fast_settings(redis_url: str, **overrides: object) -> Settings:
+    """Settings for tests: the environment the `sim` fixture set, and short waits."""
+    values: dict[str, object] = {
+        "redis_url": redis_url,
+        "backoff_base_s": 0.02,
+        "request_timeout_s": 1.0,
+        "rate_limit_per_s": 1000,
+        "max_attempts": 4,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings(sim: SimulatorServer, redis_url: str, redis_client: redis.Redis) -> Settings:
+    return fast_settings(redis_url)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    current = build_runtime(settings)
+    yield current
+    current.close()
+
+
+@pytest.fixture
+def queued() -> list[Chunk]:
+    return []
+
+
+@pytest.fixture
+def batch(runtime: Runtime, tmp_path: Path, queued: list[Chunk]) -> Batch:
+    def enqueue(csv_text: str, batch_id: str | None = None) -> str:
+        path = tmp_path / f"batch{len(list(tmp_path.iterdir()))}.csv"
+        path.write_text(csv_text, encoding="utf-8")
+
+        def publish(chunks: Iterable[Chunk]) -> int:
+            before = len(queued)
+            queued.extend(chunks)
+            return len(queued) - before
+
+        done = enqueue_rows(
+            read_rows(path),
+            store=runtime.store,
+            publish=publish,
+            source=str(path),
+            batch_id=batch_id,
+        )
+        return done.batch_id
+
+    return enqueue
+
+
+@pytest.fixture
+def work(runtime: Runtime, queued: list[Chunk]) -> Work:
+    def run(batch_id: str) -> BatchStatus:
+        while queued:
+            chunk_batch, start, stop = queued.pop(0)
+            process_chunk(runtime.deps, chunk_batch, start, stop)
+        return runtime.store.batch_status(batch_id)
+
+    return run

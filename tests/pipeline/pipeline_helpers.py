@@ -1,0 +1,34 @@
+"""Ids and small readers shared by the pipeline tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from worker.models import RowRecord
+from worker.runtime import Runtime
+from worker.simulator import SimulatorServer
+from worker.store import BatchStatus
+
+ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
+NO_POLICY_USER = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
+UPN = "organizer@contoso.example"
+HEADER = "user_id,meeting_id,allowed_registrant\n"
+
+Batch = Callable[..., str]
+Work = Callable[[str], BatchStatus]
+
+
+def rows(runtime: Runtime, batch_id: str) -> list[RowRecord]:
+    total = runtime.store.batch_status(batch_id).total
+    return list(runtime.store.iter_rows(batch_id, total))
+
+
+def only_row(runtime: Runtime, batch_id: str) -> RowRecord:
+    (row,) = rows(runtime, batch_id)
+    return row
+
+
+def posts(sim: SimulatorServer) -> int:
+    """POSTs the simulator answered, whatever the answer."""
+    by_status = sim.state.stats()["requests_by_status"]
+    return sum(n for key, n in by_status.items() if key.startswith("POST"))

@@ -1,0 +1,39 @@
+"""A response lost after Graph committed: created or already_enabled, never a duplicate."""
+
+from __future__ import annotations
+
+import pytest
+from pipeline_helpers import HEADER, ORGANIZER, Batch, Work, only_row
+
+from worker.models import RowState
+from worker.register import Policy
+from worker.runtime import Runtime
+from worker.simulator import SimulatorServer
+
+
+@pytest.mark.parametrize("conflict", ["409", "replace"])
+@pytest.mark.parametrize("get_before_post", [True, False])
+@pytest.mark.parametrize("lost", ["commit_then_timeout", "commit_then_500"])
+def test_lost_answer_to_a_committed_post_ends_created_with_one_registration(
+    lost: str,
+    get_before_post: bool,
+    conflict: str,
+    sim: SimulatorServer,
+    batch: Batch,
+    work: Work,
+    runtime: Runtime,
+) -> None:
+    # "replace" is the dangerous server: a second POST silently makes a second registration.
+    sim.state.set_conflict(conflict)  # type: ignore[arg-type]
+    sim.state.set_faults(stall_s=2.0)  # longer than the client's 1 s timeout
+    runtime.deps.policy = Policy(get_before_post=get_before_post, backoff_base_s=0.02)
+    sim.state.add_meeting(ORGANIZER, "m-1")
+    steps = [{"action": lost}]
+    if get_before_post:
+        steps.insert(0, {"status": 404})  # the first GET: nothing there yet
+    sim.state.script("m-1", steps)
+    row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-1,\n")).batch_id)
+    assert row.status is RowState.CREATED
+    assert row.registration_id == sim.state.registration("m-1")["id"]  # type: ignore[index]
+    assert sim.state.creations["m-1"] == 1
+    assert sim.state.stats()["duplicates"] == []

@@ -1,0 +1,127 @@
+import json
+import time
+
+import pytest
+import redis
+
+from worker import keys
+from worker.errors import UnknownBatchError
+from worker.models import RowRecord, RowState
+from worker.store import OutcomeStore
+
+
+def row(seq: int, status: RowState = RowState.QUEUED) -> RowRecord:
+    return RowRecord(
+        seq=seq,
+        line=seq + 1,
+        user_id="u@contoso.example",
+        meeting_id=f"m{seq}",
+        allowed_registrant="everyone",
+        status=status,
+    )
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis) -> OutcomeStore:
+    return OutcomeStore(redis_client, retention_days=2, idempotency_retention_days=10)
+
+
+def test_new_batch_counts_rows_by_their_starting_state(store: OutcomeStore) -> None:
+    total = store.create_batch(
+        "b1", "f.csv", [row(1), row(2), row(3, RowState.INVALID), row(4, RowState.SKIPPED)]
+    )
+    status = store.batch_status("b1")
+    assert total == status.total == 4
+    assert status.counts["queued"] == 2
+    assert status.counts["invalid"] == status.counts["skipped"] == 1
+    assert not status.finished
+
+
+def test_every_transition_moves_the_counters_so_they_always_add_up(store: OutcomeStore) -> None:
+    store.create_batch("b1", "f.csv", [row(1), row(2)])
+    for state in (RowState.RUNNING, RowState.RETRYING, RowState.RUNNING, RowState.CREATED):
+        record = store.row("b1", 1)
+        assert record is not None
+        record.status = state
+        assert store.save_row("b1", record)
+        status = store.batch_status("b1")
+        assert sum(status.counts.values()) == 2
+        assert status.counts[state] == 1
+    second = row(2, RowState.FAILED)
+    store.save_row("b1", second)
+    assert store.batch_status("b1").finished
+
+
+def test_a_final_row_is_not_overwritten_by_a_stale_worker(store: OutcomeStore) -> None:
+    store.create_batch("b1", "f.csv", [row(1)])
+    store.save_row("b1", row(1, RowState.CREATED))
+    assert not store.save_row("b1", row(1, RowState.RUNNING))
+    assert store.batch_status("b1").counts["created"] == 1
+    assert store.save_row("b1", row(1, RowState.QUEUED), overwrite_final=True)  # retry does
+    assert store.batch_status("b1").counts["queued"] == 1
+
+
+def test_batch_and_rows_expire_after_the_retention(
+    store: OutcomeStore, redis_client: redis.Redis
+) -> None:
+    store.create_batch("b1", "f.csv", [row(1)])
+    for key in (keys.batch("b1"), keys.rows("b1")):
+        assert 2 * 86_400 - 5 < redis_client.ttl(key) <= 2 * 86_400
+
+
+def test_unknown_batch_is_an_error_naming_it(store: OutcomeStore) -> None:
+    with pytest.raises(UnknownBatchError, match="nope"):
+        store.batch_status("nope")
+
+
+def test_rows_read_back_in_input_order_across_pages(store: OutcomeStore) -> None:
+    store.create_batch("big", "f.csv", (row(seq) for seq in range(1, 2502)))
+    seqs = [r.seq for r in store.iter_rows("big", 2501)]
+    assert seqs == list(range(1, 2502))
+
+
+def test_lease_excludes_other_holders_until_released_or_expired(store: OutcomeStore) -> None:
+    assert store.acquire_lease("m", "a", 10_000)
+    assert store.acquire_lease("m", "a", 10_000)  # re-entrant for its holder
+    assert not store.acquire_lease("m", "b", 10_000)
+    store.release_lease("m", "b")  # not b's to release
+    assert not store.acquire_lease("m", "b", 10_000)
+    store.release_lease("m", "a")
+    assert store.acquire_lease("m", "b", 50)
+    time.sleep(0.1)  # the lease's own 50 ms expiry, not a guess
+    assert store.acquire_lease("m", "c", 10_000)
+
+
+def test_a_post_is_recorded_only_while_the_lease_is_held(store: OutcomeStore) -> None:
+    store.acquire_lease("m", "a", 10_000)
+    assert not store.mark_posting("m", "b", "b1", 1)
+    assert store.meeting("m").posts == 0
+    assert store.mark_posting("m", "a", "b1", 1)
+    record = store.meeting("m")
+    assert (record.posts, record.state, record.posted_by) == (1, "posting", "b1:1")
+
+
+def test_meeting_record_outlives_the_batch_retention(
+    store: OutcomeStore, redis_client: redis.Redis
+) -> None:
+    store.mark_meeting("m", RowState.CREATED, registration_id="r1", batch_id="b1", seq=3)
+    record = store.meeting("m")
+    assert record.succeeded and record.registration_id == "r1" and record.done_by == "b1:3"
+    assert redis_client.ttl(keys.meeting("m")) > 9 * 86_400
+
+
+def test_renewal_keeps_only_leases_still_ours(store: OutcomeStore) -> None:
+    store.acquire_lease("m1", "a", 10_000)
+    store.acquire_lease("m2", "x", 10_000)
+    assert store.renew_leases({"m1": "a", "m2": "a"}, 20_000) == 1
+
+
+def test_expired_chunk_is_claimed_by_one_sweeper_only(store: OutcomeStore) -> None:
+    chunk = json.dumps(["b1", 1, 11])
+    store.hold_chunks([chunk], ttl_ms=1)
+    time.sleep(0.01)
+    assert store.claim_expired_chunks(ttl_ms=60_000) == [chunk]
+    assert store.claim_expired_chunks(ttl_ms=60_000) == []  # pushed out for the next holder
+    store.drop_chunk(chunk)
+    store.hold_chunks([chunk], ttl_ms=60_000)
+    assert store.claim_expired_chunks(ttl_ms=60_000) == []

@@ -1,0 +1,96 @@
+"""What this worker process holds, kept alive by one heartbeat thread.
+
+A worker holds chunks (in `inflight`, so the sweeper can tell a dead worker's chunks
+from live ones) and meeting leases (so two workers never talk to Graph about one
+meeting at once). Both expire unless renewed: if the process dies, they lapse within
+`lease_ms` and the work is taken up again. One thread renews everything in one or two
+round trips, every third of the lease, so tasks never renew anything themselves.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+
+from worker.errors import StoreError
+from worker.store import OutcomeStore
+
+log = logging.getLogger(__name__)
+
+
+class LeaseKeeper:
+    """Takes, renews and gives back this process's chunks and meeting leases."""
+
+    def __init__(self, store: OutcomeStore, lease_ms: int) -> None:
+        self.store = store
+        self.lease_ms = lease_ms
+        self._process = uuid.uuid4().hex
+        self._lock = threading.Lock()
+        self._chunks: set[str] = set()
+        self._leases: dict[str, str] = {}  # meeting id -> token
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # Chunks --------------------------------------------------------------------------------
+
+    def hold_chunk(self, chunk: str) -> None:
+        with self._lock:
+            self._chunks.add(chunk)
+        self.store.hold_chunks([chunk], self.lease_ms)
+
+    def drop_chunk(self, chunk: str) -> None:
+        """The chunk is done: no one needs to take it up again."""
+        with self._lock:
+            self._chunks.discard(chunk)
+        self.store.drop_chunk(chunk)
+
+    def abandon_chunk(self, chunk: str) -> None:
+        """Stop renewing the chunk but leave its claim to expire: the sweeper re-sends it."""
+        with self._lock:
+            self._chunks.discard(chunk)
+
+    # Meeting leases ------------------------------------------------------------------------
+
+    def take(self, meeting_id: str, holder: str) -> str | None:
+        """Take the meeting's lease for `holder` (a row); returns its token, or None if
+        someone else holds it. A token per row, so two rows of one process exclude too."""
+        token = f"{self._process}:{holder}"
+        if not self.store.acquire_lease(meeting_id, token, self.lease_ms):
+            return None
+        with self._lock:
+            self._leases[meeting_id] = token
+        return token
+
+    def give_back(self, meeting_id: str, token: str) -> None:
+        with self._lock:
+            if self._leases.get(meeting_id) == token:
+                del self._leases[meeting_id]
+        self.store.release_lease(meeting_id, token)
+
+    # The heartbeat -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._beat, name="meetreg-leases", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def renew_all(self) -> None:
+        with self._lock:
+            chunks = list(self._chunks)
+            leases = dict(self._leases)
+        self.store.hold_chunks(chunks, self.lease_ms)
+        self.store.renew_leases(leases, self.lease_ms)
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_ms / 3000):
+            try:
+                self.renew_all()
+            except StoreError as exc:
+                # Keep beating: a short Redis outage must not end the heartbeat for good.
+                log.warning("could not renew leases: %s", exc)

@@ -1,0 +1,304 @@
+"""The registration protocol: one row from `queued` to a final state, at most one POST that
+counts.
+
+    row final already?            -> nothing to do
+    meeting done by an earlier row -> skipped (or this row's own outcome, if it was this row)
+    take the meeting's lease       -> no other worker talks to Graph about it meanwhile
+    GET first when a POST may ever have been sent (or always, MEETREG_GET_BEFORE_POST)
+        registration found         -> created (our earlier POST did it) / already_enabled
+    record the POST, then send it  -> 201 created
+        409/400                    -> GET: found -> already_enabled, else failed
+        403/404/405/other 4xx      -> failed with Graph's code, message and request-id
+        429, 503 + Retry-After     -> every worker pauses; not counted as an attempt
+        5xx, timeout, reset        -> counted; retried after backoff; GET before re-POST
+
+The POST is counted in the meeting's record *before* it leaves, so a worker that takes
+the row up after another died mid-call knows the call is ambiguous and looks first.
+GRAPH.md: a POST over an existing registration may silently replace it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from worker.backoff import retry_wait_s
+from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
+from worker.graph.client import Registration
+from worker.leases import LeaseKeeper
+from worker.models import RowRecord, RowState, is_guid
+from worker.ratelimit import RateLimiter
+from worker.store import MeetingRecord, OutcomeStore, row_ref
+
+T = TypeVar("T")
+LEASE_POLL_S = 0.25
+EXTERNAL = "externalMeetingRegistration"
+CONFIRM_STATUSES = (400, 409)  # POST said "no"; a GET tells whether it is "already there"
+
+
+class GraphApi(Protocol):
+    """The four Graph calls the protocol needs; `worker.graph.GraphClient` is one."""
+
+    def create_registration(
+        self, user_id: str, meeting_id: str, allowed_registrant: str
+    ) -> Registration: ...
+
+    def get_registration(self, user_id: str, meeting_id: str) -> Registration | None: ...
+
+    def resolve_user_id(self, upn: str) -> str: ...
+
+    def find_meeting_id(self, user_id: str, join_web_url: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The protocol's knobs, from Settings."""
+
+    max_attempts: int = 6
+    get_before_post: bool = True
+    backoff_base_s: float = 1.0
+
+
+@dataclass(slots=True)
+class Deps:
+    """Everything `process_row` talks to; built once per worker process."""
+
+    store: OutcomeStore
+    graph: GraphApi
+    limiter: RateLimiter
+    leases: LeaseKeeper
+    policy: Policy = field(default_factory=Policy)
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+
+class LeaseLost(Exception):
+    """Another worker holds the meeting now; this one must not send anything more."""
+
+
+def chunk_name(batch_id: str, start: int, stop: int) -> str:
+    """The identity of rows start..stop-1 of a batch, as held in `inflight`."""
+    return json.dumps([batch_id, start, stop], separators=(",", ":"))
+
+
+def parse_chunk(name: str) -> tuple[str, int, int]:
+    batch_id, start, stop = json.loads(name)
+    return str(batch_id), int(start), int(stop)
+
+
+def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
+    """Bring rows start..stop-1 of the batch to a final state, holding the chunk meanwhile."""
+    name = chunk_name(batch_id, start, stop)
+    deps.leases.hold_chunk(name)
+    try:
+        for row in deps.store.rows(batch_id, list(range(start, stop))):
+            if row is not None and not row.status.is_final:
+                RowJob(deps, batch_id, row).run()
+    except BaseException:
+        # Redis failed, or the worker is going down: let the claim lapse so the sweeper
+        # sends the chunk again, rather than drop it with rows left half-done.
+        deps.leases.abandon_chunk(name)
+        raise
+    deps.leases.drop_chunk(name)
+
+
+def process_row(deps: Deps, batch_id: str, seq: int) -> RowState | None:
+    """Bring one row to a final state; returns it (None: no such row, or lease lost)."""
+    row = deps.store.row(batch_id, seq)
+    if row is None:
+        return None
+    if row.status.is_final:
+        return row.status
+    return RowJob(deps, batch_id, row).run()
+
+
+class RowJob:
+    """One row's way through the protocol. Not shared between threads."""
+
+    def __init__(self, deps: Deps, batch_id: str, row: RowRecord) -> None:
+        self.deps = deps
+        self.store = deps.store
+        self.batch_id = batch_id
+        self.row = row
+        self.ref = row_ref(batch_id, row.seq)
+        self.transient_failures = 0
+        self.throttles = 0
+
+    def run(self) -> RowState | None:
+        while True:
+            try:
+                return self._attempt()
+            except LeaseLost:
+                return None
+            except GraphTransient as exc:
+                if not self._retry_after(exc):
+                    return self._fail(exc)
+            except (GraphPermanent, GraphAuthError) as exc:
+                return self._fail(exc)
+
+    # One attempt ---------------------------------------------------------------------------
+
+    def _attempt(self) -> RowState | None:
+        user_id = self._user_id()
+        meeting_id = self._meeting_id(user_id)
+        record = self.store.meeting(meeting_id)
+        if record.succeeded:
+            return self._already_done(record)
+        with self._lease(meeting_id) as token:
+            record = self.store.meeting(meeting_id)  # another worker may have just finished
+            if record.succeeded:
+                return self._already_done(record)
+            if self.deps.policy.get_before_post or record.posts > 0:
+                found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
+                if found is not None:
+                    ours = record.posted_by == self.ref and found.kind in (EXTERNAL, "")
+                    state = RowState.CREATED if ours else RowState.ALREADY_ENABLED
+                    return self._succeed(meeting_id, state, found)
+            if not self.store.mark_posting(meeting_id, token, self.batch_id, self.row.seq):
+                raise LeaseLost
+            try:
+                created = self._call(
+                    lambda: self.deps.graph.create_registration(
+                        user_id, meeting_id, self.row.allowed_registrant
+                    )
+                )
+            except GraphPermanent as exc:
+                if exc.status not in CONFIRM_STATUSES:
+                    raise
+                found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
+                if found is None:
+                    raise
+                return self._succeed(meeting_id, RowState.ALREADY_ENABLED, found, exc.status)
+            return self._succeed(meeting_id, RowState.CREATED, created)
+
+    def _call(self, request: Callable[[], T]) -> T:
+        """One Graph request: counted, recorded before it leaves, and rate limited."""
+        self.row.attempts += 1
+        self._save(RowState.RUNNING)
+        self.deps.limiter.acquire()
+        return request()
+
+    def _user_id(self) -> str:
+        """The organizer's objectId; a UPN is looked up once and cached in Redis."""
+        user_id = self.row.user_id
+        if is_guid(user_id):
+            return user_id
+        cached = self.store.cached_user_id(user_id)
+        if cached:
+            return cached
+        object_id = self._call(lambda: self.deps.graph.resolve_user_id(user_id))
+        self.store.cache_user_id(user_id, object_id)
+        return object_id
+
+    def _meeting_id(self, user_id: str) -> str:
+        if not self.row.meeting_id:
+            join_url = self.row.join_web_url
+            self.row.meeting_id = self._call(
+                lambda: self.deps.graph.find_meeting_id(user_id, join_url)
+            )
+        return self.row.meeting_id
+
+    @contextmanager
+    def _lease(self, meeting_id: str) -> Iterator[str]:
+        """Hold the meeting's lease; wait while another row holds it (it is working)."""
+        while (token := self.deps.leases.take(meeting_id, self.ref)) is None:
+            if self.store.meeting(meeting_id).succeeded:
+                break
+            self.deps.sleep(LEASE_POLL_S)
+        if token is None:
+            yield ""  # the holder finished while we waited: the caller re-reads the record
+            return
+        try:
+            yield token
+        finally:
+            self.deps.leases.give_back(meeting_id, token)
+
+    # Outcomes ------------------------------------------------------------------------------
+
+    def _retry_after(self, exc: GraphTransient) -> bool:
+        """Wait as Graph asked or as backoff says; False when the attempts are used up.
+
+        Throttling is not the row's fault: it never uses up an attempt (CONTRACT.md).
+        """
+        self.row.http_status = exc.status
+        self.row.error = exc.describe()
+        self.row.request_id = exc.request_id or ""
+        if exc.throttled:
+            self.throttles += 1
+            wait_s = retry_wait_s(
+                exc.retry_after_s,
+                self.throttles,
+                self.deps.rng,
+                base_s=self.deps.policy.backoff_base_s,
+            )
+            self._save(RowState.RETRYING)
+            self.deps.limiter.pause(wait_s)  # every worker waits; acquire() sleeps it out
+            return True
+        self.transient_failures += 1
+        if self.transient_failures >= self.deps.policy.max_attempts:
+            return False
+        self._save(RowState.RETRYING)
+        self.deps.sleep(
+            retry_wait_s(
+                exc.retry_after_s,
+                self.transient_failures,
+                self.deps.rng,
+                base_s=self.deps.policy.backoff_base_s,
+            )
+        )
+        return True
+
+    def _already_done(self, record: MeetingRecord) -> RowState | None:
+        """The meeting succeeded before. If this very row did it, keep its outcome."""
+        if record.done_by == self.ref:
+            self.row.registration_id = record.registration_id
+            return self._finish(RowState(record.state))
+        self.row.registration_id = record.registration_id
+        self.row.http_status = None
+        self.row.error = f"already done by {record.done_by}" if record.done_by else ""
+        return self._finish(RowState.SKIPPED)
+
+    def _succeed(
+        self,
+        meeting_id: str,
+        state: RowState,
+        found: Registration,
+        status: int | None = None,
+    ) -> RowState | None:
+        self.store.mark_meeting(
+            meeting_id,
+            state,
+            registration_id=found.id,
+            batch_id=self.batch_id,
+            seq=self.row.seq,
+            kind=found.kind,
+        )
+        self.row.registration_id = found.id
+        self.row.http_status = status or found.status
+        self.row.request_id = found.request_id or ""
+        self.row.error = (
+            ""
+            if found.kind in (EXTERNAL, "")
+            else f"the meeting has a {found.kind}, not an external registration"
+        )
+        return self._finish(state)
+
+    def _fail(self, exc: GraphError) -> RowState | None:
+        self.row.http_status = exc.status
+        self.row.error = exc.describe()
+        self.row.request_id = exc.request_id or ""
+        return self._finish(RowState.FAILED)
+
+    def _finish(self, state: RowState) -> RowState | None:
+        self.row.status = state
+        return state if self.store.save_row(self.batch_id, self.row) else None
+
+    def _save(self, state: RowState) -> None:
+        self.row.status = state
+        if not self.store.save_row(self.batch_id, self.row):
+            raise LeaseLost  # the row was finished elsewhere meanwhile

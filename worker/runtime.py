@@ -1,0 +1,108 @@
+"""The per-process objects a worker needs, built once per process from Settings.
+
+Clients are expensive and pooled (an MSAL app with its token cache, an httpx pool, a
+Redis pool), so they are built once per process, never per task, and rebuilt after a
+fork (prefork children must not share their parent's sockets).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+from dataclasses import dataclass
+
+import redis
+
+from worker.graph import build_graph_client
+from worker.leases import LeaseKeeper
+from worker.ratelimit import RateLimiter
+from worker.redis_conn import connect
+from worker.register import Deps, GraphApi, Policy
+from worker.settings import Settings, load_settings
+from worker.store import OutcomeStore
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    redis: redis.Redis
+    store: OutcomeStore
+    deps: Deps
+
+    def close(self) -> None:
+        self.deps.leases.stop()
+        close_graph = getattr(self.deps.graph, "close", None)
+        if close_graph is not None:
+            close_graph()
+        self.redis.close()
+
+
+def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
+    """A Redis client and the outcome store on it; raises ConfigError without REDIS_URL."""
+    settings.require_redis()
+    assert settings.redis_url is not None
+    client = connect(settings.redis_url, max_connections=settings.concurrency * 2 + 8)
+    store = OutcomeStore(
+        client,
+        retention_days=settings.retention_days,
+        idempotency_retention_days=settings.idempotency_retention_days,
+    )
+    return client, store
+
+
+def build_runtime(settings: Settings, graph: GraphApi | None = None) -> Runtime:
+    """Everything `process_chunk` needs. Raises ConfigError for missing credentials."""
+    client, store = open_store(settings)
+    if graph is None:
+        graph = build_graph_client(settings)
+    leases = LeaseKeeper(store, settings.lease_ms)
+    leases.start()
+    deps = Deps(
+        store=store,
+        graph=graph,
+        limiter=RateLimiter(client, settings.rate_limit_per_s, burst=settings.rate_burst),
+        leases=leases,
+        policy=Policy(
+            max_attempts=settings.max_attempts,
+            get_before_post=settings.get_before_post,
+            backoff_base_s=settings.backoff_base_s,
+        ),
+        rng=random.Random(),
+    )
+    return Runtime(settings=settings, redis=client, store=store, deps=deps)
+
+
+_lock = threading.Lock()
+_current: tuple[int, Runtime] | None = None
+_settings: Settings | None = None
+
+
+def use_settings(settings: Settings) -> None:
+    """Make this process use `settings` instead of reading the environment (meetreg run)."""
+    global _settings
+    _settings = settings
+
+
+def current_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings
+
+
+def runtime() -> Runtime:
+    """This process's Runtime, built on first use."""
+    global _current
+    with _lock:
+        if _current is None or _current[0] != os.getpid():
+            _current = (os.getpid(), build_runtime(current_settings()))
+        return _current[1]
+
+
+def close_runtime() -> None:
+    global _current
+    with _lock:
+        if _current is not None and _current[0] == os.getpid():
+            _current[1].close()
+        _current = None
