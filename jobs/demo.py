@@ -25,6 +25,7 @@ from rich.console import Console
 from worker.models import AllowedRegistrant
 from worker.settings import Settings, load_settings
 from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer, SimulatorState
+from worker.simulator.directory import RegistrationKind
 
 RunBatch = Callable[[Settings, Path, str | None, AllowedRegistrant | None], int]
 
@@ -33,10 +34,10 @@ ORGANIZERS = 40
 # describes, often enough to show in a few thousand rows.
 DEMO_FAULTS = FaultConfig(
     latency_ms=30,
-    rate_limit_per_s=400,
+    rate_limit_per_s=1000,
     retry_after_style="float",
-    throttle_probability=0.01,
-    throttle_retry_after_s=0.4,
+    throttle_probability=0.001,
+    throttle_retry_after_s=0.5,
     error_5xx_probability=0.01,
     commit_then_timeout_probability=0.003,
     commit_then_500_probability=0.003,
@@ -78,7 +79,9 @@ def write_sample(path: Path, state: SimulatorState, rows: int, rng: random.Rando
             if roll < 0.03:  # a meeting Graph has never heard of: 404
                 writer.writerow([user, meeting, "", registrant])
                 continue
-            existing = "external" if roll < 0.08 else "microsoft" if roll < 0.09 else None
+            existing: RegistrationKind | None = (
+                "external" if roll < 0.08 else "microsoft" if roll < 0.09 else None
+            )
             seeded = state.add_meeting(organizer, meeting, existing=existing)
             if roll > 0.97:  # named by its join link instead of its id
                 writer.writerow([user, "", seeded["joinWebUrl"], registrant])
@@ -121,7 +124,7 @@ def run_demo(rows: int, *, run_batch: RunBatch, console: Console, out: Console) 
             client_id=sim.client_id,
             client_secret=sim.client_secret,
             client_certificate_path=None,
-            rate_limit_per_s=300,
+            rate_limit_per_s=800,
             request_timeout_s=2,
             backoff_base_s=0.2,
             recovery_s=20,
@@ -133,7 +136,7 @@ def run_demo(rows: int, *, run_batch: RunBatch, console: Console, out: Console) 
             f"simulator: {sum(stats['creations'].values())} registrations created, "
             f"{len(stats['duplicates'])} meetings registered twice, "
             f"{stats['throttled']} answers 429, {_count(stats, '5')} answers 5xx, "
-            f"early retries after Retry-After: {stats['early_retries_global']}",
+            f"{stats['early_retries']} retries sent before their Retry-After",
             markup=False,
         )
         if code == 1:

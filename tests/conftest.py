@@ -13,8 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN
 
 from jobs.embedded_redis import EmbeddedRedis
+from worker.simulator import SimulatorServer
 
 # Variables meetreg reads: a developer's own settings must not leak into a test.
 MEETREG_ENV_PREFIXES = ("REDIS_URL", "GRAPH_", "AZURE_", "MEETREG_", "SSL_CERT_", "REQUESTS_CA")
@@ -48,3 +50,20 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client.flushdb()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SimulatorServer]:
+    with SimulatorServer() as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim(server: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> SimulatorServer:
+    """The module's simulator, emptied, with one organizer (and one without the policy)."""
+    server.state.reset()
+    server.state.add_user(ORGANIZER, UPN)
+    server.state.add_user(NO_POLICY_USER, "nopolicy@contoso.example", access_policy=False)
+    for name, value in server.env().items():
+        monkeypatch.setenv(name, value)
+    return server

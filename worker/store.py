@@ -20,7 +20,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import redis
 from redis.commands.core import Script
@@ -214,7 +214,7 @@ class OutcomeStore:
         header: dict[str, Any] = {"total": total, "source": source, "created_at": stamp}
         header.update({str(state): count for state, count in counts.items()})
         header["updated_at"] = stamp
-        pipe.hset(keys.batch(batch_id), mapping=header)
+        pipe.hset(keys.batch(batch_id), mapping=cast(Any, header))  # redis-py's stub is too narrow
         pipe.expire(keys.batch(batch_id), self.retention_s)
         now_s = time.time()
         pipe.zadd(keys.BATCHES, {batch_id: int(now_s * 1000)})
@@ -233,7 +233,7 @@ class OutcomeStore:
         header = self.redis.hgetall(keys.batch(batch_id))
         if not header:
             raise UnknownBatchError(f"unknown batch {batch_id!r}")
-        text = {k.decode(): v.decode() for k, v in header.items()}
+        text = {_text(k): _text(v) for k, v in header.items()}
         counts = {str(state): int(text.get(str(state), 0)) for state in RowState}
         return BatchStatus(
             batch_id=batch_id,
@@ -291,7 +291,7 @@ class OutcomeStore:
     @store_errors
     def meeting(self, meeting_id: str) -> MeetingRecord:
         raw = self.redis.hgetall(keys.meeting(meeting_id))
-        text = {k.decode(): v.decode() for k, v in raw.items()}
+        text = {_text(k): _text(v) for k, v in raw.items()}
         return MeetingRecord(
             state=text.pop("state", ""),
             posts=int(text.pop("posts", 0)),
@@ -332,7 +332,7 @@ class OutcomeStore:
             "updated_at": now_iso(),
         }
         pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping=mapping)
+        pipe.hset(key, mapping=cast(Any, mapping))
         pipe.expire(key, self.idempotency_retention_s)
         pipe.execute()
 
@@ -380,14 +380,18 @@ class OutcomeStore:
     @store_errors
     def cached_user_id(self, upn: str) -> str | None:
         value = self.redis.get(keys.upn(upn))
-        return value.decode() if value is not None else None
+        return _text(value) if value is not None else None
 
     @store_errors
     def cache_user_id(self, upn: str, object_id: str) -> None:
         self.redis.set(keys.upn(upn), object_id, ex=DAY_S)
 
 
-def _decode_row(raw: bytes) -> RowRecord:
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _decode_row(raw: bytes | str) -> RowRecord:
     return RowRecord.from_json_dict(json.loads(raw))
 
 

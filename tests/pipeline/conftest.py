@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN, Batch, Work
+from pipeline_helpers import Batch, Work
 
 from jobs.csv_source import read_rows
 from jobs.enqueue import Chunk, enqueue_rows
@@ -21,23 +21,6 @@ from worker.runtime import Runtime, build_runtime
 from worker.settings import Settings, load_settings
 from worker.simulator import SimulatorServer
 from worker.store import BatchStatus
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SimulatorServer]:
-    with SimulatorServer() as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(server: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> SimulatorServer:
-    """The module's simulator, emptied, with one organizer (and one without the policy)."""
-    server.state.reset()
-    server.state.add_user(ORGANIZER, UPN)
-    server.state.add_user(NO_POLICY_USER, "nopolicy@contoso.example", access_policy=False)
-    for name, value in server.env().items():
-        monkeypatch.setenv(name, value)
-    return server
 
 
 def fast_settings(redis_url: str, **overrides: object) -> Settings:

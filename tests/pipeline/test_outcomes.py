@@ -18,6 +18,7 @@ from pipeline_helpers import (
     rows,
 )
 
+from jobs.enqueue import requeue_failed
 from worker.models import RowState
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
@@ -190,3 +191,20 @@ def test_expired_token_is_refreshed_and_the_row_goes_through(
     row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-2,\n")).batch_id)
     assert row.status is RowState.CREATED
     assert sim.state.stats()["tokens_issued"] == issued + 1
+
+
+def test_retry_sends_failed_rows_again_and_leaves_the_others(
+    sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime, queued: list
+) -> None:
+    sim.state.add_meeting(ORGANIZER, "m-ok")
+    sim.state.add_meeting(NO_POLICY_USER, "m-forbidden")
+    batch_id = batch(f"{HEADER}{ORGANIZER},m-ok,\n{NO_POLICY_USER},m-forbidden,\n")
+    assert work(batch_id).counts["failed"] == 1
+    sim.state.add_user(NO_POLICY_USER, access_policy=True)  # the admin granted the policy
+
+    assert requeue_failed(runtime.store, batch_id, publish=queued.extend) == 1
+    status = work(batch_id)
+    ok, forbidden = rows(runtime, batch_id)
+    assert (status.counts["created"], status.counts["failed"]) == (2, 0)
+    assert forbidden.status is RowState.CREATED and forbidden.error == ""
+    assert ok.attempts == 2  # not sent again

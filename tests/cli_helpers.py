@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 MEETREG = str(Path(sys.executable).parent / "meetreg")
@@ -30,3 +31,12 @@ def meetreg(*args: str, env: dict[str, str], cwd: Path | None = None, timeout: f
         timeout=timeout,
         check=False,
     )
+
+
+def wait_until(predicate, *, timeout_s: float, what: str, poll_s: float = 0.1) -> None:
+    """Poll `predicate` until true; fail naming `what` after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(poll_s)

@@ -1,0 +1,78 @@
+"""A worker killed with SIGKILL mid-batch: a new worker finishes, no meeting registered twice.
+
+Real `celery -A worker.app worker` processes, started as an operator would, the simulator
+over HTTPS, real Redis. The killed worker's messages stay with the broker (its visibility
+timeout is 12 h), so finishing proves the sweeper took the rows up from the outcome store.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import redis
+from cli_helpers import CELERY, command_env, meetreg, wait_until
+from pipeline_helpers import ORGANIZER
+
+from worker.simulator import SimulatorServer
+from worker.store import OutcomeStore
+
+ROWS = 150
+
+
+def start_worker(name: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [CELERY, "-A", "worker.app", "worker", "-n", f"{name}@%h", "--loglevel=WARNING"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def test_killed_worker_rows_are_finished_by_another_without_duplicates(
+    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    sim.state.set_faults(latency_ms=80)
+    lines = ["user_id,meeting_id"]
+    for i in range(ROWS):
+        sim.state.add_meeting(ORGANIZER, f"m-{i}")
+        lines.append(f"{ORGANIZER},m-{i}")
+    path = tmp_path / "meetings.csv"
+    path.write_text("\n".join(lines) + "\n")
+    env = command_env(
+        **sim.env(),
+        REDIS_URL=redis_url,
+        MEETREG_RECOVERY_S="4",  # a dead worker's rows come back within 4 s
+        MEETREG_CONCURRENCY="8",
+        MEETREG_RATE_LIMIT="1000",
+        MEETREG_REQUEST_TIMEOUT_S="5",
+    )
+    enqueued = meetreg("enqueue", str(path), env=env)
+    assert enqueued.returncode == 0, enqueued.stderr
+    batch_id = enqueued.stdout.strip()
+    store = OutcomeStore(redis_client)
+
+    first = start_worker("first", env, tmp_path)
+    try:
+        wait_until(lambda: store.batch_status(batch_id).done >= 30, timeout_s=60, what="30 rows")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        first.kill()
+    at_kill = store.batch_status(batch_id)
+    assert not at_kill.finished
+    assert at_kill.counts["running"] > 0  # killed with rows in the middle of Graph calls
+
+    second = start_worker("second", env, tmp_path)
+    try:
+        wait_until(lambda: store.batch_status(batch_id).finished, timeout_s=90, what="the batch")
+    finally:
+        second.terminate()
+        second.wait(timeout=30)
+
+    final = store.batch_status(batch_id)
+    assert final.counts["created"] + final.counts["already_enabled"] == ROWS
+    assert final.counts["created"] == sum(sim.state.creations.values()) == ROWS
+    assert sim.state.stats()["duplicates"] == []
