@@ -27,7 +27,8 @@ from jobs.enqueue import Enqueued, enqueue_rows, requeue_failed
 from jobs.local_worker import run_worker_until
 from jobs.progress import BatchProgress, counts_text, summary_table
 from jobs.report import write_csv, write_json
-from worker.errors import ConfigError, InputError, MeetregError
+from worker.errors import ConfigError, GraphError, InputError, MeetregError
+from worker.graph import MsalTokenSource
 from worker.models import AllowedRegistrant, RowState
 from worker.runtime import open_store as open_runtime_store
 from worker.runtime import use_settings
@@ -154,6 +155,7 @@ def run_batch(
     allowed_registrant: AllowedRegistrant | None,
 ) -> int:
     """`meetreg run`: with an embedded Redis when REDIS_URL is unset. Returns the exit code."""
+    check_sign_in(settings)
     with _redis_for(settings) as settings:
         store = open_store(settings)
         done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
@@ -166,6 +168,18 @@ def run_batch(
         out.print(summary_table(status, progress.elapsed_s))
         out.print(f"report: meetreg report {done.batch_id}", markup=False)
         return exit_code(status)
+
+
+def check_sign_in(settings: Settings) -> None:
+    """Get one token before anything is enqueued: a wrong secret or tenant is one line and
+    exit 2 now, not a failed row per meeting later."""
+    source = MsalTokenSource(settings)
+    try:
+        source.token()
+    except GraphError as exc:
+        raise ConfigError(exc.describe() if exc.code is None else exc.message) from None
+    finally:
+        source.close()
 
 
 @contextlib.contextmanager

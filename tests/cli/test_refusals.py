@@ -115,3 +115,16 @@ def test_bad_batch_id_is_refused(tmp_path: Path, redis_url: str, redis_client: r
     )
     assert_refused(result, "batch id")
     assert_nothing_enqueued(redis_client)
+
+
+def test_run_with_a_wrong_secret_is_refused_before_anything_is_enqueued(
+    sim, tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    path = tmp_path / "meetings.csv"
+    path.write_text(f"user_id,meeting_id\n{GUID},m1\n")
+    env = command_env(**sim.env(), REDIS_URL=redis_url)
+    env["AZURE_CLIENT_SECRET"] = "wrong-secret-value"
+    result = meetreg("run", str(path), env=env)
+    assert_refused(result, "invalid_client", "AADSTS7000215")
+    assert "wrong-secret-value" not in result.stderr + result.stdout
+    assert_nothing_enqueued(redis_client)

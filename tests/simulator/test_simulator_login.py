@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterator
 
@@ -10,14 +9,12 @@ import httpx
 import msal
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import serialization
 from sim_helpers import GRAPH_SCOPE, ORGANIZER, error_of, fetch_token, wait_until
 
 from worker import keys
 from worker.simulator import SimulatorConfig, SimulatorServer, ssl_context
+from worker.simulator.tls import make_client_certificate
 
 MsalApp = Callable[..., msal.ConfidentialClientApplication]
 
@@ -135,19 +132,7 @@ def test_tokens_die_after_the_configured_ttl_although_expires_in_says_3599():
 
 def _certificate() -> tuple[str, str, str]:
     """A self-signed RSA certificate: (private key PEM, certificate PEM, SHA-1 thumbprint hex)."""
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "meetreg test app")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    key, cert = make_client_certificate()
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()

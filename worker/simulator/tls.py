@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 _VALIDITY = dt.timedelta(days=30)
@@ -122,3 +122,27 @@ def make_tls_files(directory: Path) -> TlsFiles:
 def ssl_context(ca_path: str | Path) -> ssl.SSLContext:
     """A client SSL context trusting only the simulator's CA (for `httpx.Client(verify=...)`)."""
     return ssl.create_default_context(cafile=str(ca_path))
+
+
+def make_client_certificate(
+    common_name: str = "meetreg test app",
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A self-signed RSA certificate for an app's certificate credential (valid one day).
+
+    RSA, not EC: Entra signs client assertions with RS256 only. Register the certificate
+    with the simulator (`SimulatorConfig.client_certificates`); give the key to MSAL.
+    """
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert

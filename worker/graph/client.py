@@ -1,0 +1,282 @@
+"""The Graph calls meetreg makes, over an injected `httpx.Client`.
+
+Every answer other than the expected success, and every transport failure, becomes one of
+worker.errors' Graph errors in `_error_from`, the single place where httpx and HTTP
+statuses are interpreted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from worker import keys
+from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
+from worker.graph.auth import BearerAuth, MsalTokenSource
+from worker.graph.retry_after import parse_retry_after
+from worker.settings import Settings
+
+EXTERNAL_REGISTRATION = "#microsoft.graph.externalMeetingRegistration"
+_ODATA_NAMESPACE = "microsoft.graph."
+_MAX_MESSAGE = 300
+_CONNECT_TIMEOUT_S = 10.0
+# Failures before the request was written: Graph cannot have acted on it.
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A meeting's registration as Graph reported it."""
+
+    id: str
+    kind: str  # "externalMeetingRegistration" (ours), "meetingRegistration", or "" if untyped
+    allowed_registrant: str | None
+    request_id: str | None
+    status: int
+
+
+class GraphClient:
+    """The registration, user and meeting calls; every method raises GraphError subclasses.
+
+    `http` carries authentication, timeouts and limits (see `build_http_client`);
+    `base_url` is GRAPH_BASE_URL, e.g. https://graph.microsoft.com/beta.
+    """
+
+    def __init__(self, http: httpx.Client, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+
+    def create_registration(
+        self, user_id: str, meeting_id: str, allowed_registrant: str
+    ) -> Registration:
+        """POST an external registration; Graph's 200/201 as a Registration.
+
+        Raises GraphPermanent (409 or 400 when one exists, 403 without the access policy,
+        404 ...), GraphTransient (ambiguous when Graph may have created it, an unreadable
+        2xx included), GraphAuthError.
+        """
+        body = {"@odata.type": EXTERNAL_REGISTRATION, "allowedRegistrant": allowed_registrant}
+        response = self._send("POST", keys.registration_path(user_id, meeting_id), body=body)
+        if response.status_code not in (200, 201):
+            raise _unexpected(response, ambiguous=True)
+        return _registration(response, ambiguous=True)
+
+    def get_registration(self, user_id: str, meeting_id: str) -> Registration | None:
+        """The meeting's registration, or None when Graph answers 404."""
+        response = self._send("GET", keys.registration_path(user_id, meeting_id), missing_ok=True)
+        if response.status_code == 404:
+            return None
+        return _registration(response, ambiguous=False)
+
+    def resolve_user_id(self, upn: str) -> str:
+        """The objectId of the user with this UPN (404 GraphPermanent if there is none)."""
+        response = self._send("GET", keys.user_path(upn), query={"$select": "id"})
+        return _string(_json_object(response, ambiguous=False), "id", response)
+
+    def find_meeting_id(self, user_id: str, join_web_url: str) -> str:
+        """The id of the organizer's meeting with this join link.
+
+        Raises GraphPermanent(404, "MeetingNotFound") when the organizer has none.
+        """
+        quoted = join_web_url.replace("'", "''")  # OData string literal
+        response = self._send(
+            "GET",
+            keys.online_meetings_path(user_id),
+            query={"$filter": f"JoinWebUrl eq '{quoted}'"},
+        )
+        meetings = _json_object(response, ambiguous=False).get("value")
+        if not isinstance(meetings, list):
+            raise _unexpected(response, ambiguous=False)
+        if not meetings:
+            raise GraphPermanent(
+                "no meeting with this join link under this organizer",
+                status=404,
+                code="MeetingNotFound",
+                request_id=_request_id(response),
+            )
+        first = meetings[0]
+        if not isinstance(first, dict):
+            raise _unexpected(response, ambiguous=False)
+        return _string(first, "id", response)
+
+    def close(self) -> None:
+        """Close the connections, and the token source's login session if it has one."""
+        self.http.close()
+        auth = self.http.auth
+        if isinstance(auth, BearerAuth):
+            auth.close()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+        missing_ok: bool = False,
+    ) -> httpx.Response:
+        url = self.base_url + path
+        if query:
+            # Spaces as %20, not "+": OData servers differ on "+" in a query string.
+            url += "?" + "&".join(
+                f"{name}={quote(value, safe='')}" for name, value in query.items()
+            )
+        client_request_id = str(uuid.uuid4())
+        try:
+            response = self.http.request(
+                method, url, json=body, headers={"client-request-id": client_request_id}
+            )
+        except httpx.RequestError as exc:  # transport errors, and undecodable bodies
+            raise _error_from(exc, client_request_id) from exc
+        if response.is_success or (missing_ok and response.status_code == 404):
+            return response
+        raise _error_from(response, client_request_id)
+
+
+def _error_from(outcome: httpx.Response | httpx.RequestError, client_request_id: str) -> GraphError:
+    """The one translation from an httpx failure or a non-2xx answer to the error tree."""
+    if isinstance(outcome, httpx.RequestError):
+        kind = type(outcome).__name__
+        detail = _one_line(str(outcome)) or "no detail"
+        return GraphTransient(
+            f"Graph request failed ({kind}: {detail})",
+            request_id=client_request_id,
+            ambiguous=not isinstance(outcome, _NOT_SENT),
+        )
+    status = outcome.status_code
+    code, message, body_request_id = _error_body(outcome)
+    fields: dict[str, Any] = {
+        "status": status,
+        "code": code,
+        "request_id": outcome.headers.get("request-id") or body_request_id or client_request_id,
+    }
+    message = message or f"HTTP {status} {outcome.reason_phrase}".strip()
+    retry_after_s = parse_retry_after(outcome.headers.get("Retry-After"))
+    if status == 429:
+        return GraphTransient(message, **fields, retry_after_s=retry_after_s, throttled=True)
+    if status >= 500:
+        # 500/502/503/504 and their rarer siblings may come after Graph acted; a 503 with
+        # Retry-After is throttling too.
+        throttled = status == 503 and retry_after_s is not None
+        return GraphTransient(
+            message, **fields, retry_after_s=retry_after_s, throttled=throttled, ambiguous=True
+        )
+    if status == 401:
+        return GraphAuthError(message, **fields)
+    return GraphPermanent(message, **fields)
+
+
+def _error_body(response: httpx.Response) -> tuple[str | None, str, str | None]:
+    """Graph's error `code`, `message` (one line, short) and `innerError.request-id`."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):  # not JSON, or JSON but not an object
+        return None, "", None
+    if not isinstance(error, dict):
+        return None, "", None
+    code = error.get("code")
+    message = error.get("message")
+    inner = error.get("innerError")
+    request_id = inner.get("request-id") if isinstance(inner, dict) else None
+    return (
+        code if isinstance(code, str) and code else None,
+        _one_line(message) if isinstance(message, str) else "",
+        request_id if isinstance(request_id, str) and request_id else None,
+    )
+
+
+def _registration(response: httpx.Response, *, ambiguous: bool) -> Registration:
+    body = _json_object(response, ambiguous=ambiguous)
+    registration_id = body.get("id")
+    if not isinstance(registration_id, str) or not registration_id:
+        raise _unexpected(response, ambiguous=ambiguous)
+    odata_type = body.get("@odata.type")
+    registrant = body.get("allowedRegistrant")
+    return Registration(
+        id=registration_id,
+        kind=_kind(odata_type),
+        allowed_registrant=registrant if isinstance(registrant, str) else None,
+        request_id=_request_id(response),
+        status=response.status_code,
+    )
+
+
+def _kind(odata_type: object) -> str:
+    """ "#microsoft.graph.meetingRegistration" -> "meetingRegistration"; "" when absent."""
+    if not isinstance(odata_type, str):
+        return ""
+    return odata_type.removeprefix("#").removeprefix(_ODATA_NAMESPACE)
+
+
+def _json_object(response: httpx.Response, *, ambiguous: bool) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:  # not JSON, or not UTF-8
+        body = None
+    if not isinstance(body, dict):
+        raise _unexpected(response, ambiguous=ambiguous)
+    return body
+
+
+def _string(body: dict[str, Any], name: str, response: httpx.Response) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise _unexpected(response, ambiguous=False)
+    return value
+
+
+def _unexpected(response: httpx.Response, *, ambiguous: bool) -> GraphTransient:
+    """A success Graph would not send (no JSON, no id): a proxy or a broken gateway, most
+    likely; worth another try, after a look if it may have acted."""
+    return GraphTransient(
+        f"unexpected answer from Graph: HTTP {response.status_code} "
+        f"{response.headers.get('content-type', 'without content type')}",
+        status=response.status_code,
+        request_id=_request_id(response),
+        ambiguous=ambiguous,
+    )
+
+
+def _request_id(response: httpx.Response) -> str | None:
+    """Graph's request-id, else the client-request-id we sent (support can search both)."""
+    return response.headers.get("request-id") or response.request.headers.get("client-request-id")
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= _MAX_MESSAGE else line[: _MAX_MESSAGE - 1] + "…"
+
+
+def build_http_client(settings: Settings, auth: httpx.Auth | None) -> httpx.Client:
+    """The production httpx client: explicit timeouts, a pool as large as the concurrency.
+
+    `trust_env` keeps SSL_CERT_FILE / SSL_CERT_DIR (httpx 0.28 reads them when `verify`
+    is left at True) and HTTPS_PROXY / NO_PROXY working.
+    """
+    timeout_s = settings.request_timeout_s
+    size = settings.concurrency
+    return httpx.Client(
+        auth=auth,
+        timeout=httpx.Timeout(timeout_s, connect=min(_CONNECT_TIMEOUT_S, timeout_s)),
+        limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
+        trust_env=True,
+        headers={"Accept": "application/json", "User-Agent": f"meetreg/{_version()}"},
+    )
+
+
+def build_graph_client(settings: Settings) -> GraphClient:
+    """A GraphClient with MSAL application tokens. Raises ConfigError (credentials)."""
+    auth = BearerAuth(MsalTokenSource(settings))
+    return GraphClient(build_http_client(settings, auth), settings.graph_base_url)
+
+
+def _version() -> str:
+    try:
+        return version("meetreg")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "0"
