@@ -155,6 +155,9 @@ def run_batch(
     allowed_registrant: AllowedRegistrant | None,
 ) -> int:
     """`meetreg run`: with an embedded Redis when REDIS_URL is unset. Returns the exit code."""
+    # The file first, then the credentials: each refusal before anything is enqueued.
+    for _ in read_rows(file, default_registrant=allowed_registrant):
+        pass
     check_sign_in(settings)
     with _redis_for(settings) as settings:
         store = open_store(settings)
