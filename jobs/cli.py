@@ -166,7 +166,7 @@ def run_batch(
 
         with BatchProgress(store, done.batch_id, err) as progress:
             if not progress.update():
-                run_worker_until(progress.update, concurrency=settings.concurrency)
+                run_worker_until(progress.update, concurrency=settings.worker_threads)
         status = store.batch_status(done.batch_id)
         out.print(summary_table(status, progress.elapsed_s))
         out.print(f"report: meetreg report {done.batch_id}", markup=False)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from worker.models import RowRecord
 from worker.runtime import Runtime
+from worker.settings import Settings, load_settings
 from worker.simulator import SimulatorServer
 from worker.store import BatchStatus
 
@@ -32,3 +33,16 @@ def posts(sim: SimulatorServer) -> int:
     """POSTs the simulator answered, whatever the answer."""
     by_status = sim.state.stats()["requests_by_status"]
     return sum(n for key, n in by_status.items() if key.startswith("POST"))
+
+
+def fast_settings(redis_url: str, **overrides: object) -> Settings:
+    """Settings for tests: the environment the `sim` fixture set, and short waits."""
+    values: dict[str, object] = {
+        "redis_url": redis_url,
+        "backoff_base_s": 0.02,
+        "request_timeout_s": 1.0,
+        "rate_limit_per_s": 1000,
+        "max_attempts": 4,
+    }
+    values.update(overrides)
+    return load_settings(**values)

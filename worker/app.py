@@ -45,7 +45,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Threads, not processes: each thread waits on Graph most of the time, and 32 of
         # them in one process keep 32 requests in flight with one token cache and one pool.
         "worker_pool": "threads",
-        "worker_concurrency": settings.concurrency,
+        "worker_concurrency": settings.worker_threads,
         "task_default_queue": keys.QUEUE,
         "worker_send_task_events": False,
         "worker_enable_remote_control": True,

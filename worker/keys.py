@@ -12,6 +12,8 @@ Redis keys (all under the prefix `meetreg:`):
     upn:{upn}               string  a UPN's objectId, cached
     rate:tat                string  the shared limiter's theoretical arrival time (GCRA)
     rate:pause_until        string  no request before this time (ms): a Retry-After, shared
+    rate:state              hash    the adaptive rate: rate and since (its last decrease),
+                                    grants this second and the last (sec, count, prev)
 
 `meeting_key` is a hash of the meeting id: ids are long and opaque, and a meeting is the
 same meeting whichever user or batch names it.
@@ -27,6 +29,7 @@ BATCHES = PREFIX + "batches"
 INFLIGHT = PREFIX + "inflight"
 RATE_TAT = PREFIX + "rate:tat"
 RATE_PAUSE_UNTIL = PREFIX + "rate:pause_until"
+RATE_STATE = PREFIX + "rate:state"
 QUEUE = "meetreg"
 PROCESS_CHUNK_TASK = "meetreg.process_chunk"
 

@@ -52,20 +52,24 @@ class LeaseKeeper:
 
     # Meeting leases ------------------------------------------------------------------------
 
-    def take(self, meeting_id: str, holder: str) -> str | None:
-        """Take the meeting's lease for `holder` (a row); returns its token, or None if
-        someone else holds it. A token per row, so two rows of one process exclude too."""
-        token = f"{self._process}:{holder}"
-        if not self.store.acquire_lease(meeting_id, token, self.lease_ms):
-            return None
+    def token(self, holder: str) -> str:
+        """The lease token of `holder` (a row) in this process: a token per row, so two rows
+        of one process exclude each other too."""
+        return f"{self._process}:{holder}"
+
+    def holding(self, meeting_id: str, token: str) -> None:
+        """The store gave us the meeting's lease: keep it alive until `released`."""
         with self._lock:
             self._leases[meeting_id] = token
-        return token
 
-    def give_back(self, meeting_id: str, token: str) -> None:
+    def released(self, meeting_id: str, token: str) -> None:
+        """The lease was given back (or lost): stop renewing it."""
         with self._lock:
             if self._leases.get(meeting_id) == token:
                 del self._leases[meeting_id]
+
+    def give_back(self, meeting_id: str, token: str) -> None:
+        self.released(meeting_id, token)
         self.store.release_lease(meeting_id, token)
 
     # The heartbeat -------------------------------------------------------------------------

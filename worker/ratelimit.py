@@ -1,15 +1,25 @@
-"""One rate limit for every worker on every machine: GCRA in Redis, plus a shared pause.
+"""One adaptive rate limit for every worker on every machine, kept in Redis.
 
-Each Graph request first reserves a slot with one Lua call. The script keeps GCRA's
-theoretical arrival time (TAT) in `rate:tat`, and honours `rate:pause_until`, which any
-worker told `Retry-After` sets for all of them (GRAPH.md: requests sent while throttled
-still count against the app). Time is Redis' clock, so machines need not agree on theirs.
+Each Graph request first reserves a slot with one Lua call (one round trip):
+
+- **Pacing (GCRA).** `rate:tat` holds the theoretical arrival time; a slot is granted
+  `1 / rate` after the previous one, so requests leave evenly spaced, never in bursts that
+  a per-second window would count against us.
+- **Shared pause.** A `429` (or `503`) with `Retry-After` sets `rate:pause_until` for all
+  workers: requests sent while throttled still count against the app (GRAPH.md).
+- **Adaptive rate (AIMD).** The same answer lowers the rate multiplicatively, to a share of
+  what was actually granted in the last second (so a configured cap far above the real
+  limit is left in one step, not ten); the rate then grows back additively with time,
+  up to `MEETREG_RATE_LIMIT`. Against an unknown limit it settles just under it.
+
+Time is Redis' clock (`TIME`), so machines need not agree on theirs.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import redis
 from redis.commands.core import Script
@@ -17,39 +27,113 @@ from redis.commands.core import Script
 from worker import keys
 from worker.redis_conn import store_errors
 
-# KEYS: tat, pause. ARGV: interval_ms, burst_ms.
-# Returns {wait_ms, reserved}: reserved=1 means a slot is ours at now+wait_ms;
-# reserved=0 means a pause is on: wait, then ask again.
-_RESERVE = """
+
+@dataclass(frozen=True, slots=True)
+class Tuning:
+    """How the limiter adapts. Fractions are of the current rate."""
+
+    # Pace at this share of the rate: arrival jitter must not push a window over the limit.
+    margin: float = 0.98
+    # On a 429, drop to this share of what was granted in the last second.
+    decrease: float = 0.85
+    # Grow back by this share of the rate set at the last decrease, per second.
+    increase_per_s: float = 0.05
+    # 429s within this long of a decrease are the same storm: decrease once.
+    storm_ms: float = 250.0
+    min_rate_per_s: float = 0.5
+
+
+# The current rate: the rate set at the last decrease, grown since, capped. Shared by both
+# scripts. `st` = HMGET state rate since sec count prev.
+_CURRENT_RATE = """
+local function current_rate(st, now, cap, growth)
+  if not st[1] then return cap end
+  local base = tonumber(st[1])
+  return math.min(cap, base + base * growth * (now - tonumber(st[2])) / 1000)
+end
+local function granted_last_second(st, now)
+  local sec = math.floor(now / 1000)
+  local count, prev = 0, 0
+  if st[3] and tonumber(st[3]) == sec then count, prev = tonumber(st[4]), tonumber(st[5])
+  elseif st[3] and tonumber(st[3]) == sec - 1 then prev = tonumber(st[4]) end
+  return count + prev * (1 - (now % 1000) / 1000)
+end
+"""
+
+# KEYS: tat, pause, state. ARGV: cap, burst, margin, growth.
+# Returns {wait_ms, reserved}: reserved=1: the slot is ours at now+wait_ms;
+# reserved=0: a pause is on, wait wait_ms and ask again.
+_RESERVE = (
+    _CURRENT_RATE
+    + """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + t[2] / 1000
 local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
 if pause > now then return {tostring(pause - now), 0} end
-local interval = tonumber(ARGV[1])
+local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'sec', 'count', 'prev')
+local rate = current_rate(st, now, tonumber(ARGV[1]), tonumber(ARGV[4])) * tonumber(ARGV[3])
+local interval = 1000 / rate
 local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tat < now then tat = now end
-local wait = tat - tonumber(ARGV[2]) - now
+local wait = tat - interval * (tonumber(ARGV[2]) - 1) - now
 if wait < 0 then wait = 0 end
 local new_tat = tat + interval
 redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+-- Count grants per second (this one and the last), for the next decrease.
+local sec = math.floor(now / 1000)
+if st[3] and tonumber(st[3]) == sec then
+  redis.call('HINCRBY', KEYS[3], 'count', 1)
+else
+  local prev = 0
+  if st[3] and tonumber(st[3]) == sec - 1 then prev = tonumber(st[4]) end
+  redis.call('HSET', KEYS[3], 'sec', sec, 'count', 1, 'prev', prev)
+end
+redis.call('EXPIRE', KEYS[3], 86400)
 return {tostring(wait), 1}
 """
+)
 
-# KEYS: tat, pause. ARGV: seconds. Push the shared pause out to now+seconds, never pull it in.
-_PAUSE = """
+# KEYS: tat, pause, state. ARGV: retry_after_s, cap, growth, decrease, storm_ms, min_rate.
+# Returns the pause left (ms) and the rate now in force.
+_THROTTLED = (
+    _CURRENT_RATE
+    + """
 local t = redis.call('TIME')
 local now = t[1] * 1000 + t[2] / 1000
 local until_ms = now + tonumber(ARGV[1]) * 1000
 local current = tonumber(redis.call('GET', KEYS[2]) or '0')
 if until_ms > current then
   redis.call('SET', KEYS[2], tostring(until_ms), 'PX', math.ceil(until_ms - now) + 1000)
+  current = until_ms
 end
-return tostring(math.max(until_ms, current) - now)
+local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'sec', 'count', 'prev')
+local rate = current_rate(st, now, tonumber(ARGV[2]), tonumber(ARGV[3]))
+if not st[2] or now - tonumber(st[2]) >= tonumber(ARGV[5]) then
+  local granted = granted_last_second(st, now)
+  if granted > 0 and granted < rate then rate = granted end
+  rate = math.max(tonumber(ARGV[6]), rate * tonumber(ARGV[4]))
+  redis.call('HSET', KEYS[3], 'rate', tostring(rate), 'since', tostring(now))
+  redis.call('EXPIRE', KEYS[3], 86400)
+end
+return {tostring(current - now), tostring(rate)}
 """
+)
+
+
+# KEYS: tat, pause, state. ARGV: cap, growth. The rate in force now (requests/s).
+_RATE_NOW = (
+    _CURRENT_RATE
+    + """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + t[2] / 1000
+local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'sec', 'count', 'prev')
+return tostring(current_rate(st, now, tonumber(ARGV[1]), tonumber(ARGV[2])))
+"""
+)
 
 
 class RateLimiter:
-    """Blocks each caller until the shared limit lets its request go.
+    """Blocks each caller until the shared, adaptive limit lets its request go.
 
     `rate_per_s` caps all workers together; `burst` requests may go back to back.
     """
@@ -60,14 +144,17 @@ class RateLimiter:
         rate_per_s: float,
         *,
         burst: int = 1,
+        tuning: Tuning | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.interval_ms = 1000.0 / rate_per_s
-        self.burst_ms = self.interval_ms * max(0, burst - 1)
+        self.cap_per_s = rate_per_s
+        self.burst = max(1, burst)
+        self.tuning = tuning or Tuning()
         self._sleep = sleep
         self._redis = client
-        self._reserve = client.register_script(_RESERVE)
-        self._pause = client.register_script(_PAUSE)
+        self._reserve: Script = client.register_script(_RESERVE)
+        self._throttled: Script = client.register_script(_THROTTLED)
+        self._rate_now: Script = client.register_script(_RATE_NOW)
 
     @store_errors
     def acquire(self) -> float:
@@ -77,13 +164,43 @@ class RateLimiter:
         the request would land inside the window Graph asked everyone to keep quiet.
         """
         waited = 0.0
+        tuning = self.tuning
         while True:
-            wait_ms, reserved = self._call(self._reserve, self.interval_ms, self.burst_ms)
+            result = self._reserve(
+                keys=_KEYS,
+                args=[self.cap_per_s, self.burst, tuning.margin, tuning.increase_per_s],
+            )
+            wait_ms, reserved = float(result[0]), int(result[1])
             if wait_ms > 0:
                 self._sleep(wait_ms / 1000)
                 waited += wait_ms / 1000
             if reserved and (wait_ms == 0 or not self._paused()):
                 return waited
+
+    @store_errors
+    def throttled(self, retry_after_s: float) -> tuple[float, float]:
+        """Graph said "slow down": pause every worker for `retry_after_s` and lower the rate.
+
+        Returns the pause left (s) and the rate now in force (requests/s).
+        """
+        tuning = self.tuning
+        result = self._throttled(
+            keys=_KEYS,
+            args=[
+                max(0.0, retry_after_s),
+                self.cap_per_s,
+                tuning.increase_per_s,
+                tuning.decrease,
+                tuning.storm_ms,
+                tuning.min_rate_per_s,
+            ],
+        )
+        return float(result[0]) / 1000, float(result[1])
+
+    @store_errors
+    def rate_now(self) -> float:
+        """The rate in force for all workers (requests/s), after decreases and regrowth."""
+        return float(self._rate_now(keys=_KEYS, args=[self.cap_per_s, self.tuning.increase_per_s]))
 
     def _paused(self) -> bool:
         until = self._redis.get(keys.RATE_PAUSE_UNTIL)
@@ -92,15 +209,5 @@ class RateLimiter:
         seconds, micros = self._redis.time()
         return float(until) > int(seconds) * 1000 + int(micros) / 1000
 
-    @store_errors
-    def pause(self, seconds: float) -> float:
-        """Hold every worker back for `seconds` from now; returns the pause left (s)."""
-        left_ms, _ = self._call(self._pause, max(0.0, seconds))
-        return left_ms / 1000
 
-    @staticmethod
-    def _call(script: Script, *args: float) -> tuple[float, int]:
-        result = script(keys=[keys.RATE_TAT, keys.RATE_PAUSE_UNTIL], args=list(args))
-        if isinstance(result, list):
-            return float(result[0]), int(result[1])
-        return float(result), 1
+_KEYS = [keys.RATE_TAT, keys.RATE_PAUSE_UNTIL, keys.RATE_STATE]

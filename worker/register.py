@@ -22,8 +22,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -33,7 +32,7 @@ from worker.graph.client import Registration
 from worker.leases import LeaseKeeper
 from worker.models import RowRecord, RowState, is_guid
 from worker.ratelimit import RateLimiter
-from worker.store import MeetingRecord, OutcomeStore, row_ref
+from worker.store import Claim, MeetingRecord, OutcomeStore, row_ref
 
 T = TypeVar("T")
 LEASE_POLL_S = 0.25
@@ -128,60 +127,84 @@ class RowJob:
         self.ref = row_ref(batch_id, row.seq)
         self.transient_failures = 0
         self.throttles = 0
+        self.lease: tuple[str, str] | None = None  # (meeting id, token) while we hold it
 
     def run(self) -> RowState | None:
-        while True:
-            try:
-                return self._attempt()
-            except LeaseLost:
-                return None
-            except GraphTransient as exc:
-                if not self._retry_after(exc):
+        try:
+            while True:
+                try:
+                    return self._attempt()
+                except LeaseLost:
+                    return None
+                except GraphTransient as exc:
+                    if not self._retry_after(exc):
+                        return self._fail(exc)
+                except (GraphPermanent, GraphAuthError) as exc:
                     return self._fail(exc)
-            except (GraphPermanent, GraphAuthError) as exc:
-                return self._fail(exc)
+        finally:
+            if self.lease is not None:  # a Redis failure, or the worker going down
+                self.deps.leases.give_back(*self.lease)
 
     # One attempt ---------------------------------------------------------------------------
 
     def _attempt(self) -> RowState | None:
         user_id = self._user_id()
         meeting_id = self._meeting_id(user_id)
-        record = self.store.meeting(meeting_id)
+        record = self._claim(meeting_id)
         if record.succeeded:
             return self._already_done(record)
-        with self._lease(meeting_id) as token:
-            record = self.store.meeting(meeting_id)  # another worker may have just finished
-            if record.succeeded:
-                return self._already_done(record)
-            if self.deps.policy.get_before_post or record.posts > 0:
-                found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
-                if found is not None:
-                    ours = record.posted_by == self.ref and found.kind in (EXTERNAL, "")
-                    state = RowState.CREATED if ours else RowState.ALREADY_ENABLED
-                    return self._succeed(meeting_id, state, found)
-            if not self.store.mark_posting(meeting_id, token, self.batch_id, self.row.seq):
-                raise LeaseLost
-            try:
-                created = self._call(
-                    lambda: self.deps.graph.create_registration(
-                        user_id, meeting_id, self.row.allowed_registrant
-                    )
+        if self.deps.policy.get_before_post or record.posts > 0:
+            found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
+            if found is not None:
+                ours = record.posted_by == self.ref and found.kind in (EXTERNAL, "")
+                return self._succeed(RowState.CREATED if ours else RowState.ALREADY_ENABLED, found)
+        self._record_post(meeting_id)
+        try:
+            created = self._call(
+                lambda: self.deps.graph.create_registration(
+                    user_id, meeting_id, self.row.allowed_registrant
                 )
-            except GraphPermanent as exc:
-                if exc.status not in CONFIRM_STATUSES:
-                    raise
-                found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
-                if found is None:
-                    raise
-                return self._succeed(meeting_id, RowState.ALREADY_ENABLED, found, exc.status)
-            return self._succeed(meeting_id, RowState.CREATED, created)
+            )
+        except GraphPermanent as exc:
+            if exc.status not in CONFIRM_STATUSES:
+                raise
+            found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
+            if found is None:
+                raise
+            return self._succeed(RowState.ALREADY_ENABLED, found, exc.status)
+        return self._succeed(RowState.CREATED, created)
 
     def _call(self, request: Callable[[], T]) -> T:
-        """One Graph request: counted, recorded before it leaves, and rate limited."""
+        """One Graph request, counted and rate limited."""
         self.row.attempts += 1
-        self._save(RowState.RUNNING)
         self.deps.limiter.acquire()
         return request()
+
+    def _claim(self, meeting_id: str) -> MeetingRecord:
+        """Take the meeting's lease (waiting while another row holds it: it is working), or
+        learn that the meeting is done. One round trip when nobody else holds it."""
+        token = self.deps.leases.token(self.ref)
+        while True:
+            claim, record = self.store.claim(
+                self.batch_id, self.row, meeting_id, token, self.deps.leases.lease_ms
+            )
+            if claim is Claim.CLAIMED:
+                self.deps.leases.holding(meeting_id, token)
+                self.lease = (meeting_id, token)
+                return record
+            if claim is Claim.DONE:
+                return record
+            if claim is Claim.ROW_FINAL:
+                raise LeaseLost
+            self.deps.sleep(LEASE_POLL_S)
+
+    def _record_post(self, meeting_id: str) -> None:
+        """Count the POST in the store before it leaves; raise LeaseLost if we may not send."""
+        assert self.lease is not None
+        if self.store.record_post(self.batch_id, self.row, meeting_id, self.lease[1]) != 1:
+            self.deps.leases.released(*self.lease)
+            self.lease = None
+            raise LeaseLost
 
     def _user_id(self) -> str:
         """The organizer's objectId; a UPN is looked up once and cached in Redis."""
@@ -203,21 +226,6 @@ class RowJob:
             )
         return self.row.meeting_id
 
-    @contextmanager
-    def _lease(self, meeting_id: str) -> Iterator[str]:
-        """Hold the meeting's lease; wait while another row holds it (it is working)."""
-        while (token := self.deps.leases.take(meeting_id, self.ref)) is None:
-            if self.store.meeting(meeting_id).succeeded:
-                break
-            self.deps.sleep(LEASE_POLL_S)
-        if token is None:
-            yield ""  # the holder finished while we waited: the caller re-reads the record
-            return
-        try:
-            yield token
-        finally:
-            self.deps.leases.give_back(meeting_id, token)
-
     # Outcomes ------------------------------------------------------------------------------
 
     def _retry_after(self, exc: GraphTransient) -> bool:
@@ -237,7 +245,7 @@ class RowJob:
                 base_s=self.deps.policy.backoff_base_s,
             )
             self._save(RowState.RETRYING)
-            self.deps.limiter.pause(wait_s)  # every worker waits; acquire() sleeps it out
+            self.deps.limiter.throttled(wait_s)  # every worker waits; acquire() sleeps it out
             return True
         self.transient_failures += 1
         if self.transient_failures >= self.deps.policy.max_attempts:
@@ -255,29 +263,16 @@ class RowJob:
 
     def _already_done(self, record: MeetingRecord) -> RowState | None:
         """The meeting succeeded before. If this very row did it, keep its outcome."""
-        if record.done_by == self.ref:
-            self.row.registration_id = record.registration_id
-            return self._finish(RowState(record.state))
         self.row.registration_id = record.registration_id
+        if record.done_by == self.ref:
+            return self._finish(RowState(record.state))
         self.row.http_status = None
         self.row.error = f"already done by {record.done_by}" if record.done_by else ""
         return self._finish(RowState.SKIPPED)
 
     def _succeed(
-        self,
-        meeting_id: str,
-        state: RowState,
-        found: Registration,
-        status: int | None = None,
+        self, state: RowState, found: Registration, status: int | None = None
     ) -> RowState | None:
-        self.store.mark_meeting(
-            meeting_id,
-            state,
-            registration_id=found.id,
-            batch_id=self.batch_id,
-            seq=self.row.seq,
-            kind=found.kind,
-        )
         self.row.registration_id = found.id
         self.row.http_status = status or found.status
         self.row.request_id = found.request_id or ""
@@ -286,7 +281,7 @@ class RowJob:
             if found.kind in (EXTERNAL, "")
             else f"the meeting has a {found.kind}, not an external registration"
         )
-        return self._finish(state)
+        return self._finish(state, meeting_state=state, registration_id=found.id, kind=found.kind)
 
     def _fail(self, exc: GraphError) -> RowState | None:
         self.row.http_status = exc.status
@@ -294,9 +289,30 @@ class RowJob:
         self.row.request_id = exc.request_id or ""
         return self._finish(RowState.FAILED)
 
-    def _finish(self, state: RowState) -> RowState | None:
+    def _finish(
+        self,
+        state: RowState,
+        *,
+        meeting_state: RowState | None = None,
+        registration_id: str = "",
+        kind: str = "",
+    ) -> RowState | None:
+        """Store the final state (and the meeting's, and give the lease back) at once."""
         self.row.status = state
-        return state if self.store.save_row(self.batch_id, self.row) else None
+        meeting_id, token = self.lease or (self.row.meeting_id, "")
+        saved = self.store.finish(
+            self.batch_id,
+            self.row,
+            meeting_id=meeting_id,
+            token=token,
+            meeting_state=meeting_state,
+            registration_id=registration_id,
+            kind=kind,
+        )
+        if self.lease is not None:
+            self.deps.leases.released(*self.lease)
+            self.lease = None
+        return state if saved else None
 
     def _save(self, state: RowState) -> None:
         self.row.status = state

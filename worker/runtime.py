@@ -42,7 +42,7 @@ def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
     """A Redis client and the outcome store on it; raises ConfigError without REDIS_URL."""
     settings.require_redis()
     assert settings.redis_url is not None
-    client = connect(settings.redis_url, max_connections=settings.concurrency * 2 + 8)
+    client = connect(settings.redis_url, max_connections=settings.worker_threads * 2 + 8)
     store = OutcomeStore(
         client,
         retention_days=settings.retention_days,

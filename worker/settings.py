@@ -23,6 +23,10 @@ DEFAULT_IDEMPOTENCY_RETENTION_DAYS = 365.0
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_CHUNK_SIZE = 10
 DEFAULT_BACKOFF_BASE_S = 1.0
+DEFAULT_BATCH_SIZE = 1
+# With $batch, each Graph request carries several rows: run this many rows per request
+# slot at once, so the slots fill.
+ROWS_PER_SLOT_BATCHED = 4
 
 
 class Settings(BaseSettings):
@@ -69,6 +73,7 @@ class Settings(BaseSettings):
     backoff_base_s: float = Field(
         DEFAULT_BACKOFF_BASE_S, gt=0, le=60, validation_alias="MEETREG_BACKOFF_BASE_S"
     )
+    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, le=20, validation_alias="MEETREG_BATCH_SIZE")
     chunk_size: int = Field(
         DEFAULT_CHUNK_SIZE, ge=1, le=1000, validation_alias="MEETREG_CHUNK_SIZE"
     )
@@ -102,6 +107,13 @@ class Settings(BaseSettings):
     @property
     def sweep_interval_s(self) -> float:
         return self.recovery_s / 4
+
+    @property
+    def worker_threads(self) -> int:
+        """Rows a worker process works on at once (its Celery threads)."""
+        if self.batch_size > 1:
+            return self.concurrency * ROWS_PER_SLOT_BATCHED
+        return self.concurrency
 
     @property
     def rate_burst(self) -> int:

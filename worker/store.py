@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import IntEnum
 from typing import Any, cast
 
 import redis
@@ -33,47 +34,96 @@ from worker.redis_conn import store_errors
 DAY_S = 86_400
 READ_PAGE = 1_000
 
-# KEYS: rows, batch. ARGV: seq, new JSON, new state, guard, ttl_s.
-# guard "live": refuse to touch a row that is already final (a stale worker must not
-# undo an outcome); "any": overwrite whatever is there (retry of failed rows).
-_SET_ROW = """
-local old = redis.call('HGET', KEYS[1], ARGV[1])
-if not old then return -1 end
-local old_state = cjson.decode(old)['status']
-local final = {created=1, already_enabled=1, skipped=1, failed=1, invalid=1}
-if ARGV[4] == 'live' and final[old_state] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if old_state ~= ARGV[3] then
-  redis.call('HINCRBY', KEYS[2], old_state, -1)
-  redis.call('HINCRBY', KEYS[2], ARGV[3], 1)
-end
-redis.call('HSET', KEYS[2], 'updated_at', ARGV[6])
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
-"""
-
-# KEYS: lease, meeting. ARGV: token, batch, seq, now, ttl_s.
-# Counts a POST as sent *before* it is sent, and only while this worker holds the lease:
-# a worker that lost its lease (paused too long) must not send.
-_MARK_POSTING = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('HINCRBY', KEYS[2], 'posts', 1)
-redis.call('HSET', KEYS[2], 'state', 'posting', 'posted_by', ARGV[2] .. ':' .. ARGV[3],
-           'updated_at', ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[5])
-return 1
-"""
-
-# KEYS: lease. ARGV: token, ttl_ms. Take the lease, or renew it if we already hold it.
-_ACQUIRE_LEASE = """
-local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+# Shared by the scripts that change a row: store its JSON and move the batch's counters
+# with it. `live`: refuse to touch a row that is already final (a stale worker must not
+# undo an outcome). Returns -1 no such row, 0 final already, 1 saved.
+_ROW_FUNCTIONS = """
+local FINAL = {created=1, already_enabled=1, skipped=1, failed=1, invalid=1}
+local function set_row(rows_key, batch_key, seq, json, state, live, ttl_s, stamp)
+  local old = redis.call('HGET', rows_key, seq)
+  if not old then return -1 end
+  local old_state = cjson.decode(old)['status']
+  if live and FINAL[old_state] then return 0 end
+  redis.call('HSET', rows_key, seq, json)
+  if old_state ~= state then
+    redis.call('HINCRBY', batch_key, old_state, -1)
+    redis.call('HINCRBY', batch_key, state, 1)
+  end
+  redis.call('HSET', batch_key, 'updated_at', stamp)
+  redis.call('EXPIRE', rows_key, ttl_s)
+  redis.call('EXPIRE', batch_key, ttl_s)
   return 1
 end
-return 0
+local function field(flat, name)
+  for i = 1, #flat, 2 do if flat[i] == name then return flat[i + 1] end end
+  return nil
+end
 """
+
+# KEYS: rows, batch. ARGV: seq, JSON, state, "live"|"any", ttl_s, stamp.
+_SET_ROW = (
+    _ROW_FUNCTIONS
+    + """
+return set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', ARGV[5], ARGV[6])
+"""
+)
+
+# KEYS: rows, batch, meeting, lease. ARGV: seq, JSON (running), ttl_s, stamp, token, lease_ms.
+# One round trip to start work on a row: read the meeting's record; if it is done, say so;
+# else take its lease (or find it held) and mark the row running.
+# Returns {code, meeting fields}: 2 meeting done, 1 claimed, 0 lease held by another,
+# -1 the row is final already.
+_CLAIM = (
+    _ROW_FUNCTIONS
+    + """
+local meeting = redis.call('HGETALL', KEYS[3])
+local state = field(meeting, 'state')
+if state == 'created' or state == 'already_enabled' then return {2, meeting} end
+local holder = redis.call('GET', KEYS[4])
+if holder and holder ~= ARGV[5] then return {0, meeting} end
+if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
+  return {-1, meeting}
+end
+redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
+return {1, meeting}
+"""
+)
+
+# KEYS: rows, batch, meeting, lease. ARGV: seq, JSON, ttl_s, stamp, token, row ref, idem_ttl_s.
+# Counts a POST as sent *before* it is sent, with the row's attempt, and only while this
+# worker holds the lease: a worker that lost it (paused too long) must not send.
+# Returns 1 go ahead, 0 lease lost, -1 the row is final already.
+_RECORD_POST = (
+    _ROW_FUNCTIONS
+    + """
+if redis.call('GET', KEYS[4]) ~= ARGV[5] then return 0 end
+if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
+  return -1
+end
+redis.call('HINCRBY', KEYS[3], 'posts', 1)
+redis.call('HSET', KEYS[3], 'state', 'posting', 'posted_by', ARGV[6], 'updated_at', ARGV[4])
+redis.call('EXPIRE', KEYS[3], ARGV[7])
+return 1
+"""
+)
+
+# KEYS: rows, batch, meeting, lease. ARGV: seq, JSON, state, ttl_s, stamp, token,
+# meeting state ('' none), registration id, row ref, kind, idem_ttl_s.
+# The row's final state, the meeting's outcome and the lease's release, atomically: a
+# crash can never leave a registered meeting without its record.
+_FINISH = (
+    _ROW_FUNCTIONS
+    + """
+if ARGV[7] ~= '' then
+  redis.call('HSET', KEYS[3], 'state', ARGV[7], 'registration_id', ARGV[8],
+             'done_by', ARGV[9], 'kind', ARGV[10], 'updated_at', ARGV[5])
+  redis.call('EXPIRE', KEYS[3], ARGV[11])
+end
+local saved = set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], true, ARGV[4], ARGV[5])
+if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) == ARGV[6] then redis.call('DEL', KEYS[4]) end
+return saved
+"""
+)
 
 # KEYS: lease... ARGV: ttl_ms, then one token per key. Renew only leases still ours.
 _RENEW_LEASES = """
@@ -158,6 +208,15 @@ class MeetingRecord:
         return self.state in (RowState.CREATED, RowState.ALREADY_ENABLED)
 
 
+class Claim(IntEnum):
+    """What `OutcomeStore.claim` found."""
+
+    ROW_FINAL = -1  # the row was finished elsewhere: nothing to do
+    BUSY = 0  # another row holds the meeting's lease: wait
+    CLAIMED = 1  # the lease is ours, the row is running
+    DONE = 2  # the meeting succeeded before: no call needed
+
+
 def row_ref(batch_id: str, seq: int) -> str:
     return f"{batch_id}:{seq}"
 
@@ -176,8 +235,9 @@ class OutcomeStore:
         self.retention_s = max(1, int(retention_days * DAY_S))
         self.idempotency_retention_s = max(1, int(idempotency_retention_days * DAY_S))
         self._set_row: Script = client.register_script(_SET_ROW)
-        self._mark_posting: Script = client.register_script(_MARK_POSTING)
-        self._acquire_lease: Script = client.register_script(_ACQUIRE_LEASE)
+        self._claim: Script = client.register_script(_CLAIM)
+        self._record_post: Script = client.register_script(_RECORD_POST)
+        self._finish: Script = client.register_script(_FINISH)
         self._renew_leases: Script = client.register_script(_RENEW_LEASES)
         self._release_lease: Script = client.register_script(_RELEASE_LEASE)
         self._claim_expired: Script = client.register_script(_CLAIM_EXPIRED)
@@ -290,57 +350,99 @@ class OutcomeStore:
 
     @store_errors
     def meeting(self, meeting_id: str) -> MeetingRecord:
-        raw = self.redis.hgetall(keys.meeting(meeting_id))
-        text = {_text(k): _text(v) for k, v in raw.items()}
-        return MeetingRecord(
-            state=text.pop("state", ""),
-            posts=int(text.pop("posts", 0)),
-            posted_by=text.pop("posted_by", ""),
-            registration_id=text.pop("registration_id", ""),
-            done_by=text.pop("done_by", ""),
-            extra=text,
-        )
+        return _meeting_record(self.redis.hgetall(keys.meeting(meeting_id)).items())
 
     @store_errors
-    def mark_posting(self, meeting_id: str, lease_token: str, batch_id: str, seq: int) -> bool:
-        """Record that a POST is about to be sent. False: the lease was lost, do not send."""
-        return bool(
-            self._mark_posting(
-                keys=[keys.lease(meeting_id), keys.meeting(meeting_id)],
-                args=[lease_token, batch_id, seq, now_iso(), self.idempotency_retention_s],
+    def claim(
+        self, batch_id: str, row: RowRecord, meeting_id: str, token: str, lease_ms: int
+    ) -> tuple[Claim, MeetingRecord]:
+        """Start work on a row's meeting in one round trip (see `_CLAIM`).
+
+        CLAIMED: the lease is ours and the row is `running`. BUSY: another row holds the
+        meeting. DONE: the meeting succeeded before (no lease taken). ROW_FINAL: the row
+        was finished elsewhere.
+        """
+        row.status = RowState.RUNNING
+        row.updated_at = now_iso()
+        code, flat = self._claim(
+            keys=self._row_keys(batch_id, meeting_id),
+            args=[
+                row.seq,
+                json.dumps(row.to_json_dict()),
+                self.retention_s,
+                row.updated_at,
+                token,
+                lease_ms,
+            ],
+        )
+        return Claim(int(code)), _meeting_record(_pairs(flat))
+
+    @store_errors
+    def record_post(self, batch_id: str, row: RowRecord, meeting_id: str, token: str) -> int:
+        """Count the POST about to leave, with the row's attempt: 1 go, 0 lease lost, -1 row
+        final. Nothing may be sent unless this returned 1."""
+        row.status = RowState.RUNNING
+        row.updated_at = now_iso()
+        return int(
+            self._record_post(
+                keys=self._row_keys(batch_id, meeting_id),
+                args=[
+                    row.seq,
+                    json.dumps(row.to_json_dict()),
+                    self.retention_s,
+                    row.updated_at,
+                    token,
+                    row_ref(batch_id, row.seq),
+                    self.idempotency_retention_s,
+                ],
             )
         )
 
     @store_errors
-    def mark_meeting(
+    def finish(
         self,
-        meeting_id: str,
-        state: RowState,
-        *,
-        registration_id: str = "",
         batch_id: str,
-        seq: int,
+        row: RowRecord,
+        *,
+        meeting_id: str = "",
+        token: str = "",
+        meeting_state: RowState | None = None,
+        registration_id: str = "",
         kind: str = "",
-    ) -> None:
-        """Record how the meeting ended for this row (created, already_enabled, failed)."""
-        key = keys.meeting(meeting_id)
-        mapping = {
-            "state": str(state),
-            "registration_id": registration_id,
-            "done_by": row_ref(batch_id, seq),
-            "kind": kind,
-            "updated_at": now_iso(),
-        }
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(key, mapping=cast(Any, mapping))
-        pipe.expire(key, self.idempotency_retention_s)
-        pipe.execute()
+    ) -> bool:
+        """Store the row's final state; with `meeting_state`, the meeting's outcome too; with
+        `token`, give the lease back. All at once. False: the row was final already."""
+        row.updated_at = now_iso()
+        saved = self._finish(
+            keys=self._row_keys(batch_id, meeting_id or "-"),
+            args=[
+                row.seq,
+                json.dumps(row.to_json_dict()),
+                str(row.status),
+                self.retention_s,
+                row.updated_at,
+                token,
+                str(meeting_state) if meeting_state else "",
+                registration_id,
+                row_ref(batch_id, row.seq),
+                kind,
+                self.idempotency_retention_s,
+            ],
+        )
+        if saved == -1:
+            raise StoreError(f"row {row.seq} of batch {batch_id!r} is not in the store")
+        return saved == 1
+
+    @staticmethod
+    def _row_keys(batch_id: str, meeting_id: str) -> list[str]:
+        return [
+            keys.rows(batch_id),
+            keys.batch(batch_id),
+            keys.meeting(meeting_id),
+            keys.lease(meeting_id),
+        ]
 
     # Leases --------------------------------------------------------------------------------
-
-    @store_errors
-    def acquire_lease(self, meeting_id: str, token: str, ttl_ms: int) -> bool:
-        return bool(self._acquire_lease(keys=[keys.lease(meeting_id)], args=[token, ttl_ms]))
 
     @store_errors
     def renew_leases(self, tokens_by_meeting: dict[str, str], ttl_ms: int) -> int:
@@ -385,6 +487,22 @@ class OutcomeStore:
     @store_errors
     def cache_user_id(self, upn: str, object_id: str) -> None:
         self.redis.set(keys.upn(upn), object_id, ex=DAY_S)
+
+
+def _pairs(flat: Sequence[bytes | str]) -> Iterator[tuple[bytes | str, bytes | str]]:
+    return zip(flat[::2], flat[1::2], strict=True)
+
+
+def _meeting_record(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> MeetingRecord:
+    text = {_text(k): _text(v) for k, v in pairs}
+    return MeetingRecord(
+        state=text.pop("state", ""),
+        posts=int(text.pop("posts", 0)),
+        posted_by=text.pop("posted_by", ""),
+        registration_id=text.pop("registration_id", ""),
+        done_by=text.pop("done_by", ""),
+        extra=text,
+    )
 
 
 def _text(value: bytes | str) -> str:

@@ -12,28 +12,15 @@ from pathlib import Path
 
 import pytest
 import redis
-from pipeline_helpers import Batch, Work
+from pipeline_helpers import Batch, Work, fast_settings
 
 from jobs.csv_source import read_rows
 from jobs.enqueue import Chunk, enqueue_rows
 from worker.register import process_chunk
 from worker.runtime import Runtime, build_runtime
-from worker.settings import Settings, load_settings
+from worker.settings import Settings
 from worker.simulator import SimulatorServer
 from worker.store import BatchStatus
-
-
-def fast_settings(redis_url: str, **overrides: object) -> Settings:
-    """Settings for tests: the environment the `sim` fixture set, and short waits."""
-    values: dict[str, object] = {
-        "redis_url": redis_url,
-        "backoff_base_s": 0.02,
-        "request_timeout_s": 1.0,
-        "rate_limit_per_s": 1000,
-        "max_attempts": 4,
-    }
-    values.update(overrides)
-    return load_settings(**values)
 
 
 @pytest.fixture

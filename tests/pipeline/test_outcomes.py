@@ -13,6 +13,7 @@ from pipeline_helpers import (
     UPN,
     Batch,
     Work,
+    fast_settings,
     only_row,
     posts,
     rows,
@@ -20,7 +21,8 @@ from pipeline_helpers import (
 
 from jobs.enqueue import requeue_failed
 from worker.models import RowState
-from worker.runtime import Runtime
+from worker.register import process_chunk
+from worker.runtime import Runtime, build_runtime
 from worker.simulator import SimulatorServer
 
 
@@ -208,3 +210,28 @@ def test_retry_sends_failed_rows_again_and_leaves_the_others(
     assert (status.counts["created"], status.counts["failed"]) == (2, 0)
     assert forbidden.status is RowState.CREATED and forbidden.error == ""
     assert ok.attempts == 2  # not sent again
+
+
+def test_with_batching_on_every_outcome_is_the_same(
+    sim: SimulatorServer, redis_url: str, batch: Batch, queued: list
+) -> None:
+    batched = build_runtime(fast_settings(redis_url, batch_size=20))
+    try:
+        sim.state.add_meeting(ORGANIZER, "m-new")
+        sim.state.add_meeting(ORGANIZER, "m-old", existing="external")
+        sim.state.add_meeting(NO_POLICY_USER, "m-forbidden")
+        sim.state.script("m-new", [{"status": 404}, {"status": 429, "retry_after": "0.2"}])
+        batch_id = batch(
+            f"{HEADER}{ORGANIZER},m-new,\n{ORGANIZER},m-old,\n{NO_POLICY_USER},m-forbidden,\n"
+        )
+        while queued:
+            process_chunk(batched.deps, *queued.pop(0))
+        new, old, forbidden = rows(batched, batch_id)
+    finally:
+        batched.close()
+    assert (new.status, new.http_status) == (RowState.CREATED, 201)
+    assert (old.status, old.http_status) == (RowState.ALREADY_ENABLED, 200)
+    assert (forbidden.status, forbidden.http_status) == (RowState.FAILED, 403)
+    assert sim.state.stats()["requests_by_status"].get("POST 200", 0) >= 1  # $batch requests
+    assert sim.state.creations["m-new"] == 1
+    assert sim.state.early_retries() == []

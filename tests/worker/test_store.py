@@ -7,7 +7,7 @@ import redis
 from worker import keys
 from worker.errors import UnknownBatchError
 from worker.models import RowRecord, RowState
-from worker.store import OutcomeStore
+from worker.store import Claim, OutcomeStore
 
 
 def row(seq: int, status: RowState = RowState.QUEUED) -> RowRecord:
@@ -80,39 +80,57 @@ def test_rows_read_back_in_input_order_across_pages(store: OutcomeStore) -> None
     assert seqs == list(range(1, 2502))
 
 
-def test_lease_excludes_other_holders_until_released_or_expired(store: OutcomeStore) -> None:
-    assert store.acquire_lease("m", "a", 10_000)
-    assert store.acquire_lease("m", "a", 10_000)  # re-entrant for its holder
-    assert not store.acquire_lease("m", "b", 10_000)
-    store.release_lease("m", "b")  # not b's to release
-    assert not store.acquire_lease("m", "b", 10_000)
-    store.release_lease("m", "a")
-    assert store.acquire_lease("m", "b", 50)
+def test_claim_takes_the_lease_and_marks_the_row_running(store: OutcomeStore) -> None:
+    store.create_batch("b1", "f.csv", [row(1), row(2)])
+    claim, record = store.claim("b1", row(1), "m", "a", 10_000)
+    assert (claim, record.posts) == (Claim.CLAIMED, 0)
+    assert store.batch_status("b1").counts["running"] == 1
+    assert store.claim("b1", row(1), "m", "a", 10_000)[0] is Claim.CLAIMED  # its holder again
+    assert store.claim("b1", row(2), "m", "b", 10_000)[0] is Claim.BUSY
+    assert store.batch_status("b1").counts["queued"] == 1  # the waiting row is untouched
+
+
+def test_a_lease_lapses_when_not_renewed(store: OutcomeStore) -> None:
+    store.create_batch("b1", "f.csv", [row(1), row(2)])
+    store.claim("b1", row(1), "m", "a", 50)
     time.sleep(0.1)  # the lease's own 50 ms expiry, not a guess
-    assert store.acquire_lease("m", "c", 10_000)
+    assert store.claim("b1", row(2), "m", "b", 10_000)[0] is Claim.CLAIMED
 
 
 def test_a_post_is_recorded_only_while_the_lease_is_held(store: OutcomeStore) -> None:
-    store.acquire_lease("m", "a", 10_000)
-    assert not store.mark_posting("m", "b", "b1", 1)
+    store.create_batch("b1", "f.csv", [row(1)])
+    store.claim("b1", row(1), "m", "a", 10_000)
+    assert store.record_post("b1", row(1), "m", "b") == 0
     assert store.meeting("m").posts == 0
-    assert store.mark_posting("m", "a", "b1", 1)
+    attempt = row(1)
+    attempt.attempts = 2
+    assert store.record_post("b1", attempt, "m", "a") == 1
     record = store.meeting("m")
     assert (record.posts, record.state, record.posted_by) == (1, "posting", "b1:1")
+    stored = store.row("b1", 1)
+    assert stored is not None and stored.attempts == 2  # the attempt is stored before it leaves
 
 
-def test_meeting_record_outlives_the_batch_retention(
+def test_finish_records_the_meeting_beyond_the_batch_and_frees_the_lease(
     store: OutcomeStore, redis_client: redis.Redis
 ) -> None:
-    store.mark_meeting("m", RowState.CREATED, registration_id="r1", batch_id="b1", seq=3)
+    store.create_batch("b1", "f.csv", [row(3), row(4)])
+    store.claim("b1", row(3), "m", "a", 10_000)
+    done = row(3, RowState.CREATED)
+    assert store.finish(
+        "b1", done, meeting_id="m", token="a", meeting_state=RowState.CREATED, registration_id="r1"
+    )
     record = store.meeting("m")
     assert record.succeeded and record.registration_id == "r1" and record.done_by == "b1:3"
     assert redis_client.ttl(keys.meeting("m")) > 9 * 86_400
+    assert redis_client.get(keys.lease("m")) is None
+    assert store.claim("b1", row(4), "m", "z", 10_000)[0] is Claim.DONE
 
 
 def test_renewal_keeps_only_leases_still_ours(store: OutcomeStore) -> None:
-    store.acquire_lease("m1", "a", 10_000)
-    store.acquire_lease("m2", "x", 10_000)
+    store.create_batch("b1", "f.csv", [row(1), row(2)])
+    store.claim("b1", row(1), "m1", "a", 10_000)
+    store.claim("b1", row(2), "m2", "x", 10_000)
     assert store.renew_leases({"m1": "a", "m2": "a"}, 20_000) == 1
 
 

@@ -18,6 +18,7 @@ import httpx
 from worker import keys
 from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
 from worker.graph.auth import BearerAuth, MsalTokenSource
+from worker.graph.batching import BatchSender
 from worker.graph.retry_after import parse_retry_after
 from worker.settings import Settings
 
@@ -47,9 +48,12 @@ class GraphClient:
     `base_url` is GRAPH_BASE_URL, e.g. https://graph.microsoft.com/beta.
     """
 
-    def __init__(self, http: httpx.Client, base_url: str) -> None:
+    def __init__(
+        self, http: httpx.Client, base_url: str, *, batch: BatchSender | None = None
+    ) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
+        self.batch = batch  # when set, calls travel as items of $batch requests
 
     def create_registration(
         self, user_id: str, meeting_id: str, allowed_registrant: str
@@ -106,6 +110,8 @@ class GraphClient:
 
     def close(self) -> None:
         """Close the connections, and the token source's login session if it has one."""
+        if self.batch is not None:
+            self.batch.close()
         self.http.close()
         auth = self.http.auth
         if isinstance(auth, BearerAuth):
@@ -120,17 +126,22 @@ class GraphClient:
         query: dict[str, str] | None = None,
         missing_ok: bool = False,
     ) -> httpx.Response:
-        url = self.base_url + path
         if query:
             # Spaces as %20, not "+": OData servers differ on "+" in a query string.
-            url += "?" + "&".join(
+            path += "?" + "&".join(
                 f"{name}={quote(value, safe='')}" for name, value in query.items()
             )
         client_request_id = str(uuid.uuid4())
         try:
-            response = self.http.request(
-                method, url, json=body, headers={"client-request-id": client_request_id}
-            )
+            if self.batch is not None:
+                response = self.batch.send(method, path, body, client_request_id)
+            else:
+                response = self.http.request(
+                    method,
+                    self.base_url + path,
+                    json=body,
+                    headers={"client-request-id": client_request_id},
+                )
         except httpx.RequestError as exc:  # transport errors, and undecodable bodies
             raise _error_from(exc, client_request_id) from exc
         if response.is_success or (missing_ok and response.status_code == 404):
@@ -272,7 +283,16 @@ def build_http_client(settings: Settings, auth: httpx.Auth | None) -> httpx.Clie
 def build_graph_client(settings: Settings) -> GraphClient:
     """A GraphClient with MSAL application tokens. Raises ConfigError (credentials)."""
     auth = BearerAuth(MsalTokenSource(settings))
-    return GraphClient(build_http_client(settings, auth), settings.graph_base_url)
+    http = build_http_client(settings, auth)
+    batch = None
+    if settings.batch_size > 1:
+        batch = BatchSender(
+            http,
+            settings.graph_base_url,
+            max_items=settings.batch_size,
+            max_in_flight=settings.concurrency,
+        )
+    return GraphClient(http, settings.graph_base_url, batch=batch)
 
 
 def _version() -> str:

@@ -9,7 +9,7 @@ Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes
 
     add_user / add_users, add_meeting / add_meetings, registration(meeting_id)
     set_faults, script(meeting_id, steps), set_conflict, expire_tokens
-    stats(), requests, creations, early_retries(), early_retries_global(), reset()
+    stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from worker.simulator.config import ConflictMode, FaultConfig, SimulatorConfig
 from worker.simulator.directory import Directory, RegistrationKind
 from worker.simulator.faults import Fault, FaultPlan
 from worker.simulator.tokens import TokenIssuer
-from worker.simulator.traffic import EarlyRetry, Traffic
+from worker.simulator.traffic import Arrivals, EarlyRetry, Traffic
 
 
 class SimulatorState:
@@ -171,6 +171,12 @@ class SimulatorState:
         with self._lock:
             return Counter(self._directory.creations)
 
+    def arrivals(self) -> Arrivals:
+        """When the last 100,000 Graph requests arrived, in `time.monotonic()` seconds of this
+        process: `arrivals().between(start).sustained_per_s()`, `.busiest(1.0)`, ..."""
+        with self._lock:
+            return self._traffic.arrival_log()
+
     def early_retries(self) -> list[EarlyRetry]:
         """Requests about a meeting that came before that meeting's last Retry-After ended."""
         with self._lock:
@@ -196,6 +202,7 @@ class SimulatorState:
                 "requests_by_status": dict(traffic.by_status),
                 "login_requests_by_status": dict(traffic.login_by_status),
                 "tokens_issued": self._tokens.issued,
+                "arrivals": traffic.arrivals,
                 "in_flight": traffic.in_flight,
                 "in_flight_max": traffic.in_flight_max,
                 "requests_per_s": traffic.requests_per_s(now),

@@ -1,0 +1,172 @@
+"""Packing concurrent Graph calls into JSON batches (`POST /$batch`, up to 20 calls each).
+
+Worker threads call GraphClient as usual, one call per thread; with batching on, each call
+is queued here, a dispatcher packs what is waiting (up to `max_items`, lingering a few
+milliseconds for more) into one `$batch` request, and each thread gets back its own
+item's answer as an `httpx.Response`. The protocol above never knows: every item is
+interpreted by the same code as a single call, so its status, `Retry-After` and
+`request-id` count per item (GRAPH.md: items are throttled on their own, in any order).
+
+A failure of the whole batch request is every item's failure: a transport error is
+raised in each caller (a POST item stays ambiguous), a non-2xx answer (429, 5xx, 401
+after a fresh token) is each item's answer.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+MAX_ITEMS = 20  # Graph's limit per $batch
+DEFAULT_LINGER_S = 0.005
+
+
+@dataclass(slots=True)
+class _Call:
+    method: str
+    path: str  # relative to the version, query included: Graph's `url` for an item
+    body: dict[str, Any] | None
+    client_request_id: str
+    answer: Future[httpx.Response] = field(default_factory=Future)
+
+
+class BatchSender:
+    """Sends single calls as items of `$batch` requests; `send` blocks its caller only."""
+
+    def __init__(
+        self,
+        http: httpx.Client,
+        base_url: str,
+        *,
+        max_items: int = MAX_ITEMS,
+        max_in_flight: int = 32,
+        linger_s: float = DEFAULT_LINGER_S,
+    ) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.max_items = max(1, min(MAX_ITEMS, max_items))
+        self.linger_s = linger_s
+        self._waiting: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self._senders = ThreadPoolExecutor(max_in_flight, thread_name_prefix="meetreg-batch")
+        self._dispatcher = threading.Thread(
+            target=self._dispatch, name="meetreg-batcher", daemon=True
+        )
+        self._dispatcher.start()
+
+    def send(
+        self, method: str, path: str, body: dict[str, Any] | None, client_request_id: str
+    ) -> httpx.Response:
+        """This call's own answer; raises the batch request's httpx.RequestError, if any."""
+        call = _Call(method, path, body, client_request_id)
+        self._waiting.put(call)
+        return call.answer.result()
+
+    def close(self) -> None:
+        self._waiting.put(None)
+        self._dispatcher.join(timeout=5)
+        self._senders.shutdown(wait=True)
+
+    def _dispatch(self) -> None:
+        while (first := self._waiting.get()) is not None:
+            calls = [first]
+            deadline = time.monotonic() + self.linger_s
+            stop = False
+            while len(calls) < self.max_items:
+                try:
+                    more = self._waiting.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if more is None:
+                    stop = True
+                    break
+                calls.append(more)
+            self._slots.acquire()  # at most max_in_flight batch requests at once
+            self._senders.submit(self._send_batch, calls)
+            if stop:
+                return
+
+    def _send_batch(self, calls: list[_Call]) -> None:
+        try:
+            response = self.http.post(
+                f"{self.base_url}/$batch",
+                json={"requests": [_item(str(n), call) for n, call in enumerate(calls)]},
+                headers={"client-request-id": str(uuid.uuid4())},
+            )
+        except httpx.RequestError as exc:
+            for call in calls:
+                call.answer.set_exception(exc)
+            return
+        except BaseException as exc:  # never leave a caller waiting forever
+            for call in calls:
+                call.answer.set_exception(exc)
+            raise
+        finally:
+            self._slots.release()
+        self._hand_out(calls, response)
+
+    def _hand_out(self, calls: list[_Call], response: httpx.Response) -> None:
+        if not response.is_success:
+            for call in calls:
+                call.answer.set_result(response)  # 429, 5xx, 401: every item's answer
+            return
+        answers = _answers_by_id(response)
+        for n, call in enumerate(calls):
+            answer = answers.get(str(n))
+            if answer is None:
+                # Graph left the item out: it may or may not have run it.
+                call.answer.set_exception(
+                    httpx.RemoteProtocolError("no answer for this call in the $batch response")
+                )
+            else:
+                call.answer.set_result(self._response(call, answer, response))
+
+    def _response(
+        self, call: _Call, answer: dict[str, Any], outer: httpx.Response
+    ) -> httpx.Response:
+        headers = answer.get("headers")
+        headers = dict(headers) if isinstance(headers, dict) else {}
+        if "request-id" not in {name.lower() for name in headers}:
+            outer_id = outer.headers.get("request-id")
+            if outer_id:
+                headers["request-id"] = outer_id
+        body = answer.get("body")
+        content = b"" if body is None else json.dumps(body).encode()
+        if body is not None:
+            headers.setdefault("Content-Type", "application/json")
+        status = answer.get("status")
+        return httpx.Response(
+            status if isinstance(status, int) else 502,
+            headers={str(k): str(v) for k, v in headers.items()},
+            content=content,
+            request=httpx.Request(call.method, self.base_url + call.path),
+        )
+
+
+def _item(item_id: str, call: _Call) -> dict[str, Any]:
+    item: dict[str, Any] = {"id": item_id, "method": call.method, "url": call.path}
+    headers = {"client-request-id": call.client_request_id}
+    if call.body is not None:
+        headers["Content-Type"] = "application/json"  # required with a body
+        item["body"] = call.body
+    item["headers"] = headers
+    return item
+
+
+def _answers_by_id(response: httpx.Response) -> dict[str, dict[str, Any]]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    answers = payload.get("responses") if isinstance(payload, dict) else None
+    if not isinstance(answers, list):
+        return {}
+    return {str(a.get("id")): a for a in answers if isinstance(a, dict)}
