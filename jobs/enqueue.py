@@ -23,6 +23,7 @@ from worker.errors import InputError
 from worker.models import RowRecord, RowState
 from worker.store import OutcomeStore
 
+MAX_MESSAGES_PER_BATCH = 2_000
 BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 Chunk = tuple[str, int, int]
@@ -87,17 +88,21 @@ def to_records(rows: Iterable[SourceRow]) -> Iterator[RowRecord]:
 
 def chunks_to_send(records: Iterable[RowRecord], batch_id: str, chunk_size: int) -> Iterator[Chunk]:
     """Runs of up to `chunk_size` consecutive rows that hold at least one unfinished row."""
+    unfinished = (record.seq for record in records if not record.status.is_final)
+    return _runs(unfinished, batch_id, chunk_size)
+
+
+def _runs(seqs: Iterable[int], batch_id: str, chunk_size: int) -> Iterator[Chunk]:
+    """Chunks covering the ascending `seqs`, each spanning at most `chunk_size` rows."""
     start: int | None = None
     last = 0
-    for record in records:
-        if record.status.is_final:
-            continue
-        if start is not None and record.seq - start >= chunk_size:
+    for seq in seqs:
+        if start is not None and seq - start >= chunk_size:
             yield (batch_id, start, last + 1)
             start = None
         if start is None:
-            start = record.seq
-        last = record.seq
+            start = seq
+        last = seq
     if start is not None:
         yield (batch_id, start, last + 1)
 
@@ -119,13 +124,28 @@ def enqueue_rows(
     batch_id = check_batch_id(batch_id) if batch_id else new_batch_id()
     if store.batch_exists(batch_id):
         return _resume(rows, store=store, publish=publish, batch_id=batch_id, chunk_size=chunk_size)
+    finals = bytearray()  # one byte per row: 1 if it needs no Graph call (invalid, duplicate)
     try:
-        total = store.create_batch(batch_id, source, to_records(rows))
+        total = store.create_batch(batch_id, source, _noting_finals(to_records(rows), finals))
     except BaseException:
         store.delete_batch(batch_id)
         raise
-    sent = publish(chunks_to_send(store.iter_rows(batch_id, total), batch_id, chunk_size))
+    size = chunk_size_for(total, chunk_size)
+    unfinished = (seq for seq, final in enumerate(finals, start=1) if not final)
+    sent = publish(_runs(unfinished, batch_id, size))
     return Enqueued(batch_id=batch_id, total=total, chunks=sent, resumed=False)
+
+
+def chunk_size_for(total: int, chunk_size: int) -> int:
+    """Rows per message: the setting, or larger for a huge batch, so that enqueueing
+    100,000 rows sends 2,000 messages rather than 10,000."""
+    return max(chunk_size, -(-total // MAX_MESSAGES_PER_BATCH))
+
+
+def _noting_finals(records: Iterable[RowRecord], finals: bytearray) -> Iterator[RowRecord]:
+    for record in records:
+        finals.append(record.status.is_final)
+        yield record
 
 
 def _resume(
@@ -142,7 +162,8 @@ def _resume(
         raise InputError(
             f"batch {batch_id} already exists with {status.total} rows; this file has {total}"
         )
-    sent = publish(chunks_to_send(store.iter_rows(batch_id, total), batch_id, chunk_size))
+    size = chunk_size_for(total, chunk_size)
+    sent = publish(chunks_to_send(store.iter_rows(batch_id, total), batch_id, size))
     return Enqueued(batch_id=batch_id, total=total, chunks=sent, resumed=True)
 
 

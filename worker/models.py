@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Self
 
@@ -148,9 +148,24 @@ class RowRecord:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["status"] = str(self.status)
-        return data
+        # Spelled out, not dataclasses.asdict: this runs for every row write, and asdict's
+        # deep copy was most of the cost of enqueueing 100,000 rows.
+        return {
+            "seq": self.seq,
+            "line": self.line,
+            "user_id": self.user_id,
+            "meeting_id": self.meeting_id,
+            "allowed_registrant": self.allowed_registrant,
+            "status": str(self.status),
+            "join_web_url": self.join_web_url,
+            "registration_id": self.registration_id,
+            "http_status": self.http_status,
+            "error": self.error,
+            "attempts": self.attempts,
+            "request_id": self.request_id,
+            "updated_at": self.updated_at,
+            "extra": dict(self.extra),
+        }
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> RowRecord:

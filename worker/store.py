@@ -260,15 +260,17 @@ class OutcomeStore:
         total = 0
         pipe = self.redis.pipeline(transaction=False)
         rows_key = keys.rows(batch_id)
-        pending = 0
+        page: dict[str, str] = {}
         for row in rows:
             counts[row.status] += 1
             total += 1
-            pipe.hset(rows_key, str(row.seq), json.dumps(row.to_json_dict()))
-            pending += 1
-            if pending >= READ_PAGE:
+            page[str(row.seq)] = json.dumps(row.to_json_dict())
+            if len(page) >= READ_PAGE:
+                pipe.hset(rows_key, mapping=cast(Any, page))
                 pipe.execute()
-                pending = 0
+                page = {}
+        if page:
+            pipe.hset(rows_key, mapping=cast(Any, page))
         pipe.expire(rows_key, self.retention_s)
         stamp = now_iso()
         header: dict[str, Any] = {"total": total, "source": source, "created_at": stamp}
