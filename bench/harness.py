@@ -108,18 +108,20 @@ class Child:
 
     def stop(self, timeout_s: float = 30.0) -> Usage:
         """SIGTERM (a warm shutdown for celery), SIGKILL after `timeout_s`; reap it."""
-        if self.usage is not None:
-            return self.usage
-        self.process.send_signal(signal.SIGTERM)
+        if (usage := self._reap(os.WNOHANG)) is not None:
+            return usage
+        # os.kill, not Popen's methods: those poll first, reaping the child without rusage.
+        os.kill(self.pid, signal.SIGTERM)
         usage = self.wait(timeout_s)
         if usage is None:
-            self.process.kill()
+            os.kill(self.pid, signal.SIGKILL)
             usage = self._reap(0)
         assert usage is not None
         return usage
 
     def output_tail(self, lines: int = 20) -> str:
-        self._log.flush()
+        if not self._log.closed:
+            self._log.flush()
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
@@ -169,6 +171,14 @@ class Stack:
         return child_env(
             {"REDIS_URL": self.redis_url, **self.sim.env(graph_over_http=True), **settings}
         )
+
+    def flush_redis(self) -> None:
+        """Forget every batch, queued message and meeting record: a run starts clean."""
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            client.flushall()
+        finally:
+            client.close()
 
     def redis_cpu_s(self) -> float:
         client = redis.Redis.from_url(self.redis_url)
@@ -323,13 +333,23 @@ def run_baseline(
 # meetreg's side ---------------------------------------------------------------------------
 
 
-def wait_workers_ready(redis_url: str, count: int, timeout_s: float = 60.0) -> None:
-    """Wait until `count` celery workers answer a ping; raises BenchError after `timeout_s`."""
+def wait_workers_ready(redis_url: str, workers: Sequence[Child], timeout_s: float = 60.0) -> None:
+    """Wait until every one of `workers` answers a ping.
+
+    Raises BenchError when one exits first, or after `timeout_s`.
+    """
     with Celery(broker=redis_url) as app:
         deadline = time.monotonic() + timeout_s
-        while len(app.control.ping(timeout=0.5)) < count:
+        while len(app.control.ping(timeout=0.5)) < len(workers):
+            _check_running(workers)
             if time.monotonic() >= deadline:
-                raise BenchError(f"{count} celery worker(s) did not answer within {timeout_s} s")
+                raise BenchError(f"the celery workers did not answer within {timeout_s} s")
+
+
+def _check_running(workers: Sequence[Child]) -> None:
+    for worker in workers:
+        if not worker.running():
+            raise BenchError(f"a celery worker exited:\n{worker.output_tail()}")
 
 
 def wait_batch(
@@ -349,9 +369,7 @@ def wait_batch(
             read_at = time.monotonic()
             if status.finished or read_at >= deadline:
                 return status, read_at, status.finished
-            for worker in workers:
-                if not worker.running():
-                    raise BenchError(f"a celery worker exited:\n{worker.output_tail()}")
+            _check_running(workers)
             time.sleep(_POLL_S)
     finally:
         client.close()

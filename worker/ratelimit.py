@@ -8,9 +8,10 @@ Each Graph request first reserves a slot with one Lua call (one round trip):
 - **Shared pause.** A `429` (or `503`) with `Retry-After` sets `rate:pause_until` for all
   workers: requests sent while throttled still count against the app (GRAPH.md).
 - **Adaptive rate (AIMD).** The same answer lowers the rate multiplicatively, to a share of
-  what was actually granted in the last second (so a configured cap far above the real
-  limit is left in one step, not ten); the rate then grows back additively with time,
-  up to `MEETREG_RATE_LIMIT`. Against an unknown limit it settles just under it.
+  what was actually granted in the last second the first time (so a configured cap far
+  above the real limit is left in one step, not ten), to a share of the current rate
+  after that; the rate then grows back additively with time, up to
+  `MEETREG_RATE_LIMIT`. Against an unknown limit it settles just under it.
 
 Time is Redis' clock (`TIME`), so machines need not agree on theirs.
 """
@@ -33,11 +34,11 @@ class Tuning:
     """How the limiter adapts. Fractions are of the current rate."""
 
     # Pace at this share of the rate: arrival jitter must not push a window over the limit.
-    margin: float = 0.98
+    margin: float = 0.97
     # On a 429, drop to this share of what was granted in the last second.
     decrease: float = 0.85
     # Grow back by this share of the rate set at the last decrease, per second.
-    increase_per_s: float = 0.05
+    increase_per_s: float = 0.03
     # 429s within this long of a decrease are the same storm: decrease once.
     storm_ms: float = 250.0
     min_rate_per_s: float = 0.5
@@ -56,7 +57,13 @@ local function granted_last_second(st, now)
   local count, prev = 0, 0
   if st[3] and tonumber(st[3]) == sec then count, prev = tonumber(st[4]), tonumber(st[5])
   elseif st[3] and tonumber(st[3]) == sec - 1 then prev = tonumber(st[4]) end
-  return count + prev * (1 - (now % 1000) / 1000)
+  local into = (now % 1000) / 1000
+  if prev == 0 then
+    -- Nothing granted the second before: a run that just started. Scale what this
+    -- second granted so far up to a rate.
+    return count / math.max(into, 0.2)
+  end
+  return count + prev * (1 - into)
 end
 """
 
@@ -109,8 +116,13 @@ end
 local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'sec', 'count', 'prev')
 local rate = current_rate(st, now, tonumber(ARGV[2]), tonumber(ARGV[3]))
 if not st[2] or now - tonumber(st[2]) >= tonumber(ARGV[5]) then
-  local granted = granted_last_second(st, now)
-  if granted > 0 and granted < rate then rate = granted end
+  -- The first time, the cap may be far above anything reachable (1,000/s configured,
+  -- 80/s real): start from what was actually granted. Later, what was granted is
+  -- depressed by the pauses themselves, so decrease from the current rate alone.
+  if not st[1] then
+    local granted = granted_last_second(st, now)
+    if granted > 0 and granted < rate then rate = granted end
+  end
   rate = math.max(tonumber(ARGV[6]), rate * tonumber(ARGV[4]))
   redis.call('HSET', KEYS[3], 'rate', tostring(rate), 'since', tostring(now))
   redis.call('EXPIRE', KEYS[3], 86400)

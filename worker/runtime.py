@@ -7,6 +7,7 @@ fork (prefork children must not share their parent's sockets).
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import threading
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
+from worker.errors import GraphError
 from worker.graph import build_graph_client
 from worker.leases import LeaseKeeper
 from worker.ratelimit import RateLimiter
@@ -21,6 +23,8 @@ from worker.redis_conn import connect
 from worker.register import Deps, GraphApi, Policy
 from worker.settings import Settings, load_settings
 from worker.store import OutcomeStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -55,13 +59,18 @@ def build_runtime(settings: Settings, graph: GraphApi | None = None) -> Runtime:
     """Everything `process_chunk` needs. Raises ConfigError for missing credentials."""
     client, store = open_store(settings)
     if graph is None:
-        graph = build_graph_client(settings)
+        client_ = build_graph_client(settings)
+        try:
+            client_.sign_in()
+        except GraphError as exc:  # the rows will meet it again, one by one, and say so
+            log.warning("could not sign in yet: %s", exc.describe())
+        graph = client_
     leases = LeaseKeeper(store, settings.lease_ms)
     leases.start()
     deps = Deps(
         store=store,
         graph=graph,
-        limiter=RateLimiter(client, settings.rate_limit_per_s, burst=settings.rate_burst),
+        limiter=RateLimiter(client, settings.rate_limit_per_s),
         leases=leases,
         policy=Policy(
             max_attempts=settings.max_attempts,

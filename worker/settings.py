@@ -115,11 +115,6 @@ class Settings(BaseSettings):
             return self.concurrency * ROWS_PER_SLOT_BATCHED
         return self.concurrency
 
-    @property
-    def rate_burst(self) -> int:
-        """Requests that may go back to back: a tenth of a second's worth."""
-        return max(1, int(self.rate_limit_per_s / 10))
-
     def require_redis(self) -> None:
         if not self.redis_url:
             raise ConfigError("REDIS_URL is not set (e.g. redis://localhost:6379/0)")

@@ -65,12 +65,15 @@ def test_a_shorter_retry_after_never_shortens_a_longer_pause(redis_client: redis
     assert limiter.throttled(0.1)[0] > 0.4
 
 
-def test_a_429_lowers_the_rate_to_a_share_of_what_was_granted(redis_client: redis.Redis) -> None:
+def test_a_429_leaves_a_cap_never_reached_in_one_step(redis_client: redis.Redis) -> None:
     limiter = RateLimiter(redis_client, rate_per_s=10_000, tuning=Tuning(increase_per_s=0.0))
     for _ in range(100):  # far below the 10,000/s cap: the real rate is what counts
         limiter.acquire()
     _, rate = limiter.throttled(0.0)
-    assert 50 <= rate <= 100 * 0.85 + 1
+    # What was granted, as a rate (100 grants in well under 0.2 s), times 0.85.
+    assert 0.85 * 100 <= rate <= 0.85 * 100 / 0.2 + 1
+    _, later = limiter.throttled(0.0)  # the same storm: no second decrease
+    assert later == rate
 
 
 def test_a_storm_of_429s_lowers_the_rate_once(redis_client: redis.Redis) -> None:
@@ -84,7 +87,7 @@ def test_the_rate_grows_back_additively_up_to_the_cap(redis_client: redis.Redis)
     _, lowered = limiter.throttled(0.0)
     assert lowered == pytest.approx(85.0)
     grown = limiter.rate_now()
-    time.sleep(0.2)  # +50% of 85 per second: +8.5 in 0.2 s
-    assert 85.0 <= grown < limiter.rate_now() <= 85.0 + 42.5 * 0.3
-    time.sleep(0.2)
+    time.sleep(0.1)  # +50% of 85 per second: +4.25 in 0.1 s
+    assert 85.0 <= grown < limiter.rate_now() <= 85.0 + 42.5 * 0.2
+    time.sleep(0.4)  # 15 more to the cap take 0.35 s
     assert limiter.rate_now() == 100.0  # capped

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 MAX_ITEMS = 20  # Graph's limit per $batch
-DEFAULT_LINGER_S = 0.005
+DEFAULT_LINGER_S = 0.025
 
 
 @dataclass(slots=True)

@@ -108,6 +108,13 @@ class GraphClient:
             raise _unexpected(response, ambiguous=False)
         return _string(first, "id", response)
 
+    def sign_in(self) -> None:
+        """Get the first token now, before any request: 32 threads must not find out
+        together, then send together (a burst a per-second limit would count)."""
+        auth = self.http.auth
+        if isinstance(auth, BearerAuth):
+            auth.source.token()
+
     def close(self) -> None:
         """Close the connections, and the token source's login session if it has one."""
         if self.batch is not None:

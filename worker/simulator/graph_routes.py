@@ -131,12 +131,15 @@ class GraphRoutes:
             body = await request.body() if method in ("POST", "PATCH", "PUT") else b""
             self.state.arrive(key)
             try:
-                latency_s = self.state.latency_s()
-                if latency_s:
-                    await asyncio.sleep(latency_s)
+                # Graph counts and acts on a request when it arrives; the latency is the
+                # time its answer takes to come back. So the service's own rate limit
+                # sees requests in the order and at the pace they were sent.
                 reply = await self._answer(
                     method, route, query, body, _bearer(request), key, request
                 )
+                latency_s = self.state.latency_s()
+                if latency_s:
+                    await asyncio.sleep(latency_s)
             finally:
                 self.state.leave()
         self.state.record(
