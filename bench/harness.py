@@ -240,7 +240,8 @@ class SimTraffic:
 
     @property
     def requests(self) -> int:
-        return sum(self.statuses.values())
+        """Graph calls as Graph counts them: each item of a $batch, not its envelope."""
+        return len(self.arrivals.times)
 
     @property
     def throttled(self) -> int:

@@ -23,10 +23,10 @@ DEFAULT_IDEMPOTENCY_RETENTION_DAYS = 365.0
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_CHUNK_SIZE = 10
 DEFAULT_BACKOFF_BASE_S = 1.0
-DEFAULT_BATCH_SIZE = 1
+DEFAULT_BATCH_SIZE = 20
 # With $batch, each Graph request carries several rows: run this many rows per request
 # slot at once, so the slots fill.
-ROWS_PER_SLOT_BATCHED = 4
+ROWS_PER_SLOT_BATCHED = 6
 
 
 class Settings(BaseSettings):

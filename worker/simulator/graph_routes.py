@@ -129,7 +129,11 @@ class GraphRoutes:
         else:
             key = self._key(route, query)
             body = await request.body() if method in ("POST", "PATCH", "PUT") else b""
-            self.state.arrive(key)
+            # A $batch envelope is not a call: its items arrive, count and throttle one by
+            # one (in `_batch_item`), as Graph counts them.
+            envelope = route.kind == "batch"
+            if not envelope:
+                self.state.arrive(key)
             try:
                 # Graph counts and acts on a request when it arrives; the latency is the
                 # time its answer takes to come back. So the service's own rate limit
@@ -141,7 +145,8 @@ class GraphRoutes:
                 if latency_s:
                     await asyncio.sleep(latency_s)
             finally:
-                self.state.leave()
+                if not envelope:
+                    self.state.leave()
         self.state.record(
             method, raw_path, reply.status, key=key, retry_after_s=reply.retry_after_s
         )
