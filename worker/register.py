@@ -153,11 +153,12 @@ class RowJob:
         record = self._claim(meeting_id)
         if record.succeeded:
             return self._already_done(record)
+        # A registration found after this row's own earlier POST is that POST's doing.
+        posted_before = record.posted_by == self.ref
         if self.deps.policy.get_before_post or record.posts > 0:
             found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
             if found is not None:
-                ours = record.posted_by == self.ref and found.kind in (EXTERNAL, "")
-                return self._succeed(RowState.CREATED if ours else RowState.ALREADY_ENABLED, found)
+                return self._succeed(self._found_state(found, posted_before), found)
         self._record_post(meeting_id)
         try:
             created = self._call(
@@ -171,8 +172,14 @@ class RowJob:
             found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
             if found is None:
                 raise
-            return self._succeed(RowState.ALREADY_ENABLED, found, exc.status)
+            # A 409 after our earlier POST whose answer was lost: Graph ran that one late.
+            return self._succeed(self._found_state(found, posted_before), found, exc.status)
         return self._succeed(RowState.CREATED, created)
+
+    @staticmethod
+    def _found_state(found: Registration, posted_before: bool) -> RowState:
+        ours = posted_before and found.kind in (EXTERNAL, "")
+        return RowState.CREATED if ours else RowState.ALREADY_ENABLED
 
     def _call(self, request: Callable[[], T]) -> T:
         """One Graph request, counted and rate limited."""

@@ -37,3 +37,15 @@ def test_lost_answer_to_a_committed_post_ends_created_with_one_registration(
     assert row.registration_id == sim.state.registration("m-1")["id"]  # type: ignore[index]
     assert sim.state.creations["m-1"] == 1
     assert sim.state.stats()["duplicates"] == []
+
+
+def test_our_lost_post_seen_late_through_a_409_still_counts_as_created(
+    sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
+) -> None:
+    # The POST commits but answers 500; the next GET does not see it yet (Graph is not
+    # read-your-writes everywhere); the second POST meets the first one: 409.
+    sim.state.add_meeting(ORGANIZER, "m-1")
+    sim.state.script("m-1", [{"status": 404}, {"action": "commit_then_500"}, {"status": 404}])
+    row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-1,\n")).batch_id)
+    assert (row.status, row.http_status) == (RowState.CREATED, 409)
+    assert sim.state.creations["m-1"] == 1
