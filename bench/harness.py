@@ -30,7 +30,7 @@ import redis
 from celery import Celery
 
 from jobs.embedded_redis import EmbeddedRedis
-from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer, ssl_context
+from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer
 from worker.simulator.traffic import Arrivals
 from worker.store import BatchStatus, OutcomeStore
 
@@ -287,18 +287,7 @@ class Baseline:
 
 def fetch_token(sim: SimulatorServer) -> str:
     """A client-credentials token from the simulator's login endpoint (over HTTPS)."""
-    with httpx.Client(verify=ssl_context(sim.ca_path), timeout=30) as login:
-        response = login.post(
-            f"{sim.https_url}/{sim.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sim.client_id,
-                "client_secret": sim.client_secret,
-                "scope": GRAPH_SCOPE,
-            },
-        )
-        response.raise_for_status()
-        return str(response.json()["access_token"])
+    return sim.fetch_token()
 
 
 def registration_path(user: str, meeting: str) -> str:

@@ -364,18 +364,9 @@ class OutcomeStore:
         meeting. DONE: the meeting succeeded before (no lease taken). ROW_FINAL: the row
         was finished elsewhere.
         """
-        row.status = RowState.RUNNING
-        row.updated_at = now_iso()
         code, flat = self._claim(
             keys=self._row_keys(batch_id, meeting_id),
-            args=[
-                row.seq,
-                json.dumps(row.to_json_dict()),
-                self.retention_s,
-                row.updated_at,
-                token,
-                lease_ms,
-            ],
+            args=[*self._running(row), token, lease_ms],
         )
         return Claim(int(code)), _meeting_record(_pairs(flat))
 
@@ -383,16 +374,11 @@ class OutcomeStore:
     def record_post(self, batch_id: str, row: RowRecord, meeting_id: str, token: str) -> int:
         """Count the POST about to leave, with the row's attempt: 1 go, 0 lease lost, -1 row
         final. Nothing may be sent unless this returned 1."""
-        row.status = RowState.RUNNING
-        row.updated_at = now_iso()
         return int(
             self._record_post(
                 keys=self._row_keys(batch_id, meeting_id),
                 args=[
-                    row.seq,
-                    json.dumps(row.to_json_dict()),
-                    self.retention_s,
-                    row.updated_at,
+                    *self._running(row),
                     token,
                     row_ref(batch_id, row.seq),
                     self.idempotency_retention_s,
@@ -434,6 +420,12 @@ class OutcomeStore:
         if saved == -1:
             raise StoreError(f"row {row.seq} of batch {batch_id!r} is not in the store")
         return saved == 1
+
+    def _running(self, row: RowRecord) -> list[Any]:
+        """The row, now `running`, as the scripts' first four arguments."""
+        row.status = RowState.RUNNING
+        row.updated_at = now_iso()
+        return [row.seq, json.dumps(row.to_json_dict()), self.retention_s, row.updated_at]
 
     @staticmethod
     def _row_keys(batch_id: str, meeting_id: str) -> list[str]:

@@ -22,17 +22,7 @@ EXTERNAL = {
 
 
 def fetch_token(sim: SimulatorServer, http: httpx.Client) -> str:
-    response = http.post(
-        f"/{sim.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": sim.client_id,
-            "client_secret": sim.client_secret,
-            "scope": GRAPH_SCOPE,
-        },
-    )
-    response.raise_for_status()
-    return str(response.json()["access_token"])
+    return sim.fetch_token(http)
 
 
 class Graph:

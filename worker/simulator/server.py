@@ -25,12 +25,13 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Self
 
+import httpx
 import uvicorn
 
 from worker.simulator.app import SimulatorApp
 from worker.simulator.config import FaultConfig, SimulatorConfig
 from worker.simulator.state import SimulatorState
-from worker.simulator.tls import TlsFiles, make_tls_files
+from worker.simulator.tls import TlsFiles, make_tls_files, ssl_context
 
 HOST = "127.0.0.1"
 _START_TIMEOUT_S = 15.0
@@ -38,6 +39,7 @@ _STOP_TIMEOUT_S = 30.0
 # Longer than any client pool's idle time, so the server never closes a connection the
 # client is just reusing (a source of spurious "server disconnected" errors).
 _KEEP_ALIVE_S = 75
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -163,6 +165,24 @@ class SimulatorServer:
     @property
     def client_secret(self) -> str:
         return self.config.client_secret
+
+    def fetch_token(self, http: httpx.Client | None = None) -> str:
+        """A client-credentials token from this simulator's login endpoint, as a test or a
+        benchmark needs one without MSAL. `http` (based anywhere) is used if given."""
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+            "scope": GRAPH_SCOPE,
+        }
+        url = f"{self.https_url}/{self.tenant_id}/oauth2/v2.0/token"
+        if http is not None:
+            response = http.post(url, data=form)
+        else:
+            with httpx.Client(verify=ssl_context(self.ca_path), timeout=30) as login:
+                response = login.post(url, data=form)
+        response.raise_for_status()
+        return str(response.json()["access_token"])
 
     def env(self, graph_over_http: bool = False) -> dict[str, str]:
         """The environment a meetreg process needs to use this simulator.
