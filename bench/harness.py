@@ -37,7 +37,6 @@ from worker.store import BatchStatus, OutcomeStore
 # meetreg and celery as installed next to the interpreter running the benchmark.
 BIN = Path(sys.executable).parent
 ORGANIZERS = 20
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 EXTERNAL = {
     "@odata.type": "#microsoft.graph.externalMeetingRegistration",
     "allowedRegistrant": "everyone",

@@ -14,7 +14,7 @@ from worker.simulator import SimulatorServer
 ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 OTHER_USER = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 MEETING = "MSo1N2Y5ZGFjYy03MWJmLTQ3NDMtYjQxMy01M2EdFGkdRWHJlQ"
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
 EXTERNAL = {
     "@odata.type": "#microsoft.graph.externalMeetingRegistration",
     "allowedRegistrant": "everyone",

@@ -10,10 +10,11 @@ import msal
 import pytest
 import requests
 from cryptography.hazmat.primitives import serialization
-from sim_helpers import GRAPH_SCOPE, ORGANIZER, error_of, fetch_token, wait_until
+from sim_helpers import ORGANIZER, error_of, fetch_token, wait_until
 
 from worker import keys
 from worker.simulator import SimulatorConfig, SimulatorServer, ssl_context
+from worker.simulator.server import GRAPH_SCOPE
 from worker.simulator.tls import make_client_certificate
 
 MsalApp = Callable[..., msal.ConfidentialClientApplication]
