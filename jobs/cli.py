@@ -21,17 +21,15 @@ import typer
 from rich.console import Console
 
 from jobs.csv_source import read_rows
-from jobs.demo import run_demo
 from jobs.embedded_redis import EmbeddedRedis
 from jobs.enqueue import Enqueued, enqueue_rows, requeue_failed
 from jobs.local_worker import run_worker_until
 from jobs.progress import BatchProgress, counts_text, summary_table
 from jobs.report import write_csv, write_json
-from worker.errors import ConfigError, GraphError, InputError, MeetregError
-from worker.graph import MsalTokenSource
+from worker.errors import ConfigError, InputError, MeetregError
 from worker.models import AllowedRegistrant, RowState
 from worker.runtime import open_store as open_runtime_store
-from worker.runtime import use_settings
+from worker.runtime import runtime, use_settings
 from worker.settings import Settings, load_settings
 from worker.store import BatchStatus, OutcomeStore
 from worker.tasks import publish_chunks
@@ -158,9 +156,11 @@ def run_batch(
     # The file first, then the credentials: each refusal before anything is enqueued.
     for _ in read_rows(file, default_registrant=allowed_registrant):
         pass
-    check_sign_in(settings)
     with _redis_for(settings) as settings:
         store = open_store(settings)
+        use_settings(settings)
+        # The worker's own clients, built now: one sign-in, refused here if it fails.
+        runtime(must_sign_in=True)
         done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
         err.print(f"batch {done.batch_id}: {done.total} rows", markup=False)
 
@@ -171,18 +171,6 @@ def run_batch(
         out.print(summary_table(status, progress.elapsed_s))
         out.print(f"report: meetreg report {done.batch_id}", markup=False)
         return exit_code(status)
-
-
-def check_sign_in(settings: Settings) -> None:
-    """Get one token before anything is enqueued: a wrong secret or tenant is one line and
-    exit 2 now, not a failed row per meeting later."""
-    source = MsalTokenSource(settings)
-    try:
-        source.token()
-    except GraphError as exc:
-        raise ConfigError(exc.describe() if exc.code is None else exc.message) from None
-    finally:
-        source.close()
 
 
 @contextlib.contextmanager
@@ -267,6 +255,8 @@ def demo(
     rows: Annotated[int, typer.Option(help="How many meetings in the sample batch.")] = 3000,
 ) -> None:
     """Run a sample batch against the built-in Graph simulator, with faults switched on."""
+
+    from jobs.demo import run_demo  # the simulator loads only for the demo
 
     raise typer.Exit(run_demo(rows, run_batch=run_batch, console=err, out=out))
 

@@ -67,36 +67,47 @@ local function granted_last_second(st, now)
 end
 """
 
-# KEYS: tat, pause, state. ARGV: cap, burst, margin, growth.
+# Reserving a slot, as a Lua function other scripts can include: the outcome store's
+# scripts take the slot for a row's next Graph call in the same round trip as its write.
 # Returns {wait_ms, reserved}: reserved=1: the slot is ours at now+wait_ms;
 # reserved=0: a pause is on, wait wait_ms and ask again.
-_RESERVE = (
+RESERVE_FUNCTION = (
     _CURRENT_RATE
     + """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + t[2] / 1000
-local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-if pause > now then return {tostring(pause - now), 0} end
-local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'sec', 'count', 'prev')
-local rate = current_rate(st, now, tonumber(ARGV[1]), tonumber(ARGV[4])) * tonumber(ARGV[3])
-local interval = 1000 / rate
-local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
-if tat < now then tat = now end
-local wait = tat - interval * (tonumber(ARGV[2]) - 1) - now
-if wait < 0 then wait = 0 end
-local new_tat = tat + interval
-redis.call('SET', KEYS[1], tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
--- Count grants per second (this one and the last), for the next decrease.
-local sec = math.floor(now / 1000)
-if st[3] and tonumber(st[3]) == sec then
-  redis.call('HINCRBY', KEYS[3], 'count', 1)
-else
-  local prev = 0
-  if st[3] and tonumber(st[3]) == sec - 1 then prev = tonumber(st[4]) end
-  redis.call('HSET', KEYS[3], 'sec', sec, 'count', 1, 'prev', prev)
+local function reserve_slot(tat_key, pause_key, state_key, cap, burst, margin, growth)
+  local t = redis.call('TIME')
+  local now = t[1] * 1000 + t[2] / 1000
+  local pause = tonumber(redis.call('GET', pause_key) or '0')
+  if pause > now then return {tostring(pause - now), 0} end
+  local st = redis.call('HMGET', state_key, 'rate', 'since', 'sec', 'count', 'prev')
+  local rate = current_rate(st, now, tonumber(cap), tonumber(growth)) * tonumber(margin)
+  local interval = 1000 / rate
+  local tat = tonumber(redis.call('GET', tat_key) or '0')
+  if tat < now then tat = now end
+  local wait = tat - interval * (tonumber(burst) - 1) - now
+  if wait < 0 then wait = 0 end
+  local new_tat = tat + interval
+  redis.call('SET', tat_key, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+  -- Count grants per second (this one and the last), for the next decrease.
+  local sec = math.floor(now / 1000)
+  if st[3] and tonumber(st[3]) == sec then
+    redis.call('HINCRBY', state_key, 'count', 1)
+  else
+    local prev = 0
+    if st[3] and tonumber(st[3]) == sec - 1 then prev = tonumber(st[4]) end
+    redis.call('HSET', state_key, 'sec', sec, 'count', 1, 'prev', prev)
+  end
+  redis.call('EXPIRE', state_key, 86400)
+  return {tostring(wait), 1}
 end
-redis.call('EXPIRE', KEYS[3], 86400)
-return {tostring(wait), 1}
+"""
+)
+
+# KEYS: tat, pause, state. ARGV: cap, burst, margin, growth.
+_RESERVE = (
+    RESERVE_FUNCTION
+    + """
+return reserve_slot(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 """
 )
 
@@ -168,6 +179,28 @@ class RateLimiter:
         self._throttled: Script = client.register_script(_THROTTLED)
         self._rate_now: Script = client.register_script(_RATE_NOW)
 
+    @property
+    def slot_keys(self) -> list[str]:
+        """The keys `RESERVE_FUNCTION` needs, for a script that includes it."""
+        return list(_KEYS)
+
+    def slot_args(self) -> list[float]:
+        """`reserve_slot`'s arguments after its keys: cap, burst, margin, growth."""
+        return [self.cap_per_s, self.burst, self.tuning.margin, self.tuning.increase_per_s]
+
+    @store_errors
+    def settle(self, wait_ms: float, reserved: bool) -> float:
+        """Wait out a slot another script reserved (see `RESERVE_FUNCTION`); returns the
+        seconds waited. Without a slot (a pause was on), or if a pause began meanwhile,
+        take one the ordinary way."""
+        waited = 0.0
+        if wait_ms > 0:
+            self._sleep(wait_ms / 1000)
+            waited = wait_ms / 1000
+        if reserved and (wait_ms == 0 or not self._paused()):
+            return waited
+        return waited + self.acquire()
+
     @store_errors
     def acquire(self) -> float:
         """Wait for a slot; returns the seconds waited.
@@ -176,12 +209,8 @@ class RateLimiter:
         the request would land inside the window Graph asked everyone to keep quiet.
         """
         waited = 0.0
-        tuning = self.tuning
         while True:
-            result = self._reserve(
-                keys=_KEYS,
-                args=[self.cap_per_s, self.burst, tuning.margin, tuning.increase_per_s],
-            )
+            result = self._reserve(keys=_KEYS, args=self.slot_args())
             wait_ms, reserved = float(result[0]), int(result[1])
             if wait_ms > 0:
                 self._sleep(wait_ms / 1000)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import redis
 
-from worker.errors import GraphError
+from worker.errors import ConfigError, GraphError
 from worker.graph import build_graph_client
 from worker.leases import LeaseKeeper
 from worker.ratelimit import RateLimiter
@@ -55,14 +55,22 @@ def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
     return client, store
 
 
-def build_runtime(settings: Settings, graph: GraphApi | None = None) -> Runtime:
-    """Everything `process_chunk` needs. Raises ConfigError for missing credentials."""
+def build_runtime(
+    settings: Settings, graph: GraphApi | None = None, *, must_sign_in: bool = False
+) -> Runtime:
+    """Everything `process_chunk` needs. Raises ConfigError for missing credentials, and
+    with `must_sign_in` for a sign-in Entra refuses (one line: a wrong secret, tenant...)."""
     client, store = open_store(settings)
     if graph is None:
         client_ = build_graph_client(settings)
         try:
             client_.sign_in()
-        except GraphError as exc:  # the rows will meet it again, one by one, and say so
+        except GraphError as exc:
+            if must_sign_in:
+                client_.close()
+                client.close()
+                raise ConfigError(exc.describe() if exc.code is None else exc.message) from None
+            # A worker keeps going: the rows meet the error one by one and say so.
             log.warning("could not sign in yet: %s", exc.describe())
         graph = client_
     leases = LeaseKeeper(store, settings.lease_ms)
@@ -100,12 +108,13 @@ def current_settings() -> Settings:
     return _settings
 
 
-def runtime() -> Runtime:
-    """This process's Runtime, built on first use."""
+def runtime(*, must_sign_in: bool = False) -> Runtime:
+    """This process's Runtime, built on first use (see `build_runtime`)."""
     global _current
     with _lock:
         if _current is None or _current[0] != os.getpid():
-            _current = (os.getpid(), build_runtime(current_settings()))
+            built = build_runtime(current_settings(), must_sign_in=must_sign_in)
+            _current = (os.getpid(), built)
         return _current[1]
 
 

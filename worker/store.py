@@ -29,6 +29,7 @@ from redis.commands.core import Script
 from worker import keys
 from worker.errors import StoreError, UnknownBatchError
 from worker.models import FINAL_STATES, RowRecord, RowState
+from worker.ratelimit import RESERVE_FUNCTION
 from worker.redis_conn import store_errors
 
 DAY_S = 86_400
@@ -68,42 +69,58 @@ return set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', A
 """
 )
 
-# KEYS: rows, batch, meeting, lease. ARGV: seq, JSON (running), ttl_s, stamp, token, lease_ms.
+# KEYS: rows, batch, meeting, lease, [tat, pause, state]. ARGV: seq, JSON (running), ttl_s,
+# stamp, token, lease_ms, get_first ('1' always GET first), [cap, burst, margin, growth].
 # One round trip to start work on a row: read the meeting's record; if it is done, say so;
-# else take its lease (or find it held) and mark the row running.
-# Returns {code, meeting fields}: 2 meeting done, 1 claimed, 0 lease held by another,
-# -1 the row is final already.
+# else take its lease (or find it held) and mark the row running; with the rate keys,
+# also reserve the slot for the GET that comes next (a GET comes when `get_first` says
+# so, or when a POST may ever have been sent).
+# Returns {code, meeting fields, wait_ms, reserved}: code 2 meeting done, 1 claimed,
+# 0 lease held by another, -1 the row is final already. reserved -1: no slot taken.
 _CLAIM = (
     _ROW_FUNCTIONS
+    + RESERVE_FUNCTION
     + """
 local meeting = redis.call('HGETALL', KEYS[3])
 local state = field(meeting, 'state')
-if state == 'created' or state == 'already_enabled' then return {2, meeting} end
+if state == 'created' or state == 'already_enabled' then return {2, meeting, '0', -1} end
 local holder = redis.call('GET', KEYS[4])
-if holder and holder ~= ARGV[5] then return {0, meeting} end
+if holder and holder ~= ARGV[5] then return {0, meeting, '0', -1} end
 if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
-  return {-1, meeting}
+  return {-1, meeting, '0', -1}
 end
 redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
-return {1, meeting}
+local posts = tonumber(field(meeting, 'posts') or '0')
+if KEYS[5] and (ARGV[7] == '1' or posts > 0) then
+  local slot = reserve_slot(KEYS[5], KEYS[6], KEYS[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
+  return {1, meeting, slot[1], slot[2]}
+end
+return {1, meeting, '0', -1}
 """
 )
 
-# KEYS: rows, batch, meeting, lease. ARGV: seq, JSON, ttl_s, stamp, token, row ref, idem_ttl_s.
+# KEYS: rows, batch, meeting, lease, [tat, pause, state]. ARGV: seq, JSON, ttl_s, stamp,
+# token, row ref, idem_ttl_s, [cap, burst, margin, growth].
 # Counts a POST as sent *before* it is sent, with the row's attempt, and only while this
-# worker holds the lease: a worker that lost it (paused too long) must not send.
-# Returns 1 go ahead, 0 lease lost, -1 the row is final already.
+# worker holds the lease: a worker that lost it (paused too long) must not send. With the
+# rate keys, also reserves the POST's slot.
+# Returns {code, wait_ms, reserved}: code 1 go ahead, 0 lease lost, -1 row final already.
 _RECORD_POST = (
     _ROW_FUNCTIONS
+    + RESERVE_FUNCTION
     + """
-if redis.call('GET', KEYS[4]) ~= ARGV[5] then return 0 end
+if redis.call('GET', KEYS[4]) ~= ARGV[5] then return {0, '0', -1} end
 if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
-  return -1
+  return {-1, '0', -1}
 end
 redis.call('HINCRBY', KEYS[3], 'posts', 1)
 redis.call('HSET', KEYS[3], 'state', 'posting', 'posted_by', ARGV[6], 'updated_at', ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[7])
-return 1
+if KEYS[5] then
+  local slot = reserve_slot(KEYS[5], KEYS[6], KEYS[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
+  return {1, slot[1], slot[2]}
+end
+return {1, '0', -1}
 """
 )
 
@@ -206,6 +223,12 @@ class MeetingRecord:
     @property
     def succeeded(self) -> bool:
         return self.state in (RowState.CREATED, RowState.ALREADY_ENABLED)
+
+
+SlotRequest = tuple[list[str], list[float]]
+"""The rate limiter's keys and arguments, for a script that reserves a slot as it writes."""
+Slot = tuple[float, bool]
+"""A reserved rate slot: wait this many ms; False: a pause was on, no slot was taken."""
 
 
 class Claim(IntEnum):
@@ -356,35 +379,55 @@ class OutcomeStore:
 
     @store_errors
     def claim(
-        self, batch_id: str, row: RowRecord, meeting_id: str, token: str, lease_ms: int
-    ) -> tuple[Claim, MeetingRecord]:
+        self,
+        batch_id: str,
+        row: RowRecord,
+        meeting_id: str,
+        token: str,
+        lease_ms: int,
+        *,
+        slot: SlotRequest | None = None,
+        get_first: bool = True,
+    ) -> tuple[Claim, MeetingRecord, Slot | None]:
         """Start work on a row's meeting in one round trip (see `_CLAIM`).
 
         CLAIMED: the lease is ours and the row is `running`. BUSY: another row holds the
         meeting. DONE: the meeting succeeded before (no lease taken). ROW_FINAL: the row
-        was finished elsewhere.
+        was finished elsewhere. With `slot`, the rate slot of the GET that comes next, if
+        one comes, is reserved in the same trip and returned.
         """
-        code, flat = self._claim(
-            keys=self._row_keys(batch_id, meeting_id),
-            args=[*self._running(row), token, lease_ms],
+        extra_keys, extra_args = slot if slot is not None else ([], [])
+        code, flat, wait_ms, reserved = self._claim(
+            keys=[*self._row_keys(batch_id, meeting_id), *extra_keys],
+            args=[*self._running(row), token, lease_ms, "1" if get_first else "0", *extra_args],
         )
-        return Claim(int(code)), _meeting_record(_pairs(flat))
+        return Claim(int(code)), _meeting_record(_pairs(flat)), _slot(wait_ms, reserved)
 
     @store_errors
-    def record_post(self, batch_id: str, row: RowRecord, meeting_id: str, token: str) -> int:
+    def record_post(
+        self,
+        batch_id: str,
+        row: RowRecord,
+        meeting_id: str,
+        token: str,
+        *,
+        slot: SlotRequest | None = None,
+    ) -> tuple[int, Slot | None]:
         """Count the POST about to leave, with the row's attempt: 1 go, 0 lease lost, -1 row
-        final. Nothing may be sent unless this returned 1."""
-        return int(
-            self._record_post(
-                keys=self._row_keys(batch_id, meeting_id),
-                args=[
-                    *self._running(row),
-                    token,
-                    row_ref(batch_id, row.seq),
-                    self.idempotency_retention_s,
-                ],
-            )
+        final. Nothing may be sent unless this returned 1. With `slot`, the POST's rate
+        slot is reserved in the same trip and returned."""
+        extra_keys, extra_args = slot if slot is not None else ([], [])
+        code, wait_ms, reserved = self._record_post(
+            keys=[*self._row_keys(batch_id, meeting_id), *extra_keys],
+            args=[
+                *self._running(row),
+                token,
+                row_ref(batch_id, row.seq),
+                self.idempotency_retention_s,
+                *extra_args,
+            ],
         )
+        return int(code), _slot(wait_ms, reserved)
 
     @store_errors
     def finish(
@@ -481,6 +524,10 @@ class OutcomeStore:
     @store_errors
     def cache_user_id(self, upn: str, object_id: str) -> None:
         self.redis.set(keys.upn(upn), object_id, ex=DAY_S)
+
+
+def _slot(wait_ms: bytes | str | int, reserved: int) -> Slot | None:
+    return None if int(reserved) < 0 else (float(wait_ms), bool(int(reserved)))
 
 
 def _pairs(flat: Sequence[bytes | str]) -> Iterator[tuple[bytes | str, bytes | str]]:

@@ -7,6 +7,7 @@ import redis
 from worker import keys
 from worker.errors import UnknownBatchError
 from worker.models import RowRecord, RowState
+from worker.ratelimit import RateLimiter, Tuning
 from worker.store import Claim, OutcomeStore
 
 
@@ -82,8 +83,8 @@ def test_rows_read_back_in_input_order_across_pages(store: OutcomeStore) -> None
 
 def test_claim_takes_the_lease_and_marks_the_row_running(store: OutcomeStore) -> None:
     store.create_batch("b1", "f.csv", [row(1), row(2)])
-    claim, record = store.claim("b1", row(1), "m", "a", 10_000)
-    assert (claim, record.posts) == (Claim.CLAIMED, 0)
+    claim, record, slot = store.claim("b1", row(1), "m", "a", 10_000)
+    assert (claim, record.posts, slot) == (Claim.CLAIMED, 0, None)  # no slot asked for
     assert store.batch_status("b1").counts["running"] == 1
     assert store.claim("b1", row(1), "m", "a", 10_000)[0] is Claim.CLAIMED  # its holder again
     assert store.claim("b1", row(2), "m", "b", 10_000)[0] is Claim.BUSY
@@ -100,11 +101,11 @@ def test_a_lease_lapses_when_not_renewed(store: OutcomeStore) -> None:
 def test_a_post_is_recorded_only_while_the_lease_is_held(store: OutcomeStore) -> None:
     store.create_batch("b1", "f.csv", [row(1)])
     store.claim("b1", row(1), "m", "a", 10_000)
-    assert store.record_post("b1", row(1), "m", "b") == 0
+    assert store.record_post("b1", row(1), "m", "b") == (0, None)
     assert store.meeting("m").posts == 0
     attempt = row(1)
     attempt.attempts = 2
-    assert store.record_post("b1", attempt, "m", "a") == 1
+    assert store.record_post("b1", attempt, "m", "a") == (1, None)
     record = store.meeting("m")
     assert (record.posts, record.state, record.posted_by) == (1, "posting", "b1:1")
     stored = store.row("b1", 1)
@@ -143,3 +144,20 @@ def test_expired_chunk_is_claimed_by_one_sweeper_only(store: OutcomeStore) -> No
     store.drop_chunk(chunk)
     store.hold_chunks([chunk], ttl_ms=60_000)
     assert store.claim_expired_chunks(ttl_ms=60_000) == []
+
+
+def test_claim_and_record_post_reserve_the_next_calls_rate_slot(
+    store: OutcomeStore, redis_client: redis.Redis
+) -> None:
+    limiter = RateLimiter(redis_client, rate_per_s=10, tuning=Tuning(margin=1.0))
+    request = (limiter.slot_keys, limiter.slot_args())
+    store.create_batch("b1", "f.csv", [row(1), row(2)])
+    _, _, first = store.claim("b1", row(1), "m1", "a", 10_000, slot=request)
+    _, second = store.record_post("b1", row(1), "m1", "a", slot=request)
+    _, _, none = store.claim("b1", row(2), "m2", "b", 10_000, slot=request, get_first=False)
+    assert first == (0.0, True)  # the GET's slot, at once
+    assert second is not None and second[1] and 95 <= second[0] <= 100  # 1/10 s later
+    assert none is None  # no GET comes: no slot taken
+    limiter.throttled(5.0)
+    _, paused = store.record_post("b1", row(1), "m1", "a", slot=request)
+    assert paused is not None and not paused[1] and paused[0] > 4000  # a pause: no slot
