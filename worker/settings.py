@@ -26,7 +26,7 @@ DEFAULT_BACKOFF_BASE_S = 1.0
 DEFAULT_BATCH_SIZE = 20
 # With $batch, each Graph request carries several rows: run this many rows per request
 # slot at once, so the slots fill.
-ROWS_PER_SLOT_BATCHED = 6
+ROWS_PER_SLOT_BATCHED = 8
 
 
 class Settings(BaseSettings):
