@@ -65,7 +65,7 @@ class Policy:
 
 @dataclass(slots=True)
 class Deps:
-    """Everything `process_row` talks to; built once per worker process."""
+    """Everything `process_chunk` talks to; built once per worker process."""
 
     store: OutcomeStore
     graph: GraphApi
@@ -104,16 +104,6 @@ def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
         deps.leases.abandon_chunk(name)
         raise
     deps.leases.drop_chunk(name)
-
-
-def process_row(deps: Deps, batch_id: str, seq: int) -> RowState | None:
-    """Bring one row to a final state; returns it (None: no such row, or lease lost)."""
-    row = deps.store.row(batch_id, seq)
-    if row is None:
-        return None
-    if row.status.is_final:
-        return row.status
-    return RowJob(deps, batch_id, row).run()
 
 
 class RowJob:
