@@ -26,7 +26,7 @@ import redis
 from redis.commands.core import Script
 
 from worker import keys
-from worker.redis_conn import store_errors
+from worker.redis_conn import redis_now_ms, store_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,8 +247,7 @@ class RateLimiter:
         until = self._redis.get(keys.RATE_PAUSE_UNTIL)
         if until is None:
             return False
-        seconds, micros = self._redis.time()
-        return float(until) > int(seconds) * 1000 + int(micros) / 1000
+        return float(until) > redis_now_ms(self._redis)
 
 
 _KEYS = [keys.RATE_TAT, keys.RATE_PAUSE_UNTIL, keys.RATE_STATE]

@@ -26,6 +26,12 @@ def connect(url: str, *, max_connections: int = 64) -> redis.Redis:
     )
 
 
+def redis_now_ms(client: redis.Redis) -> float:
+    """Redis' clock, not ours: deadlines set on one machine are read on another."""
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) / 1000
+
+
 def store_errors(fn: Callable[P, T]) -> Callable[P, T]:
     """Turn redis-py errors into StoreError: one line, never the URL (it may hold a password)."""
 

@@ -30,7 +30,7 @@ from worker import keys
 from worker.errors import StoreError, UnknownBatchError
 from worker.models import FINAL_STATES, RowRecord, RowState
 from worker.ratelimit import RESERVE_FUNCTION
-from worker.redis_conn import store_errors
+from worker.redis_conn import redis_now_ms, store_errors
 
 DAY_S = 86_400
 READ_PAGE = 1_000
@@ -498,7 +498,7 @@ class OutcomeStore:
     @store_errors
     def hold_chunks(self, chunks: Iterable[str], ttl_ms: int) -> None:
         """Claim (or renew the claim on) chunks this worker is processing."""
-        deadline = _redis_now_ms(self.redis) + ttl_ms
+        deadline = int(redis_now_ms(self.redis)) + ttl_ms
         mapping = dict.fromkeys(chunks, deadline)
         if mapping:
             self.redis.zadd(keys.INFLIGHT, mapping)
@@ -510,7 +510,7 @@ class OutcomeStore:
     @store_errors
     def claim_expired_chunks(self, ttl_ms: int, limit: int = 500) -> list[str]:
         """Chunks whose worker stopped renewing them, each returned to one caller only."""
-        now_ms = _redis_now_ms(self.redis)
+        now_ms = int(redis_now_ms(self.redis))
         found = self._claim_expired(keys=[keys.INFLIGHT], args=[now_ms, limit, now_ms + ttl_ms])
         return [item.decode() if isinstance(item, bytes) else str(item) for item in found]
 
@@ -552,9 +552,3 @@ def _text(value: bytes | str) -> str:
 
 def _decode_row(raw: bytes | str) -> RowRecord:
     return RowRecord.from_json_dict(json.loads(raw))
-
-
-def _redis_now_ms(client: redis.Redis) -> int:
-    """Redis' clock, not ours: deadlines set on one machine are read on another."""
-    seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
