@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from worker.errors import StoreError
 from worker.register import parse_chunk
@@ -19,17 +19,15 @@ from worker.store import OutcomeStore
 
 log = logging.getLogger(__name__)
 
-Publish = Callable[[str, int, int], None]
+Publish = Callable[[Iterable[tuple[str, int, int]]], int]
 
 
 def sweep_once(store: OutcomeStore, publish: Publish, lease_ms: int) -> int:
     """Re-send every chunk whose worker stopped renewing it; returns how many."""
-    chunks = store.claim_expired_chunks(lease_ms)
-    for chunk in chunks:
-        batch_id, start, stop = parse_chunk(chunk)
+    chunks = [parse_chunk(chunk) for chunk in store.claim_expired_chunks(lease_ms)]
+    for batch_id, start, stop in chunks:
         log.warning("taking up rows %d-%d of batch %s again", start, stop - 1, batch_id)
-        publish(batch_id, start, stop)
-    return len(chunks)
+    return publish(chunks) if chunks else 0
 
 
 class Sweeper:

@@ -25,10 +25,6 @@ def process_chunk_task(batch_id: str, start: int, stop: int) -> None:
     process_chunk(runtime().deps, str(batch_id), int(start), int(stop))
 
 
-def publish_chunk(batch_id: str, start: int, stop: int) -> None:
-    process_chunk_task.apply_async(args=[batch_id, start, stop], queue=keys.QUEUE)
-
-
 _sweeper: Sweeper | None = None
 
 
@@ -48,7 +44,7 @@ def _start_sweeper(**_: Any) -> None:
     current = runtime()
     settings = current.settings
     _sweeper = Sweeper(
-        current.store, publish_chunk, settings.lease_ms, settings.sweep_interval_s
+        current.store, publish_chunks, settings.lease_ms, settings.sweep_interval_s
     ).start()
 
 
