@@ -70,7 +70,9 @@ def exit_code(status: BatchStatus) -> int:
 
 
 def open_store(settings: Settings) -> OutcomeStore:
-
+    """The outcome store these settings name, checked reachable. The settings become this
+    process's, so the Celery app publishes to the same Redis and the worker uses them."""
+    use_settings(settings)
     client, store = open_runtime_store(settings)
     try:
         client.ping()
@@ -94,7 +96,6 @@ def _enqueue_file(
     allowed_registrant: AllowedRegistrant | None,
 ) -> Enqueued:
 
-    use_settings(settings)
     rows = read_rows(file, default_registrant=allowed_registrant)
     return enqueue_rows(
         rows,
@@ -158,7 +159,6 @@ def run_batch(
         pass
     with _redis_for(settings) as settings:
         store = open_store(settings)
-        use_settings(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
         runtime(must_sign_in=True)
         done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
@@ -244,7 +244,6 @@ def retry(batch_id: Annotated[str, typer.Argument(help="The batch id.")]) -> Non
     settings.require_redis()
     store = open_store(settings)
 
-    use_settings(settings)
     rows = requeue_failed(store, batch_id, publish=publish_chunks, chunk_size=settings.chunk_size)
     out.print(f"{batch_id}: {rows} failed rows enqueued again", markup=False)
 
