@@ -12,6 +12,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -26,7 +27,10 @@ from jobs.enqueue import Enqueued, enqueue_rows, requeue_failed
 from jobs.local_worker import run_worker_until
 from jobs.progress import BatchProgress, counts_text, summary_table
 from jobs.report import write_csv, write_json
-from worker.errors import ConfigError, InputError, MeetregError
+from jobs.subscriptions import SubscriptionBook, utc_now
+from jobs.subscriptions import subscribe as subscribe_user
+from worker.errors import ConfigError, GraphError, InputError, MeetregError
+from worker.graph.calendar import build_calendar_api
 from worker.models import AllowedRegistrant, RowState
 from worker.runtime import open_store as open_runtime_store
 from worker.runtime import runtime, use_settings
@@ -246,6 +250,102 @@ def retry(batch_id: Annotated[str, typer.Argument(help="The batch id.")]) -> Non
 
     rows = requeue_failed(store, batch_id, publish=publish_chunks, chunk_size=settings.chunk_size)
     out.print(f"{batch_id}: {rows} failed rows enqueued again", markup=False)
+
+
+@cli.command()
+@refusals
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+) -> None:
+    """Receive Graph change notifications and JSON registration requests over HTTP."""
+    import uvicorn  # only this command needs the HTTP server
+
+    from jobs.serve import build_app, serve_deps
+
+    settings = load_settings()
+    settings.require_redis()
+    if settings.webhook_client_state is None and settings.api_key is None:
+        raise ConfigError("set MEETREG_WEBHOOK_CLIENT_STATE, MEETREG_API_KEY, or both")
+    store = open_store(settings)
+    for name, value in (
+        ("MEETREG_WEBHOOK_CLIENT_STATE", settings.webhook_client_state),
+        ("MEETREG_API_KEY", settings.api_key),
+    ):
+        if value is None:
+            err.print(f"meetreg: {name} is not set: its endpoints answer 503", markup=False)
+    app = build_app(serve_deps(settings, store))
+    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+UserOpt = Annotated[
+    list[str], typer.Option("--user", help="Organizer objectId or UPN; repeat for several.")
+]
+
+
+@cli.command()
+@refusals
+def subscribe(
+    user: UserOpt,
+    notification_url: Annotated[
+        str, typer.Option(help="Public HTTPS URL of `meetreg serve`'s /graph/notifications.")
+    ],
+    lifecycle_url: Annotated[
+        str | None, typer.Option(help="Public HTTPS URL of its /graph/lifecycle.")
+    ] = None,
+) -> None:
+    """Subscribe to new and changed events in these users' calendars (renews existing ones)."""
+    settings = load_settings()
+    settings.require_credentials()
+    client_state = settings.require_client_state()
+    for url in (notification_url, lifecycle_url):
+        if url is not None and urlsplit(url).scheme not in ("https", "http"):
+            raise InputError(f"{url[:80]!r} is not an https:// URL")
+    store = open_store(settings)
+    book = SubscriptionBook(store.redis)
+    calendar = build_calendar_api(settings)
+    failed = 0
+    try:
+        for user_id in user:
+            try:
+                record = subscribe_user(
+                    calendar,
+                    book,
+                    user_id,
+                    notification_url=notification_url,
+                    lifecycle_url=lifecycle_url,
+                    client_state=client_state,
+                    now=utc_now(),
+                )
+            except GraphError as exc:
+                failed += 1
+                err.print(f"meetreg: {user_id}: {exc.describe()}", markup=False)
+                continue
+            out.print(f"{record.id}  {user_id}  until {record.expires_at}", markup=False)
+    finally:
+        calendar.http.close()
+    raise typer.Exit(EXIT_ROWS_FAILED if failed else EXIT_OK)
+
+
+@cli.command()
+@refusals
+def subscriptions(
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array.")] = False,
+) -> None:
+    """List the Graph subscriptions meetreg keeps, soonest to lapse first."""
+    settings = load_settings()
+    settings.require_redis()
+    records = SubscriptionBook(open_store(settings).redis).all()
+    if as_json:
+        out.print(json.dumps([asdict(record) for record in records]), markup=False)
+        return
+    if not records:
+        out.print("no subscriptions", markup=False)
+    now = utc_now()
+    for record in records:
+        left_h = (record.expiry - now).total_seconds() / 3600
+        when = f"expires {record.expires_at} (in {left_h:.0f} h)" if left_h > 0 else "LAPSED"
+        out.print(f"{record.id}  {record.user_id}  {when}  {record.notification_url}", markup=False)
 
 
 @cli.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -40,3 +41,31 @@ def wait_until(predicate, *, timeout_s: float, what: str, poll_s: float = 0.1) -
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(poll_s)
+
+
+def start_worker(name: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+    """`celery -A worker.app worker`, as an operator starts it."""
+    return subprocess.Popen(
+        [CELERY, "-A", "worker.app", "worker", "-n", f"{name}@%h", "--loglevel=WARNING"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Ask politely (SIGTERM), then insist."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -10,6 +10,9 @@ Redis keys (all under the prefix `meetreg:`):
     lease:{meeting_key}     string  the worker token that may talk to Graph about the meeting
     inflight                zset    chunks a worker holds, scored by when its claim expires (ms)
     upn:{upn}               string  a UPN's objectId, cached
+    workers                 zset    worker processes by their last heartbeat (ms)
+    subscriptions           hash    field = Graph subscription id, value = its JSON record
+    notification:{digest}   hash    one accepted change notification: what became of it
     rate:tat                string  the shared limiter's theoretical arrival time (GCRA)
     rate:pause_until        string  no request before this time (ms): a Retry-After, shared
     rate:state              hash    the adaptive rate: rate and since (its last decrease),
@@ -27,11 +30,15 @@ from urllib.parse import quote
 PREFIX = "meetreg:"
 BATCHES = PREFIX + "batches"
 INFLIGHT = PREFIX + "inflight"
+WORKERS = PREFIX + "workers"
+SUBSCRIPTIONS = PREFIX + "subscriptions"
 RATE_TAT = PREFIX + "rate:tat"
 RATE_PAUSE_UNTIL = PREFIX + "rate:pause_until"
 RATE_STATE = PREFIX + "rate:state"
 QUEUE = "meetreg"
 PROCESS_CHUNK_TASK = "meetreg.process_chunk"
+HANDLE_CHANGE_TASK = "meetreg.handle_change"
+HANDLE_LIFECYCLE_TASK = "meetreg.handle_lifecycle"
 
 
 def batch(batch_id: str) -> str:
@@ -52,6 +59,10 @@ def meeting(meeting_id: str) -> str:
 
 def lease(meeting_id: str) -> str:
     return f"{PREFIX}lease:{meeting_key(meeting_id)}"
+
+
+def notification(digest: str) -> str:
+    return f"{PREFIX}notification:{digest}"
 
 
 def upn(user_principal_name: str) -> str:
@@ -78,3 +89,24 @@ def user_path(user_id: str) -> str:
 
 def online_meetings_path(user_id: str) -> str:
     return f"/users/{segment(user_id)}/onlineMeetings"
+
+
+# Under Graph's v1.0 (Settings.graph_v1_base_url): calendar events and their subscriptions.
+SUBSCRIPTIONS_PATH = "/subscriptions"
+
+
+def events_path(user_id: str) -> str:
+    return f"/users/{segment(user_id)}/events"
+
+
+def event_path(user_id: str, event_id: str) -> str:
+    return f"/users/{segment(user_id)}/events/{segment(event_id)}"
+
+
+def events_resource(user_id: str) -> str:
+    """A subscription's `resource`: relative to the version, without the leading slash."""
+    return f"users/{segment(user_id)}/events"
+
+
+def subscription_path(subscription_id: str) -> str:
+    return f"{SUBSCRIPTIONS_PATH}/{segment(subscription_id)}"

@@ -4,7 +4,8 @@ A worker holds chunks (in `inflight`, so the sweeper can tell a dead worker's ch
 from live ones) and meeting leases (so two workers never talk to Graph about one
 meeting at once). Both expire unless renewed: if the process dies, they lapse within
 `lease_ms` and the work is taken up again. One thread renews everything in one or two
-round trips, every third of the lease, so tasks never renew anything themselves.
+round trips, every third of the lease, so tasks never renew anything themselves. The
+same beat tells `meetreg serve`'s health check that a worker is alive.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class LeaseKeeper:
 
     def start(self) -> None:
         if self._thread is None:
+            self._seen()
             self._thread = threading.Thread(target=self._beat, name="meetreg-leases", daemon=True)
             self._thread.start()
 
@@ -90,6 +92,13 @@ class LeaseKeeper:
             leases = dict(self._leases)
         self.store.hold_chunks(chunks, self.lease_ms)
         self.store.renew_leases(leases, self.lease_ms)
+        self.store.worker_seen(self._process)
+
+    def _seen(self) -> None:
+        try:
+            self.store.worker_seen(self._process)
+        except StoreError as exc:
+            log.warning("could not record this worker's heartbeat: %s", exc)
 
     def _beat(self) -> None:
         while not self._stop.wait(self.lease_ms / 3000):

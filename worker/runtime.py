@@ -17,6 +17,8 @@ import redis
 
 from worker.errors import ConfigError, GraphError
 from worker.graph import build_graph_client
+from worker.graph.calendar import CalendarApi
+from worker.graph.client import GraphClient
 from worker.leases import LeaseKeeper
 from worker.ratelimit import RateLimiter
 from worker.redis_conn import connect
@@ -33,6 +35,14 @@ class Runtime:
     redis: redis.Redis
     store: OutcomeStore
     deps: Deps
+
+    @property
+    def calendar(self) -> CalendarApi:
+        """Events and subscriptions, on the registration client's connections and token."""
+        graph = self.deps.graph
+        if not isinstance(graph, GraphClient):
+            raise ConfigError("this process has no Graph client for calendar events")
+        return CalendarApi(graph.http, self.settings.graph_v1_base_url)
 
     def close(self) -> None:
         self.deps.leases.stop()

@@ -24,6 +24,7 @@ DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_CHUNK_SIZE = 10
 DEFAULT_BACKOFF_BASE_S = 1.0
 DEFAULT_BATCH_SIZE = 20
+DEFAULT_INTAKE_MAX_BYTES = 5 * 1024 * 1024
 # With $batch, each Graph request carries several rows: run this many rows per request
 # slot at once, so the slots fill.
 ROWS_PER_SLOT_BATCHED = 8
@@ -77,6 +78,15 @@ class Settings(BaseSettings):
     chunk_size: int = Field(
         DEFAULT_CHUNK_SIZE, ge=1, le=1000, validation_alias="MEETREG_CHUNK_SIZE"
     )
+    # `meetreg serve`: the shared secret Graph echoes in every notification (≤ 128 chars,
+    # Graph's limit), and the key callers of the JSON intake present as a bearer token.
+    webhook_client_state: SecretStr | None = Field(
+        None, min_length=16, max_length=128, validation_alias="MEETREG_WEBHOOK_CLIENT_STATE"
+    )
+    api_key: SecretStr | None = Field(None, min_length=16, validation_alias="MEETREG_API_KEY")
+    intake_max_bytes: int = Field(
+        DEFAULT_INTAKE_MAX_BYTES, ge=1024, validation_alias="MEETREG_INTAKE_MAX_BYTES"
+    )
 
     @field_validator("graph_base_url", "authority_host")
     @classmethod
@@ -94,6 +104,15 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @property
+    def graph_v1_base_url(self) -> str:
+        """Where calendar events and subscriptions live: the GA version (`v1.0`) beside
+        GRAPH_BASE_URL's, on the same host (national clouds included)."""
+        root, _, version = self.graph_base_url.rpartition("/")
+        if version.lower() in ("beta", "v1.0"):
+            return f"{root}/v1.0"
+        return self.graph_base_url  # a proxy with a path of its own: same root for both
 
     @property
     def lease_ms(self) -> int:
@@ -133,6 +152,13 @@ class Settings(BaseSettings):
             missing.append("AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH")
         if missing:
             raise ConfigError(f"missing configuration: {', '.join(missing)}")
+
+    def require_client_state(self) -> str:
+        if self.webhook_client_state is None:
+            raise ConfigError(
+                "MEETREG_WEBHOOK_CLIENT_STATE is not set (16-128 characters, kept secret)"
+            )
+        return self.webhook_client_state.get_secret_value()
 
 
 _FIELD_TO_ENV = {

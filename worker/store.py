@@ -318,7 +318,7 @@ class OutcomeStore:
         header = self.redis.hgetall(keys.batch(batch_id))
         if not header:
             raise UnknownBatchError(f"unknown batch {batch_id!r}")
-        text = {_text(k): _text(v) for k, v in header.items()}
+        text = {as_text(k): as_text(v) for k, v in header.items()}
         counts = {str(state): int(text.get(str(state), 0)) for state in RowState}
         return BatchStatus(
             batch_id=batch_id,
@@ -514,12 +514,29 @@ class OutcomeStore:
         found = self._claim_expired(keys=[keys.INFLIGHT], args=[now_ms, limit, now_ms + ttl_ms])
         return [item.decode() if isinstance(item, bytes) else str(item) for item in found]
 
+    # Workers alive --------------------------------------------------------------------------
+
+    @store_errors
+    def worker_seen(self, process: str) -> None:
+        """Note that a worker process is alive now (its heartbeat); forget ones silent a day."""
+        now_ms = int(redis_now_ms(self.redis))
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(keys.WORKERS, {process: now_ms})
+        pipe.zremrangebyscore(keys.WORKERS, "-inf", now_ms - DAY_S * 1000)
+        pipe.execute()
+
+    @store_errors
+    def workers_seen_within(self, window_ms: int) -> int:
+        """How many worker processes beat within the last `window_ms`."""
+        now_ms = int(redis_now_ms(self.redis))
+        return int(self.redis.zcount(keys.WORKERS, now_ms - window_ms, "+inf"))
+
     # Small caches --------------------------------------------------------------------------
 
     @store_errors
     def cached_user_id(self, upn: str) -> str | None:
         value = self.redis.get(keys.upn(upn))
-        return _text(value) if value is not None else None
+        return as_text(value) if value is not None else None
 
     @store_errors
     def cache_user_id(self, upn: str, object_id: str) -> None:
@@ -535,7 +552,7 @@ def _pairs(flat: Sequence[bytes | str]) -> Iterator[tuple[bytes | str, bytes | s
 
 
 def _meeting_record(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> MeetingRecord:
-    text = {_text(k): _text(v) for k, v in pairs}
+    text = {as_text(k): as_text(v) for k, v in pairs}
     return MeetingRecord(
         state=text.pop("state", ""),
         posts=int(text.pop("posts", 0)),
@@ -546,7 +563,7 @@ def _meeting_record(pairs: Iterable[tuple[bytes | str, bytes | str]]) -> Meeting
     )
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 

@@ -1,28 +1,105 @@
-"""The Celery task: parse the message, fetch this process's clients, call the protocol.
+"""The Celery tasks: parse the message, fetch this process's clients, call a plain function.
+
+- `meetreg.process_chunk`: rows of a batch, through the registration protocol.
+- `meetreg.handle_change`: a calendar change notification `meetreg serve` accepted.
+- `meetreg.handle_lifecycle`: a lifecycle notification about one of our subscriptions.
 
 Also the worker's lifecycle hooks: the sweeper starts with the worker and stops with it.
 """
 
 from __future__ import annotations
 
+import logging
+import random
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
+from celery import Task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 
+from jobs.events import handle_change
+from jobs.inbox import Inbox
+from jobs.lifecycle import handle_lifecycle
+from jobs.notifications import ChangeNotification, LifecycleNotification
+from jobs.subscriptions import SubscriptionBook
 from worker import keys
 from worker.app import app
-from worker.errors import ConfigError
+from worker.backoff import retry_wait_s
+from worker.errors import ConfigError, GraphError, GraphTransient
 from worker.recovery import Sweeper
 from worker.register import process_chunk
 from worker.runtime import close_runtime, current_settings, runtime
+
+log = logging.getLogger(__name__)
+
+# A notification's event is read within about an hour of retries (Graph's throttling and
+# outages are shorter than that); after that the failure is recorded and logged.
+NOTIFICATION_MAX_RETRIES = 12
+_rng = random.Random()
 
 
 @app.task(name=keys.PROCESS_CHUNK_TASK)
 def process_chunk_task(batch_id: str, start: int, stop: int) -> None:
     """Bring rows start..stop-1 of the batch to a final state."""
     process_chunk(runtime().deps, str(batch_id), int(start), int(stop))
+
+
+@app.task(name=keys.HANDLE_CHANGE_TASK, bind=True, max_retries=NOTIFICATION_MAX_RETRIES)
+def handle_change_task(self: Task, note: dict[str, str]) -> None:
+    """Read the notified event and enqueue its meeting if it is a Teams meeting to register."""
+    change = ChangeNotification(**note)
+    current = runtime()
+    inbox = Inbox(current.redis, current.store.retention_s)
+    try:
+        outcome = handle_change(
+            change, calendar=current.calendar, store=current.store, publish=publish_chunks
+        )
+    except GraphError as exc:
+        _retry_or_give_up(self, exc, lambda why: inbox.settle(change, "failed", detail=why))
+        return
+    inbox.settle(change, str(outcome.verdict), batch_id=outcome.batch_id, detail=outcome.detail)
+
+
+@app.task(name=keys.HANDLE_LIFECYCLE_TASK, bind=True, max_retries=NOTIFICATION_MAX_RETRIES)
+def handle_lifecycle_task(self: Task, note: dict[str, str]) -> None:
+    """Renew, recreate or catch up on one of our subscriptions."""
+    lifecycle = LifecycleNotification(**note)
+    current = runtime()
+    try:
+        done = handle_lifecycle(
+            lifecycle,
+            calendar=current.calendar,
+            book=SubscriptionBook(current.redis),
+            store=current.store,
+            publish=publish_chunks,
+            client_state=current.settings.require_client_state(),
+            now=datetime.now(UTC),
+        )
+    except GraphError as exc:
+        _retry_or_give_up(self, exc, lambda _: None)
+        return
+    log.info("lifecycle %s for %s: %s", lifecycle.event, lifecycle.subscription_id, done)
+
+
+def _retry_or_give_up(task: Task, exc: GraphError, give_up: Callable[[str], None]) -> None:
+    """Try a transient failure again later (Graph's Retry-After if it gave one); record
+    and log one that is permanent, or that outlasted the retries."""
+    retries = int(task.request.retries or 0)
+    if isinstance(exc, GraphTransient) and retries < NOTIFICATION_MAX_RETRIES:
+        wait_s = retry_wait_s(exc.retry_after_s, retries + 1, _rng, base_s=5.0)
+        raise task.retry(countdown=wait_s, exc=exc)
+    log.error("%s gave up: %s", task.name, exc.describe())
+    give_up(exc.describe())
+
+
+def publish_change(note: ChangeNotification) -> None:
+    handle_change_task.apply_async(args=[note.to_json_dict()], queue=keys.QUEUE)
+
+
+def publish_lifecycle(note: LifecycleNotification) -> None:
+    handle_lifecycle_task.apply_async(args=[note.to_json_dict()], queue=keys.QUEUE)
 
 
 _sweeper: Sweeper | None = None

@@ -8,27 +8,16 @@ timeout is 12 h), so finishing proves the sweeper took the rows up from the outc
 from __future__ import annotations
 
 import signal
-import subprocess
 from pathlib import Path
 
 import redis
-from cli_helpers import CELERY, command_env, meetreg, wait_until
+from cli_helpers import command_env, meetreg, start_worker, wait_until
 from pipeline_helpers import ORGANIZER
 
 from worker.simulator import SimulatorServer
 from worker.store import OutcomeStore
 
 ROWS = 150
-
-
-def start_worker(name: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [CELERY, "-A", "worker.app", "worker", "-n", f"{name}@%h", "--loglevel=WARNING"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
 
 def test_killed_worker_rows_are_finished_by_another_without_duplicates(

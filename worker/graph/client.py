@@ -65,22 +65,22 @@ class GraphClient:
         2xx included), GraphAuthError.
         """
         body = {"@odata.type": EXTERNAL_REGISTRATION, "allowedRegistrant": allowed_registrant}
-        response = self._send("POST", keys.registration_path(user_id, meeting_id), body=body)
+        response = self.send("POST", keys.registration_path(user_id, meeting_id), body=body)
         if response.status_code not in (200, 201):
             raise _unexpected(response, ambiguous=True)
         return _registration(response, ambiguous=True)
 
     def get_registration(self, user_id: str, meeting_id: str) -> Registration | None:
         """The meeting's registration, or None when Graph answers 404."""
-        response = self._send("GET", keys.registration_path(user_id, meeting_id), missing_ok=True)
+        response = self.send("GET", keys.registration_path(user_id, meeting_id), missing_ok=True)
         if response.status_code == 404:
             return None
         return _registration(response, ambiguous=False)
 
     def resolve_user_id(self, upn: str) -> str:
         """The objectId of the user with this UPN (404 GraphPermanent if there is none)."""
-        response = self._send("GET", keys.user_path(upn), query={"$select": "id"})
-        return _string(_json_object(response, ambiguous=False), "id", response)
+        response = self.send("GET", keys.user_path(upn), query={"$select": "id"})
+        return string_field(json_object(response, ambiguous=False), "id", response)
 
     def find_meeting_id(self, user_id: str, join_web_url: str) -> str:
         """The id of the organizer's meeting with this join link.
@@ -88,12 +88,12 @@ class GraphClient:
         Raises GraphPermanent(404, "MeetingNotFound") when the organizer has none.
         """
         quoted = join_web_url.replace("'", "''")  # OData string literal
-        response = self._send(
+        response = self.send(
             "GET",
             keys.online_meetings_path(user_id),
             query={"$filter": f"JoinWebUrl eq '{quoted}'"},
         )
-        meetings = _json_object(response, ambiguous=False).get("value")
+        meetings = json_object(response, ambiguous=False).get("value")
         if not isinstance(meetings, list):
             raise _unexpected(response, ambiguous=False)
         if not meetings:
@@ -106,7 +106,7 @@ class GraphClient:
         first = meetings[0]
         if not isinstance(first, dict):
             raise _unexpected(response, ambiguous=False)
-        return _string(first, "id", response)
+        return string_field(first, "id", response)
 
     def sign_in(self) -> None:
         """Get the first token now, before any request: 32 threads must not find out
@@ -124,7 +124,7 @@ class GraphClient:
         if isinstance(auth, BearerAuth):
             auth.close()
 
-    def _send(
+    def send(
         self,
         method: str,
         path: str,
@@ -133,6 +133,8 @@ class GraphClient:
         query: dict[str, str] | None = None,
         missing_ok: bool = False,
     ) -> httpx.Response:
+        """Any Graph call, `path` relative to `base_url`; a 2xx answer (or a 404 with
+        `missing_ok`), else the GraphError it means."""
         if query:
             # Spaces as %20, not "+": OData servers differ on "+" in a query string.
             path += "?" + "&".join(
@@ -209,7 +211,7 @@ def _error_body(response: httpx.Response) -> tuple[str | None, str, str | None]:
 
 
 def _registration(response: httpx.Response, *, ambiguous: bool) -> Registration:
-    body = _json_object(response, ambiguous=ambiguous)
+    body = json_object(response, ambiguous=ambiguous)
     registration_id = body.get("id")
     if not isinstance(registration_id, str) or not registration_id:
         raise _unexpected(response, ambiguous=ambiguous)
@@ -231,7 +233,7 @@ def _kind(odata_type: object) -> str:
     return odata_type.removeprefix("#").removeprefix(_ODATA_NAMESPACE)
 
 
-def _json_object(response: httpx.Response, *, ambiguous: bool) -> dict[str, Any]:
+def json_object(response: httpx.Response, *, ambiguous: bool) -> dict[str, Any]:
     try:
         body = response.json()
     except ValueError:  # not JSON, or not UTF-8
@@ -241,7 +243,7 @@ def _json_object(response: httpx.Response, *, ambiguous: bool) -> dict[str, Any]
     return body
 
 
-def _string(body: dict[str, Any], name: str, response: httpx.Response) -> str:
+def string_field(body: dict[str, Any], name: str, response: httpx.Response) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
         raise _unexpected(response, ambiguous=False)

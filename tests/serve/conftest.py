@@ -1,0 +1,31 @@
+"""A `meetreg serve` per module, on the session's Redis and the module's simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_helpers import command_env
+from serve_helpers import API_KEY, CLIENT_STATE, Served
+
+from worker.simulator import SimulatorServer
+
+
+@pytest.fixture(scope="module")
+def serve_env(server: SimulatorServer, redis_url: str) -> dict[str, str]:
+    return command_env(
+        **server.env(),
+        REDIS_URL=redis_url,
+        MEETREG_WEBHOOK_CLIENT_STATE=CLIENT_STATE,
+        MEETREG_API_KEY=API_KEY,
+        MEETREG_INTAKE_MAX_BYTES="65536",
+        MEETREG_RATE_LIMIT="1000",
+    )
+
+
+@pytest.fixture(scope="module")
+def served(serve_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    running = Served(serve_env, Path(tmp_path_factory.mktemp("serve")))
+    yield running
+    running.close()

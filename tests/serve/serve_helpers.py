@@ -1,0 +1,49 @@
+"""`meetreg serve` in a subprocess, as an operator runs it, and ways to talk to it."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import httpx
+from cli_helpers import MEETREG, free_port, stop, wait_until
+
+CLIENT_STATE = "client-state-for-tests-0123456789"
+API_KEY = "api-key-for-tests-0123456789abcdef"
+
+
+class Served:
+    """A running `meetreg serve` and an httpx client pointed at it."""
+
+    def __init__(self, env: dict[str, str], cwd: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = cwd / "serve.log"
+        self._log_file = self.log.open("wb")
+        self.process = subprocess.Popen(
+            [MEETREG, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            cwd=cwd,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+        self.http = httpx.Client(base_url=self.url, timeout=10)
+        wait_until(self._answers, timeout_s=30, what="meetreg serve to listen")
+
+    def _answers(self) -> bool:
+        if self.process.poll() is not None:
+            raise AssertionError(f"meetreg serve exited: {self.log.read_text()}")
+        try:
+            self.http.get("/healthz")
+        except httpx.TransportError:
+            return False
+        return True
+
+    def close(self) -> None:
+        self.http.close()
+        stop(self.process)
+        self._log_file.close()
+
+
+def bearer(key: str = API_KEY) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

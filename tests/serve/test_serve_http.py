@@ -1,0 +1,113 @@
+"""`meetreg serve` over HTTP, without a worker: the handshake, the doors and their locks."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote
+
+import pytest
+import redis
+from pipeline_helpers import ORGANIZER
+from serve_helpers import API_KEY, CLIENT_STATE, Served, bearer
+
+from worker import keys
+
+TOKEN = "Validation: Testing client application reachability for subscription Request-Id: 5f1c+/&=?"
+
+
+@pytest.mark.parametrize("path", ["/graph/notifications", "/graph/lifecycle"])
+def test_the_validation_handshake_echoes_the_decoded_token_as_plain_text(
+    served: Served, path: str
+) -> None:
+    answer = served.http.post(f"{path}?validationToken={quote(TOKEN, safe='')}")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert answer.text == TOKEN
+
+
+def test_a_registration_request_needs_the_api_key(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    item = {"user_id": ORGANIZER, "meeting_id": "m-1"}
+    for headers in ({}, bearer("wrong-key-0123456789abcdef"), {"Authorization": API_KEY}):
+        answer = served.http.post("/api/registrations", json=item, headers=headers)
+        assert answer.status_code == 401
+        assert answer.headers["www-authenticate"] == "Bearer"
+    assert redis_client.zcard(keys.BATCHES) == 0
+
+
+def test_invalid_items_are_422_with_each_error_and_nothing_is_enqueued(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    items = [
+        {"user_id": ORGANIZER, "meeting_id": "m-1"},
+        {"user_id": "nobody", "meeting_id": "m-2"},
+    ]
+    answer = served.http.post("/api/registrations", json=items, headers=bearer())
+    assert answer.status_code == 422
+    (error,) = answer.json()["items"]
+    assert error["index"] == 1
+    assert "user_id" in error["error"]
+    assert redis_client.zcard(keys.BATCHES) == 0
+    assert redis_client.llen(keys.QUEUE) == 0
+
+
+def test_a_valid_request_is_recorded_and_queued_under_its_batch_id(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    items = [{"userId": ORGANIZER, "meetingId": f"m-{i}"} for i in range(3)]
+    answer = served.http.post("/api/registrations?batch_id=api-1", json=items, headers=bearer())
+    assert answer.status_code == 202
+    assert answer.json() == {"batch_id": "api-1", "total": 3, "resumed": False}
+    assert int(redis_client.hget(keys.batch("api-1"), "queued")) == 3
+    assert redis_client.llen(keys.QUEUE) == 1  # one chunk of three rows
+
+    again = served.http.post("/api/registrations?batch_id=api-1", json=items, headers=bearer())
+    assert again.json()["resumed"] is True  # a client's retry adds no rows
+
+
+def test_a_body_over_the_limit_is_413_and_nothing_is_read_into_a_batch(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    items = [{"user_id": ORGANIZER, "meeting_id": f"m-{i:060d}"} for i in range(1000)]
+    answer = served.http.post("/api/registrations", content=json.dumps(items), headers=bearer())
+    assert answer.status_code == 413
+    assert redis_client.zcard(keys.BATCHES) == 0
+
+
+def test_unknown_paths_and_methods_are_refused(served: Served) -> None:
+    assert served.http.get("/nothing-here").status_code == 404
+    assert served.http.get("/graph/notifications").status_code == 405
+    assert served.http.get("/api/registrations", headers=bearer()).status_code == 405
+
+
+def test_a_notification_with_a_wrong_client_state_is_acknowledged_and_dropped(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    forged = {
+        "value": [
+            {
+                "subscriptionId": "s",
+                "changeType": "created",
+                "resource": f"Users/{ORGANIZER}/Events/e-1",
+                "resourceData": {"id": "e-1"},
+                "clientState": CLIENT_STATE[:-1] + "X",
+            }
+        ]
+    }
+    answer = served.http.post("/graph/notifications", json=forged)
+    assert answer.status_code == 202
+    assert redis_client.llen(keys.QUEUE) == 0
+    assert list(redis_client.scan_iter(keys.notification("*"))) == []
+
+
+def test_a_body_that_is_not_a_notification_is_400(served: Served) -> None:
+    assert served.http.post("/graph/notifications", content=b"hello").status_code == 400
+
+
+def test_health_is_503_while_no_worker_has_beaten(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    answer = served.http.get("/healthz")
+    assert answer.status_code == 503
+    assert answer.json() == {"ok": False, "redis": "ok", "workers": 0}
