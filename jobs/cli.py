@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -275,6 +276,10 @@ def serve(
         if value is None:
             err.print(f"meetreg: {name} is not set: its endpoints answer 503", markup=False)
     app = build_app(serve_deps(settings, store))
+    # uvicorn configures its own loggers only; ours (accepted, dropped) go the same way.
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
 
 
