@@ -9,6 +9,7 @@ Also the worker's lifecycle hooks: the sweeper starts with the worker and stops 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import sys
@@ -27,7 +28,7 @@ from jobs.subscriptions import SubscriptionBook
 from worker import keys
 from worker.app import app
 from worker.backoff import retry_wait_s
-from worker.errors import ConfigError, GraphError, GraphTransient
+from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
 from worker.recovery import Sweeper
 from worker.register import process_chunk
 from worker.runtime import close_runtime, current_settings, runtime
@@ -56,7 +57,7 @@ def handle_change_task(self: Task, note: dict[str, str]) -> None:
         outcome = handle_change(
             change, calendar=current.calendar, store=current.store, publish=publish_chunks
         )
-    except GraphError as exc:
+    except (GraphError, StoreError) as exc:
         _retry_or_give_up(self, exc, lambda why: inbox.settle(change, "failed", detail=why))
         return
     inbox.settle(change, str(outcome.verdict), batch_id=outcome.batch_id, detail=outcome.detail)
@@ -77,21 +78,27 @@ def handle_lifecycle_task(self: Task, note: dict[str, str]) -> None:
             client_state=current.settings.require_client_state(),
             now=datetime.now(UTC),
         )
-    except GraphError as exc:
+    except (GraphError, StoreError) as exc:
         _retry_or_give_up(self, exc, lambda _: None)
         return
     log.info("lifecycle %s for %s: %s", lifecycle.event, lifecycle.subscription_id, done)
 
 
-def _retry_or_give_up(task: Task, exc: GraphError, give_up: Callable[[str], None]) -> None:
-    """Try a transient failure again later (Graph's Retry-After if it gave one); record
-    and log one that is permanent, or that outlasted the retries."""
+def _retry_or_give_up(
+    task: Task, exc: GraphError | StoreError, give_up: Callable[[str], None]
+) -> None:
+    """Try a transient failure (Graph's, or Redis') again later, after Graph's Retry-After
+    if it gave one; record and log one that is permanent, or that outlasted the retries."""
     retries = int(task.request.retries or 0)
-    if isinstance(exc, GraphTransient) and retries < NOTIFICATION_MAX_RETRIES:
-        wait_s = retry_wait_s(exc.retry_after_s, retries + 1, _rng, base_s=5.0)
+    transient = isinstance(exc, GraphTransient | StoreError)
+    if transient and retries < NOTIFICATION_MAX_RETRIES:
+        retry_after_s = exc.retry_after_s if isinstance(exc, GraphTransient) else None
+        wait_s = retry_wait_s(retry_after_s, retries + 1, _rng, base_s=5.0)
         raise task.retry(countdown=wait_s, exc=exc)
-    log.error("%s gave up: %s", task.name, exc.describe())
-    give_up(exc.describe())
+    why = exc.describe() if isinstance(exc, GraphError) else str(exc)
+    log.error("%s gave up: %s", task.name, why)
+    with contextlib.suppress(StoreError):  # Redis may be what failed
+        give_up(why)
 
 
 def publish_change(note: ChangeNotification) -> None:
