@@ -128,3 +128,37 @@ def test_run_with_a_wrong_secret_is_refused_before_anything_is_enqueued(
     assert_refused(result, "invalid_client", "AADSTS7000215")
     assert "wrong-secret-value" not in result.stderr + result.stdout
     assert_nothing_enqueued(redis_client)
+
+
+CREDENTIALS = {"AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c", "AZURE_CLIENT_SECRET": "s"}
+NOTIFY = ["--notification-url", "https://hooks.example/graph/notifications"]
+
+
+@pytest.mark.parametrize(
+    ("args", "extra", "words"),
+    [
+        (["serve"], {}, ["MEETREG_WEBHOOK_CLIENT_STATE", "MEETREG_API_KEY"]),
+        (["serve"], {"MEETREG_API_KEY": "short"}, ["MEETREG_API_KEY", "16"]),
+        (["subscribe", "--user", GUID, *NOTIFY], CREDENTIALS, ["MEETREG_WEBHOOK_CLIENT_STATE"]),
+        (
+            ["subscribe", "--user", GUID, "--notification-url", "ftp://x/y"],
+            {**CREDENTIALS, "MEETREG_WEBHOOK_CLIENT_STATE": "c" * 32},
+            ["ftp://x/y", "https"],
+        ),
+        (
+            ["subscribe", "--user", GUID, *NOTIFY],
+            {"MEETREG_WEBHOOK_CLIENT_STATE": "c" * 32},
+            ["AZURE_TENANT_ID"],
+        ),
+    ],
+)
+def test_event_commands_refuse_a_configuration_they_cannot_work_with(
+    args: list[str],
+    extra: dict[str, str],
+    words: list[str],
+    redis_url: str,
+    redis_client: redis.Redis,
+) -> None:
+    result = meetreg(*args, env=command_env(REDIS_URL=redis_url, **extra))
+    assert_refused(result, *words)
+    assert_nothing_enqueued(redis_client)
