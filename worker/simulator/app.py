@@ -5,7 +5,7 @@ may hold `/`, `?`, `#` or `..`. So the raw path (ASGI `raw_path`) is split on `/
 each segment percent-decoded exactly once, and only then routed:
 
     /_sim/...                                  control_routes (seeding, inspection)
-    /beta/...                                  graph_routes
+    /beta/..., /v1.0/...                       graph_routes (one route table for both)
     /{tenant}/v2.0/.well-known/...             login_routes
     /{tenant}/oauth2/v2.0/token                login_routes
     anything else                              404 in Graph's error shape
@@ -26,6 +26,7 @@ from starlette.types import Receive, Scope, Send
 from worker.simulator.control_routes import ControlRoutes
 from worker.simulator.graph_routes import GraphRoutes
 from worker.simulator.login_routes import LoginRoutes, is_login_path
+from worker.simulator.paths import GRAPH_ROOTS
 from worker.simulator.responses import Reply
 from worker.simulator.state import SimulatorState
 
@@ -69,7 +70,7 @@ class SimulatorApp:
         head = segments[0]
         if head == "_sim":
             return await self.control.handle(request, segments)
-        if head == "beta":
+        if head in GRAPH_ROOTS:
             return await self.graph.handle(request, segments, raw_path)
         if is_login_path(segments):
             return await self.login.handle(request, segments, raw_path)

@@ -3,6 +3,7 @@
     with SimulatorControl("https://127.0.0.1:8443", ca_path) as control:
         control.add_meetings([{"organizer_id": oid, "meeting_id": mid}])
         control.set_faults(latency_ms=100, rate_limit_per_s=50)
+        event = control.add_event(oid)
         print(control.stats()["requests_by_status"])
 
 Method names and arguments are those of SimulatorState. Raises httpx.HTTPStatusError when
@@ -90,6 +91,24 @@ class SimulatorControl:
     def registration(self, meeting_id: str) -> dict[str, Any] | None:
         """The meeting's registration as a GET would show it, or None."""
         return self._call("GET", "/registration", params={"meeting_id": meeting_id})["registration"]
+
+    def add_event(self, user_id: str, **options: Any) -> dict[str, Any]:
+        """Add an event (options as SimulatorState.add_event); returns its Graph JSON."""
+        return self._call("POST", "/events", {"user_id": user_id, **options})
+
+    def add_events(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Add many events (mappings of add_event's arguments); returns them."""
+        return list(self._call("POST", "/events", {"events": list(events)})["value"])
+
+    def update_event(
+        self, user_id: str, event_id: str, *, modified_at: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Change an event's fields (Graph names); returns it with its new etag."""
+        body = {"user_id": user_id, "event_id": event_id, "modified_at": modified_at}
+        return self._call("POST", "/update-event", {**body, "fields": fields})
+
+    def delete_event(self, user_id: str, event_id: str) -> None:
+        self._call("POST", "/delete-event", {"user_id": user_id, "event_id": event_id})
 
     @property
     def faults(self) -> dict[str, Any]:

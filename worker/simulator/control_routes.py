@@ -4,6 +4,10 @@
     POST /_sim/meetings        {"meetings": [{organizer_id, meeting_id, join_web_url?,
                                 existing?, subject?}, ...]} or one meeting
     GET  /_sim/registration?meeting_id=...
+    POST /_sim/events          {"events": [{user_id, teams?, organizer?, organizer_id?,
+                                meeting_id?, subject?, modified_at?}, ...]} or one event
+    POST /_sim/update-event    {"user_id", "event_id", "modified_at"?, "fields": {...}}
+    POST /_sim/delete-event    {"user_id", "event_id"}
     GET|POST /_sim/faults      a FaultConfig (POST replaces it; fields left out are off)
     POST /_sim/script          {"meeting_id": ..., "steps": [...]}
     POST /_sim/conflict        {"mode": "409" | "400" | "replace"}
@@ -45,6 +49,26 @@ def _meetings(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     return state.add_meeting(**body)
 
 
+def _events(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    if isinstance(body, dict) and "events" in body:
+        return {"value": [state.add_event(**event) for event in body["events"]]}
+    return state.add_event(**body)
+
+
+def _update_event(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    return state.update_event(
+        body["user_id"],
+        body["event_id"],
+        modified_at=body.get("modified_at"),
+        **body.get("fields", {}),
+    )
+
+
+def _delete_event(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.delete_event(body["user_id"], body["event_id"])
+    return {}
+
+
 def _set_faults(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     return state.set_faults(**body).model_dump()
 
@@ -74,6 +98,9 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "users"): _users,
     ("POST", "meetings"): _meetings,
     ("GET", "registration"): lambda s, b, q: {"registration": s.registration(q["meeting_id"])},
+    ("POST", "events"): _events,
+    ("POST", "update-event"): _update_event,
+    ("POST", "delete-event"): _delete_event,
     ("GET", "faults"): lambda s, b, q: s.faults.model_dump(),
     ("POST", "faults"): _set_faults,
     ("POST", "script"): _script,

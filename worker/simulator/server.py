@@ -129,7 +129,7 @@ class SimulatorServer:
 
     @property
     def https_url(self) -> str:
-        """ "https://127.0.0.1:PORT": login, Graph (under /beta) and the control API."""
+        """ "https://127.0.0.1:PORT": login, Graph (under /beta and /v1.0), the control API."""
         if self._https_port is None:
             raise RuntimeError("the simulator is not running")
         return f"https://{HOST}:{self._https_port}"
@@ -141,7 +141,13 @@ class SimulatorServer:
 
     @property
     def graph_base_url(self) -> str:
+        """Graph's beta root, where meetreg registers (its GRAPH_BASE_URL)."""
         return f"{self.https_url}/beta"
+
+    @property
+    def graph_v1_url(self) -> str:
+        """Graph's v1.0 root, where meetreg reads events."""
+        return f"{self.https_url}/v1.0"
 
     @property
     def authority_host(self) -> str:

@@ -1,14 +1,15 @@
 """The simulator's whole in-memory world, behind one lock: the thread-safe facade.
 
-`SimulatorState` composes the directory (users, meetings, registrations), the token issuer,
-the fault plan and the traffic log. The server thread calls it for every request, and a
-test thread may seed, script and inspect it at the same time: every method takes the one
-lock, briefly, and returns copies, never live containers.
+`SimulatorState` composes the directory (users, meetings, registrations), the calendars,
+the token issuer, the fault plan and the traffic log. The server thread calls it for
+every request, and a test thread may seed, script and inspect it at the same time: every
+method takes the one lock, briefly, and returns copies, never live containers.
 
 Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes`):
 
     add_user / add_users, add_meeting / add_meetings, registration(meeting_id)
-    set_faults, script(meeting_id, steps), set_conflict, expire_tokens
+    add_event, update_event, delete_event, event(user_id, event_id)
+    set_faults, script(key, steps), set_conflict, expire_tokens
     stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
 """
 
@@ -19,10 +20,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
+from worker.simulator.calendar import Calendar, TimeFilter
 from worker.simulator.config import ConflictMode, FaultConfig, SimulatorConfig
 from worker.simulator.directory import Directory, RegistrationKind
+from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault, FaultPlan
 from worker.simulator.tokens import TokenIssuer
 from worker.simulator.traffic import Arrivals, EarlyRetry, Traffic
@@ -43,6 +47,7 @@ class SimulatorState:
         config = self.config
         self._conflict: ConflictMode = config.conflict
         self._directory = Directory(config.tenant_id)
+        self._calendar = Calendar(self._directory)
         self._tokens = TokenIssuer(
             config.tenant_id,
             config.client_id,
@@ -106,6 +111,70 @@ class SimulatorState:
             registration = self._directory.registrations.get(meeting_id)
             return None if registration is None else registration.to_graph()
 
+    def add_event(
+        self,
+        user_id: str,
+        *,
+        teams: bool = True,
+        organizer: bool = True,
+        organizer_id: str | None = None,
+        meeting_id: str | None = None,
+        subject: str = "Project sync",
+        modified_at: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Add an event to the calendar of `user_id` (objectId or UPN); returns its Graph JSON.
+
+        A Teams event (`teams`) links by its joinUrl to the online meeting `meeting_id`
+        (created when unknown; a new id when None) under its organizer: the user when
+        `organizer`, else `organizer_id` (a new user when None). `modified_at` (default now)
+        is both createdDateTime and lastModifiedDateTime. Raises ValueError when the
+        meeting's organizer contradicts `organizer` / `organizer_id`, or a UPN names nobody.
+        """
+        with self._lock:
+            return self._calendar.add(
+                user_id,
+                teams=teams,
+                organizer=organizer,
+                organizer_id=organizer_id,
+                meeting_id=meeting_id,
+                subject=subject,
+                modified_at=modified_at,
+            ).to_graph()
+
+    def update_event(
+        self,
+        user_id: str,
+        event_id: str,
+        *,
+        modified_at: datetime | str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Change an event's fields (Graph names: subject, onlineMeetingProvider, ...), with a
+        new lastModifiedDateTime (`modified_at`, default now) and etag; returns it.
+        Raises ValueError for an unknown event or a field that cannot be changed."""
+        with self._lock:
+            try:
+                event = self._calendar.update(user_id, event_id, fields, modified_at)
+            except GraphFailure:
+                raise ValueError(f"no event {event_id!r} for user {user_id!r}") from None
+            return event.to_graph()
+
+    def delete_event(self, user_id: str, event_id: str) -> None:
+        """Remove an event; raises ValueError if unknown."""
+        with self._lock:
+            try:
+                self._calendar.delete(user_id, event_id)
+            except GraphFailure:
+                raise ValueError(f"no event {event_id!r} for user {user_id!r}") from None
+
+    def event(self, user_id: str, event_id: str) -> dict[str, Any] | None:
+        """The event as a GET would show it, or None."""
+        with self._lock:
+            try:
+                return self._calendar.get(user_id, event_id).to_graph()
+            except GraphFailure:
+                return None
+
     # Behaviour ----------------------------------------------------------------------------
 
     @property
@@ -124,8 +193,9 @@ class SimulatorState:
         return config
 
     def script(self, meeting_id: str, steps: Iterable[Mapping[str, Any]]) -> None:
-        """Queue steps for the next requests about `meeting_id` (a user lookup's key is the
-        UPN or id it asks for); each request consumes one. Raises ValueError for a bad step.
+        """Queue steps for the next requests about `meeting_id`; each request consumes one.
+        Raises ValueError for a bad step. Other requests' keys: a user lookup's and an
+        events list's is the UPN or id it asks for, an event's its id.
 
         Steps: `{"status": 429, "retry_after": "0.5"}`, `{"status": 500|502|503|504}`
         (nothing committed), `{"status": 400|403|404}`, `{"status": 401}` (as if the token
@@ -199,6 +269,7 @@ class SimulatorState:
                 "registrations": len(self._directory.registrations),
                 "users": len(self._directory.users),
                 "meetings": len(self._directory.meetings),
+                "events": len(self._calendar),
                 "requests_by_status": dict(traffic.by_status),
                 "login_requests_by_status": dict(traffic.login_by_status),
                 "tokens_issued": self._tokens.issued,
@@ -295,3 +366,13 @@ class SimulatorState:
         """`DELETE .../registration`; raises GraphFailure."""
         with self._lock:
             self._directory.delete_registration(user_id, meeting_id)
+
+    def get_event(self, user_id: str, event_id: str) -> dict[str, Any]:
+        """`GET /users/{id}/events/{eventId}`; raises GraphFailure."""
+        with self._lock:
+            return self._calendar.get(user_id, event_id).to_graph()
+
+    def find_events(self, user_id: str, time_filter: TimeFilter | None) -> list[dict[str, Any]]:
+        """`GET /users/{id}/events?$filter=...`, every page; raises GraphFailure."""
+        with self._lock:
+            return [e.to_graph() for e in self._calendar.find(user_id, time_filter)]
