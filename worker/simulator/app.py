@@ -4,7 +4,7 @@ Starlette's router matches the *decoded* path, where `a%2Fb` has become `a/b`; G
 may hold `/`, `?`, `#` or `..`. So the raw path (ASGI `raw_path`) is split on `/` first and
 each segment percent-decoded exactly once, and only then routed:
 
-    /_sim/...                                  control_routes (seeding, inspection)
+    /_sim/...                                  control_routes (seeding, inspection, notify)
     /beta/..., /v1.0/...                       graph_routes (one route table for both)
     /{tenant}/v2.0/.well-known/...             login_routes
     /{tenant}/oauth2/v2.0/token                login_routes
@@ -29,6 +29,7 @@ from worker.simulator.login_routes import LoginRoutes, is_login_path
 from worker.simulator.paths import GRAPH_ROOTS
 from worker.simulator.responses import Reply
 from worker.simulator.state import SimulatorState
+from worker.simulator.webhooks import Webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +43,17 @@ class SimulatorApp:
     """ASGI app serving login, Graph and the control API from one SimulatorState.
 
     `stopping`, set by the server in its event loop, cuts simulated stalls short so that
-    shutdown never waits for a 60-second hang to end.
+    shutdown never waits for a 60-second hang to end. `webhooks` is Graph's outbound side
+    (handshakes, notifications); the server closes it when its loop ends.
     """
 
     def __init__(self, state: SimulatorState) -> None:
         self.state = state
         self.stopping: asyncio.Event | None = None
-        self.graph = GraphRoutes(state, self.stall)
+        self.webhooks = Webhooks(state)
+        self.graph = GraphRoutes(state, self.stall, self.webhooks)
         self.login = LoginRoutes(state)
-        self.control = ControlRoutes(state)
+        self.control = ControlRoutes(state, self.webhooks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

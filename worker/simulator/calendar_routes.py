@@ -1,7 +1,12 @@
-"""Answers for the calendar side of Graph: a user's events.
+"""Answers for the calendar side of Graph: a user's events, and subscriptions to them.
 
     GET    /users/{id}/events/{eventId}?$select=...
     GET    /users/{id}/events?$filter=lastModifiedDateTime ge ...&$select=...&$top=N
+    POST   /subscriptions            validates notificationUrl (and lifecycleNotificationUrl)
+                                     by Graph's handshake before it answers 201
+    GET    /subscriptions, /subscriptions/{id}
+    PATCH  /subscriptions/{id}       {"expirationDateTime": ...}
+    DELETE /subscriptions/{id}
 
 `graph_routes` routes, authenticates and faults the request first, as for any Graph call.
 An events list is cut into pages of `$top` (default 10); `@odata.nextLink` is an absolute
@@ -21,6 +26,7 @@ from worker.simulator.paths import GraphRoute
 from worker.simulator.responses import Reply
 from worker.simulator.state import SimulatorState
 from worker.simulator.timestamps import parse_time
+from worker.simulator.webhooks import Webhooks
 
 DEFAULT_TOP = 10
 MAX_TOP = 1000
@@ -85,10 +91,12 @@ def _count(query: Mapping[str, str], name: str, default: int, low: int, high: in
 
 
 class CalendarRoutes:
-    """Answers event requests from a SimulatorState."""
+    """Answers event and subscription requests from a SimulatorState; `webhooks` makes the
+    handshake a new subscription needs."""
 
-    def __init__(self, state: SimulatorState) -> None:
+    def __init__(self, state: SimulatorState, webhooks: Webhooks) -> None:
         self.state = state
+        self.webhooks = webhooks
 
     async def answer(
         self,
@@ -101,7 +109,14 @@ class CalendarRoutes:
         """The answer to one authenticated request; raises GraphFailure."""
         if route.kind == "event":
             return self._event(route, query, base)
-        return self._events(route, query, base)
+        if route.kind == "events":
+            return self._events(route, query, base)
+        if route.kind == "subscriptions":
+            if method == "GET":
+                context = f"{base}/$metadata#subscriptions"
+                return Reply(200, {"@odata.context": context, "value": self.state.subscriptions()})
+            return await self._subscribe(payload, base)
+        return self._subscription(method, route.item_id, payload, base)
 
     def _event(self, route: GraphRoute, query: Mapping[str, str], base: str) -> Reply:
         select = parse_select(query)
@@ -130,3 +145,26 @@ class CalendarRoutes:
             user = quote(route.user_id, safe="")
             page["@odata.nextLink"] = f"{base}/users/{user}/events?{rest}"
         return Reply(200, page)
+
+    async def _subscribe(self, payload: Mapping[str, Any], base: str) -> Reply:
+        draft = self.state.draft_subscription(payload)
+        # Graph keeps the subscription only once both URLs have echoed its token.
+        await self.webhooks.validate(draft.notification_url)
+        if draft.lifecycle_url is not None:
+            await self.webhooks.validate(draft.lifecycle_url)
+        created = self.state.create_subscription(draft)
+        return Reply(201, {"@odata.context": f"{base}/$metadata#subscriptions/$entity", **created})
+
+    def _subscription(
+        self, method: str, subscription_id: str, payload: Mapping[str, Any], base: str
+    ) -> Reply:
+        context = f"{base}/$metadata#subscriptions/$entity"
+        if method == "DELETE":
+            self.state.delete_subscription(subscription_id)
+            return Reply(204)
+        if method == "PATCH":
+            renewed = self.state.renew_subscription(subscription_id, payload)
+            return Reply(200, {"@odata.context": context, **renewed})
+        return Reply(
+            200, {"@odata.context": context, **self.state.get_subscription(subscription_id)}
+        )

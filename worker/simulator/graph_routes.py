@@ -5,9 +5,9 @@ holding `/`, `?`, `#` or `..` is one segment and can only ever name what its pla
 path names (`paths` holds the route table, the same under both roots).
 
 Each request: simulated latency, bearer check (401), the fault plan (scripts, rate limit,
-random faults), then the operation on the state (events in `calendar_routes`);
-commit-then-timeout and commit-then-500 faults do the operation first and spoil the
-answer after.
+random faults), then the operation on the state (events and subscriptions in
+`calendar_routes`); commit-then-timeout and commit-then-500 faults do the operation first
+and spoil the answer after.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from worker.simulator.faults import Fault
 from worker.simulator.paths import GraphRoute, match_route, unknown_segment
 from worker.simulator.responses import Reply
 from worker.simulator.state import SimulatorState
+from worker.simulator.webhooks import Webhooks
 
 BATCH_LIMIT = 20
 _JOIN_URL_FILTER = re.compile(r"^\s*(?i:joinWebUrl)\s+eq\s+'((?:[^']|'')*)'\s*$")
@@ -46,7 +47,7 @@ _FAULT_ERRORS: dict[int, tuple[str, str]] = {
     503: ("ServiceNotAvailable", "The service is temporarily unavailable."),
     504: ("GatewayTimeout", "The upstream service did not answer in time."),
 }
-_CALENDAR_KINDS = frozenset({"events", "event"})
+_CALENDAR_KINDS = frozenset({"events", "event", "subscriptions", "subscription"})
 
 
 def parse_join_url_filter(expression: str) -> str:
@@ -63,10 +64,15 @@ def parse_join_url_filter(expression: str) -> str:
 class GraphRoutes:
     """Answers Graph requests from a SimulatorState; `stall` waits out a simulated hang."""
 
-    def __init__(self, state: SimulatorState, stall: Callable[[float], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        state: SimulatorState,
+        stall: Callable[[float], Awaitable[None]],
+        webhooks: Webhooks,
+    ) -> None:
         self.state = state
         self.stall = stall
-        self.calendar = CalendarRoutes(state)
+        self.calendar = CalendarRoutes(state, webhooks)
         self._shuffle = random.Random()
 
     async def handle(self, request: Request, segments: list[str], raw_path: str) -> Response:
@@ -115,10 +121,12 @@ class GraphRoutes:
         return reply.to_response(str(uuid.uuid4()), request.headers.get("client-request-id"))
 
     def _key(self, route: GraphRoute, query: Mapping[str, str]) -> str | None:
-        """What scripts and Retry-After bookkeeping are keyed on: the meeting or event, else
-        the user."""
-        if route.kind in ("registration", "event"):
+        """What scripts and Retry-After bookkeeping are keyed on: the meeting, event or
+        subscription, else the user; the subscriptions collection is "subscriptions"."""
+        if route.kind in ("registration", "event", "subscription"):
             return route.item_id
+        if route.kind == "subscriptions":
+            return "subscriptions"
         if route.kind == "meetings":
             try:
                 return self.state.meeting_for_join_url(

@@ -5,6 +5,8 @@
     /{root}/users/{id}/onlineMeetings/{id}/registration      registration  GET POST DELETE
     /{root}/users/{id}/events                                events    GET
     /{root}/users/{id}/events/{id}                           event     GET
+    /{root}/subscriptions                                    subscriptions  GET POST
+    /{root}/subscriptions/{id}                               subscription   GET PATCH DELETE
     /{root}/$batch                                           batch     POST
 
 `root` is `beta` or `v1.0`: meetreg registers on beta and reads calendars on v1.0, and one
@@ -22,6 +24,8 @@ _TEMPLATES = (
     ("users", None, "onlineMeetings", None, "registration"),
     ("users", None, "events"),
     ("users", None, "events", None),
+    ("subscriptions",),
+    ("subscriptions", None),
     ("$batch",),
 )
 
@@ -29,9 +33,9 @@ _TEMPLATES = (
 @dataclass(frozen=True, slots=True)
 class GraphRoute:
     """What a path under a root names; `methods` are the ones it allows. `item_id` is the
-    meeting or event id, as the kind says."""
+    meeting, event or subscription id, as the kind says."""
 
-    kind: str  # user, meetings, registration, events, event, batch
+    kind: str  # user, meetings, registration, events, event, subscriptions, subscription, batch
     methods: frozenset[str]
     user_id: str = ""
     item_id: str = ""
@@ -54,6 +58,12 @@ def match_route(segments: list[str]) -> GraphRoute | None:
             return GraphRoute("events", frozenset({"GET"}), user)
         case ["users", user, "events", event] if user and event:
             return GraphRoute("event", frozenset({"GET"}), user, event)
+        case ["subscriptions"]:
+            return GraphRoute("subscriptions", frozenset({"GET", "POST"}))
+        case ["subscriptions", subscription] if subscription:
+            return GraphRoute(
+                "subscription", frozenset({"GET", "PATCH", "DELETE"}), item_id=subscription
+            )
         case ["$batch"]:
             return GraphRoute("batch", frozenset({"POST"}))
     return None
