@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 from sim_helpers import MEETING, ORGANIZER, Graph
+from sim_receiver import Receiver
 
 from worker.simulator import SimulatorServer, ssl_context
 
@@ -50,3 +51,11 @@ def meeting(sim: SimulatorServer) -> Callable[..., dict[str, Any]]:
         return sim.state.add_meeting(organizer_id, meeting_id, **kwargs)
 
     return add
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook on a free loopback port that answers the handshake correctly."""
+    running = Receiver()
+    yield running
+    running.close()

@@ -12,6 +12,7 @@ from worker import keys
 from worker.simulator import SimulatorServer
 
 ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
+ORGANIZER_UPN = "ada@contoso.example"
 OTHER_USER = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"
 MEETING = "MSo1N2Y5ZGFjYy03MWJmLTQ3NDMtYjQxMy01M2EdFGkdRWHJlQ"
 
@@ -33,9 +34,15 @@ class Graph:
         self.http = http
         self.token = fetch_token(sim, http)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def request(
+        self, method: str, path: str, *, root: str = "beta", **kwargs: Any
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}", **kwargs.pop("headers", {})}
-        return self.http.request(method, f"/beta{path}", headers=headers, **kwargs)
+        return self.http.request(method, f"/{root}{path}", headers=headers, **kwargs)
+
+    def v1(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A call under /v1.0, where meetreg reads events and subscribes."""
+        return self.request(method, path, root="v1.0", **kwargs)
 
     def post_registration(
         self,

@@ -13,6 +13,7 @@ import httpx
 import pytest
 from sim_helpers import MEETING, ORGANIZER, OTHER_USER
 
+from worker import keys
 from worker.simulator import SimulatorConfig, SimulatorControl, SimulatorServer, ssl_context
 
 REPO = Path(__file__).resolve().parents[2]
@@ -148,8 +149,14 @@ def test_the_plain_http_listener_shares_the_state():
         response = plain.get(
             f"{graph_base}/users/{ORGANIZER}", headers={"Authorization": f"Bearer {token}"}
         )
+        event = sim.state.add_event(ORGANIZER)
+        v1_event = plain.get(
+            f"{sim.http_url}/v1.0{keys.event_path(ORGANIZER, event['id'])}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
 
         assert graph_base == f"{sim.http_url}/beta"
+        assert v1_event.status_code == 200
 
     assert graph_base.startswith("http://127.0.0.1:")
     assert response.status_code == 200
@@ -162,6 +169,7 @@ def test_env_names_everything_meetreg_needs(sim):
 
     assert set(env) == ENV_NAMES
     assert env["GRAPH_BASE_URL"] == sim.graph_base_url == f"{sim.https_url}/beta"
+    assert sim.graph_v1_url == f"{sim.https_url}/v1.0"
     assert env["SSL_CERT_FILE"] == env["REQUESTS_CA_BUNDLE"] == sim.ca_path
     assert sim.http_url is None
     with pytest.raises(RuntimeError):

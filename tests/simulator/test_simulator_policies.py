@@ -8,7 +8,8 @@ from worker.simulator.app import split_path
 from worker.simulator.config import FaultConfig
 from worker.simulator.errors import GraphFailure, format_retry_after
 from worker.simulator.faults import Fault, FaultPlan, parse_step
-from worker.simulator.graph_routes import match_route, parse_join_url_filter, unknown_segment
+from worker.simulator.graph_routes import parse_join_url_filter
+from worker.simulator.paths import match_route, unknown_segment
 from worker.simulator.traffic import Traffic
 
 

@@ -4,8 +4,8 @@ Starlette's router matches the *decoded* path, where `a%2Fb` has become `a/b`; G
 may hold `/`, `?`, `#` or `..`. So the raw path (ASGI `raw_path`) is split on `/` first and
 each segment percent-decoded exactly once, and only then routed:
 
-    /_sim/...                                  control_routes (seeding, inspection)
-    /beta/...                                  graph_routes
+    /_sim/...                                  control_routes (seeding, inspection, notify)
+    /beta/..., /v1.0/...                       graph_routes (one route table for both)
     /{tenant}/v2.0/.well-known/...             login_routes
     /{tenant}/oauth2/v2.0/token                login_routes
     anything else                              404 in Graph's error shape
@@ -26,8 +26,10 @@ from starlette.types import Receive, Scope, Send
 from worker.simulator.control_routes import ControlRoutes
 from worker.simulator.graph_routes import GraphRoutes
 from worker.simulator.login_routes import LoginRoutes, is_login_path
+from worker.simulator.paths import GRAPH_ROOTS
 from worker.simulator.responses import Reply
 from worker.simulator.state import SimulatorState
+from worker.simulator.webhooks import Webhooks
 
 logger = logging.getLogger(__name__)
 
@@ -41,15 +43,17 @@ class SimulatorApp:
     """ASGI app serving login, Graph and the control API from one SimulatorState.
 
     `stopping`, set by the server in its event loop, cuts simulated stalls short so that
-    shutdown never waits for a 60-second hang to end.
+    shutdown never waits for a 60-second hang to end. `webhooks` is Graph's outbound side
+    (handshakes, notifications); the server closes it when its loop ends.
     """
 
     def __init__(self, state: SimulatorState) -> None:
         self.state = state
         self.stopping: asyncio.Event | None = None
-        self.graph = GraphRoutes(state, self.stall)
+        self.webhooks = Webhooks(state)
+        self.graph = GraphRoutes(state, self.stall, self.webhooks)
         self.login = LoginRoutes(state)
-        self.control = ControlRoutes(state)
+        self.control = ControlRoutes(state, self.webhooks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -69,7 +73,7 @@ class SimulatorApp:
         head = segments[0]
         if head == "_sim":
             return await self.control.handle(request, segments)
-        if head == "beta":
+        if head in GRAPH_ROOTS:
             return await self.graph.handle(request, segments, raw_path)
         if is_login_path(segments):
             return await self.login.handle(request, segments, raw_path)

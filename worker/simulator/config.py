@@ -24,6 +24,9 @@ DEFAULT_TOKEN_TTL_S = 3600.0
 DEFAULT_STALL_S = 60.0
 DEFAULT_THROTTLE_RETRY_AFTER_S = 1.0
 REQUEST_LOG_SIZE = 100_000
+DELIVERY_LOG_SIZE = 10_000
+# Outlook event subscriptions live at most 7 days (4,230 minutes in older documentation).
+DEFAULT_MAX_SUBSCRIPTION_MINUTES = 10_080
 # Entra says 3599 s whatever the server-side lifetime is, like the real service.
 TOKEN_EXPIRES_IN_S = 3599
 
@@ -58,7 +61,8 @@ class SimulatorConfig(BaseModel):
     `client_certificates` are PEM certificates; when any is given, a client assertion must
     be signed by one of their keys (with none, any well-formed assertion is accepted).
     `tls_dir` keeps the generated CA and server certificate there instead of a temporary
-    directory removed on stop.
+    directory removed on stop. `max_subscription_minutes` is how far ahead a subscription's
+    expirationDateTime may be (4230 mimics the older limit).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -70,6 +74,7 @@ class SimulatorConfig(BaseModel):
     conflict: ConflictMode = "409"
     token_ttl_s: float = Field(default=DEFAULT_TOKEN_TTL_S, gt=0)
     faults: FaultConfig = FaultConfig()
+    max_subscription_minutes: int = Field(default=DEFAULT_MAX_SUBSCRIPTION_MINUTES, gt=0)
     https_port: int = Field(default=0, ge=0, le=65535)  # 0: any free port
     plain_http: bool = False
     http_port: int = Field(default=0, ge=0, le=65535)

@@ -3,6 +3,8 @@
     with SimulatorControl("https://127.0.0.1:8443", ca_path) as control:
         control.add_meetings([{"organizer_id": oid, "meeting_id": mid}])
         control.set_faults(latency_ms=100, rate_limit_per_s=50)
+        event = control.add_event(oid)
+        control.notify_event(oid, event["id"])
         print(control.stats()["requests_by_status"])
 
 Method names and arguments are those of SimulatorState. Raises httpx.HTTPStatusError when
@@ -90,6 +92,53 @@ class SimulatorControl:
     def registration(self, meeting_id: str) -> dict[str, Any] | None:
         """The meeting's registration as a GET would show it, or None."""
         return self._call("GET", "/registration", params={"meeting_id": meeting_id})["registration"]
+
+    def add_event(self, user_id: str, **options: Any) -> dict[str, Any]:
+        """Add an event (options as SimulatorState.add_event); returns its Graph JSON."""
+        return self._call("POST", "/events", {"user_id": user_id, **options})
+
+    def add_events(self, events: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Add many events (mappings of add_event's arguments); returns them."""
+        return list(self._call("POST", "/events", {"events": list(events)})["value"])
+
+    def update_event(
+        self, user_id: str, event_id: str, *, modified_at: str | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Change an event's fields (Graph names); returns it with its new etag."""
+        body = {"user_id": user_id, "event_id": event_id, "modified_at": modified_at}
+        return self._call("POST", "/update-event", {**body, "fields": fields})
+
+    def delete_event(self, user_id: str, event_id: str) -> None:
+        self._call("POST", "/delete-event", {"user_id": user_id, "event_id": event_id})
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The live subscriptions as Graph shows them."""
+        return list(self._call("GET", "/subscriptions")["value"])
+
+    def remove_subscription(self, subscription_id: str) -> bool:
+        """Drop a subscription as Graph may on its own; whether it existed."""
+        body = {"subscription_id": subscription_id}
+        return bool(self._call("POST", "/remove-subscription", body)["removed"])
+
+    def notify_event(
+        self, user_id: str, event_id: str, change_type: str = "created"
+    ) -> list[dict[str, Any]]:
+        """Notify the subscriptions to the user's events; returns the deliveries made."""
+        body = {"user_id": user_id, "event_id": event_id, "change_type": change_type}
+        return list(self._call("POST", "/notify", body)["value"])
+
+    def notify_lifecycle(self, subscription_id: str, lifecycle_event: str) -> list[dict[str, Any]]:
+        """Send a lifecycle notification; returns the deliveries made."""
+        body = {"subscription_id": subscription_id, "lifecycle_event": lifecycle_event}
+        return list(self._call("POST", "/lifecycle", body)["value"])
+
+    def deliver(self, url: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+        """POST any JSON payload to `url` as Graph would; returns the delivery."""
+        return self._call("POST", "/deliver", {"url": url, "payload": dict(payload)})
+
+    def deliveries(self) -> list[dict[str, Any]]:
+        """Every POST made to subscribers (handshakes too): kind, url, status, elapsed_s, ..."""
+        return list(self._call("GET", "/deliveries")["value"])
 
     @property
     def faults(self) -> dict[str, Any]:

@@ -4,6 +4,16 @@
     POST /_sim/meetings        {"meetings": [{organizer_id, meeting_id, join_web_url?,
                                 existing?, subject?}, ...]} or one meeting
     GET  /_sim/registration?meeting_id=...
+    POST /_sim/events          {"events": [{user_id, teams?, organizer?, organizer_id?,
+                                meeting_id?, subject?, modified_at?}, ...]} or one event
+    POST /_sim/update-event    {"user_id", "event_id", "modified_at"?, "fields": {...}}
+    POST /_sim/delete-event    {"user_id", "event_id"}
+    GET  /_sim/subscriptions
+    POST /_sim/remove-subscription   {"subscription_id"}: as Graph may, without a word
+    POST /_sim/notify          {"user_id", "event_id", "change_type"?}  -> deliveries made
+    POST /_sim/lifecycle       {"subscription_id", "lifecycle_event"}   -> deliveries made
+    POST /_sim/deliver         {"url", "payload"}                       -> the delivery
+    GET  /_sim/deliveries
     GET|POST /_sim/faults      a FaultConfig (POST replaces it; fields left out are off)
     POST /_sim/script          {"meeting_id": ..., "steps": [...]}
     POST /_sim/conflict        {"mode": "409" | "400" | "replace"}
@@ -13,14 +23,15 @@
     GET  /_sim/early-retries, /_sim/early-retries-global
     POST /_sim/reset
 
-Bad input answers 400 `{"error": "..."}`. These requests are not counted in the statistics.
+Bad input answers 400 `{"error": "..."}`. The notify routes answer once every POST to
+the subscribers has been answered (or timed out). These requests are not counted in the statistics.
 `SimulatorControl` (control.py) is the client.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -29,8 +40,10 @@ from starlette.responses import Response
 
 from worker.simulator.responses import json_response
 from worker.simulator.state import SimulatorState
+from worker.simulator.webhooks import Webhooks
 
 Handler = Callable[[SimulatorState, Any, dict[str, str]], Any]
+OutboundHandler = Callable[[Webhooks, Any], Awaitable[Any]]
 
 
 def _users(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
@@ -43,6 +56,26 @@ def _meetings(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     if isinstance(body, dict) and "meetings" in body:
         return {"added": state.add_meetings(body["meetings"])}
     return state.add_meeting(**body)
+
+
+def _events(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    if isinstance(body, dict) and "events" in body:
+        return {"value": [state.add_event(**event) for event in body["events"]]}
+    return state.add_event(**body)
+
+
+def _update_event(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    return state.update_event(
+        body["user_id"],
+        body["event_id"],
+        modified_at=body.get("modified_at"),
+        **body.get("fields", {}),
+    )
+
+
+def _delete_event(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.delete_event(body["user_id"], body["event_id"])
+    return {}
 
 
 def _set_faults(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
@@ -70,10 +103,41 @@ def _reset(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     return {}
 
 
+async def _notify(webhooks: Webhooks, body: Any) -> Any:
+    made = await webhooks.notify_event(
+        body["user_id"], body["event_id"], body.get("change_type", "created")
+    )
+    return {"value": [delivery.to_json() for delivery in made]}
+
+
+async def _lifecycle(webhooks: Webhooks, body: Any) -> Any:
+    made = await webhooks.notify_lifecycle(body["subscription_id"], body["lifecycle_event"])
+    return {"value": [delivery.to_json() for delivery in made]}
+
+
+async def _deliver(webhooks: Webhooks, body: Any) -> Any:
+    if not isinstance(body.get("payload"), dict):
+        raise ValueError("payload must be a JSON object")
+    return (await webhooks.deliver(str(body["url"]), body["payload"])).to_json()
+
+
+_OUTBOUND_ROUTES: dict[tuple[str, str], OutboundHandler] = {
+    ("POST", "notify"): _notify,
+    ("POST", "lifecycle"): _lifecycle,
+    ("POST", "deliver"): _deliver,
+}
 _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "users"): _users,
     ("POST", "meetings"): _meetings,
     ("GET", "registration"): lambda s, b, q: {"registration": s.registration(q["meeting_id"])},
+    ("POST", "events"): _events,
+    ("POST", "update-event"): _update_event,
+    ("POST", "delete-event"): _delete_event,
+    ("GET", "subscriptions"): lambda s, b, q: {"value": s.subscriptions()},
+    ("POST", "remove-subscription"): lambda s, b, q: {
+        "removed": s.remove_subscription(b["subscription_id"])
+    },
+    ("GET", "deliveries"): lambda s, b, q: {"value": [d.to_json() for d in s.deliveries()]},
     ("GET", "faults"): lambda s, b, q: s.faults.model_dump(),
     ("POST", "faults"): _set_faults,
     ("POST", "script"): _script,
@@ -90,22 +154,27 @@ _ROUTES: dict[tuple[str, str], Handler] = {
 
 
 class ControlRoutes:
-    """Answers `/_sim/...` requests from a SimulatorState."""
+    """Answers `/_sim/...` requests from a SimulatorState; `webhooks` sends notifications."""
 
-    def __init__(self, state: SimulatorState) -> None:
+    def __init__(self, state: SimulatorState, webhooks: Webhooks) -> None:
         self.state = state
+        self.webhooks = webhooks
 
     async def handle(self, request: Request, segments: list[str]) -> Response:
         """Answer one request whose first segment is `_sim`."""
         name = segments[1] if len(segments) == 2 else ""
         handler = _ROUTES.get((request.method, name))
-        if handler is None:
+        outbound = _OUTBOUND_ROUTES.get((request.method, name))
+        if handler is None and outbound is None:
             return json_response(
                 {"error": f"no control endpoint {request.method} /_sim/{name}"}, 404
             )
         raw = await request.body()
         try:
             body = json.loads(raw) if raw else {}
+            if outbound is not None:
+                return json_response(await outbound(self.webhooks, body))
+            assert handler is not None
             # Seeding 100,000 meetings runs under the state lock; it takes well under a second.
             return json_response(handler(self.state, body, dict(request.query_params)))
         except (ValueError, TypeError, KeyError, ValidationError) as exc:

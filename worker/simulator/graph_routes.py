@@ -1,11 +1,13 @@
-"""Graph under `/beta`: route on the raw path, then authenticate, fault, and answer.
+"""Graph under `/beta` and `/v1.0`: route on the raw path, then authenticate, fault, and answer.
 
 A request's path arrives already split into percent-decoded segments (see `app`), so an id
-holding `/`, `?`, `#` or `..` is one segment and can only ever name a user or a meeting.
+holding `/`, `?`, `#` or `..` is one segment and can only ever name what its place in the
+path names (`paths` holds the route table, the same under both roots).
 
 Each request: simulated latency, bearer check (401), the fault plan (scripts, rate limit,
-random faults), then the operation on the state; commit-then-timeout and commit-then-500
-faults do the operation first and spoil the answer after.
+random faults), then the operation on the state (events and subscriptions in
+`calendar_routes`); commit-then-timeout and commit-then-500 faults do the operation first
+and spoil the answer after.
 """
 
 from __future__ import annotations
@@ -16,18 +18,20 @@ import random
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from worker.simulator.calendar_routes import CalendarRoutes
 from worker.simulator.directory import NO_POLICY
 from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault
+from worker.simulator.paths import GraphRoute, match_route, unknown_segment
 from worker.simulator.responses import Reply
 from worker.simulator.state import SimulatorState
+from worker.simulator.webhooks import Webhooks
 
 BATCH_LIMIT = 20
 _JOIN_URL_FILTER = re.compile(r"^\s*(?i:joinWebUrl)\s+eq\s+'((?:[^']|'')*)'\s*$")
@@ -43,50 +47,7 @@ _FAULT_ERRORS: dict[int, tuple[str, str]] = {
     503: ("ServiceNotAvailable", "The service is temporarily unavailable."),
     504: ("GatewayTimeout", "The upstream service did not answer in time."),
 }
-_TEMPLATES = (
-    ("users", None),
-    ("users", None, "onlineMeetings"),
-    ("users", None, "onlineMeetings", None, "registration"),
-    ("$batch",),
-)
-
-
-@dataclass(frozen=True, slots=True)
-class GraphRoute:
-    """What a path under /beta names; `methods` are the ones it allows."""
-
-    kind: str  # "user", "meetings", "registration", "batch"
-    methods: frozenset[str]
-    user_id: str = ""
-    meeting_id: str = ""
-
-
-def match_route(segments: list[str]) -> GraphRoute | None:
-    """The route of the segments after `beta`, or None. Ids must be non-empty."""
-    match segments:
-        case ["users", user] if user:
-            return GraphRoute("user", frozenset({"GET"}), user)
-        case ["users", user, "onlineMeetings"] if user:
-            return GraphRoute("meetings", frozenset({"GET"}), user)
-        case ["users", user, "onlineMeetings", meeting, "registration"] if user and meeting:
-            return GraphRoute("registration", frozenset({"GET", "POST", "DELETE"}), user, meeting)
-        case ["$batch"]:
-            return GraphRoute("batch", frozenset({"POST"}))
-    return None
-
-
-def unknown_segment(segments: list[str]) -> str:
-    """The first segment no route template accepts, for Graph's 404 message."""
-    for index, segment in enumerate(segments):
-        fits = any(
-            len(t) > index
-            and (t[index] == segment or (t[index] is None and segment))
-            and all(t[i] is None or t[i] == segments[i] for i in range(index))
-            for t in _TEMPLATES
-        )
-        if not fits:
-            return segment
-    return segments[-1] if segments else "beta"
+_CALENDAR_KINDS = frozenset({"events", "event", "subscriptions", "subscription"})
 
 
 def parse_join_url_filter(expression: str) -> str:
@@ -103,13 +64,19 @@ def parse_join_url_filter(expression: str) -> str:
 class GraphRoutes:
     """Answers Graph requests from a SimulatorState; `stall` waits out a simulated hang."""
 
-    def __init__(self, state: SimulatorState, stall: Callable[[float], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        state: SimulatorState,
+        stall: Callable[[float], Awaitable[None]],
+        webhooks: Webhooks,
+    ) -> None:
         self.state = state
         self.stall = stall
+        self.calendar = CalendarRoutes(state, webhooks)
         self._shuffle = random.Random()
 
     async def handle(self, request: Request, segments: list[str], raw_path: str) -> Response:
-        """Answer one request whose path starts with /beta."""
+        """Answer one request whose path starts with a Graph root (/beta or /v1.0)."""
         method = request.method
         query = dict(
             parse_qsl(
@@ -122,7 +89,8 @@ class GraphRoutes:
                 GraphFailure(
                     404,
                     "UnknownError",
-                    f"Resource not found for the segment '{unknown_segment(segments[1:])}'.",
+                    "Resource not found for the segment "
+                    f"'{unknown_segment(segments[1:], segments[0])}'.",
                 )
             )
             key = None
@@ -153,9 +121,12 @@ class GraphRoutes:
         return reply.to_response(str(uuid.uuid4()), request.headers.get("client-request-id"))
 
     def _key(self, route: GraphRoute, query: Mapping[str, str]) -> str | None:
-        """What scripts and Retry-After bookkeeping are keyed on: the meeting, else the user."""
-        if route.kind == "registration":
-            return route.meeting_id
+        """What scripts and Retry-After bookkeeping are keyed on: the meeting, event or
+        subscription, else the user; the subscriptions collection is "subscriptions"."""
+        if route.kind in ("registration", "event", "subscription"):
+            return route.item_id
+        if route.kind == "subscriptions":
+            return "subscriptions"
         if route.kind == "meetings":
             try:
                 return self.state.meeting_for_join_url(
@@ -163,7 +134,7 @@ class GraphRoutes:
                 )
             except GraphFailure:
                 return None
-        if route.kind == "user":
+        if route.kind in ("user", "events"):
             return route.user_id
         return None
 
@@ -189,7 +160,7 @@ class GraphRoutes:
         if fault is not None and fault.status is not None:
             return _fault_reply(fault)
         try:
-            reply = self._operate(method, route, query, body, request)
+            reply = await self._operate(method, route, query, body, request)
         except GraphFailure as failure:
             reply = Reply.failure(failure)
         if fault is not None and fault.commit == "timeout":
@@ -199,7 +170,7 @@ class GraphRoutes:
             reply = _fault_reply(Fault(500))
         return reply
 
-    def _operate(
+    async def _operate(
         self,
         method: str,
         route: GraphRoute,
@@ -208,7 +179,10 @@ class GraphRoutes:
         request: Request,
     ) -> Reply:
         state = self.state
-        base = f"{request.url.scheme}://{request.url.netloc}/beta"
+        base = _graph_base(request)
+        if route.kind in _CALENDAR_KINDS:
+            payload = _json_object(body) if method in ("POST", "PATCH") else {}
+            return await self.calendar.answer(method, route, query, payload, base)
         if route.kind == "user":
             user = state.find_user(route.user_id)
             select = [f.strip() for f in query.get("$select", "").split(",") if f.strip()]
@@ -273,8 +247,9 @@ class GraphRoutes:
                 reply = await self._answer(method, route, query, body, token, key, request)
             finally:
                 self.state.leave()
+        root = _graph_base(request).rpartition("/")[2]
         self.state.record(
-            method, "/beta" + raw_path, reply.status, key=key, retry_after_s=reply.retry_after_s
+            method, f"/{root}{raw_path}", reply.status, key=key, retry_after_s=reply.retry_after_s
         )
         headers, response_body = reply.render(str(uuid.uuid4()), None)
         if response_body is not None:
@@ -283,6 +258,12 @@ class GraphRoutes:
         if response_body is not None:
             answer["body"] = response_body
         return answer
+
+
+def _graph_base(request: Request) -> str:
+    """The absolute URL of the root the request came to: `https://host:port/v1.0`."""
+    root = request.scope["path"].split("/")[1]
+    return f"{request.url.scheme}://{request.url.netloc}/{root}"
 
 
 def _bearer(request: Request) -> str | None:

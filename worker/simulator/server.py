@@ -7,6 +7,10 @@ servers run in one event loop in one background thread and bind 127.0.0.1 only.
     with SimulatorServer(SimulatorConfig(conflict="replace")) as sim:
         sim.state.add_meeting(organizer_id, meeting_id)
         os.environ.update(sim.env())
+
+Graph's calls *out* (notifications to a subscriber's webhook) are made from the server's
+event loop: `notify_event`, `notify_lifecycle` and `deliver` may be called from any other
+thread and return once the subscriber has answered.
 """
 
 from __future__ import annotations
@@ -20,16 +24,17 @@ import signal
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from types import FrameType, TracebackType
-from typing import Self
+from typing import Any, Self, TypeVar
 
 import httpx
 import uvicorn
 
 from worker.simulator.app import SimulatorApp
-from worker.simulator.config import FaultConfig, SimulatorConfig
+from worker.simulator.config import DEFAULT_MAX_SUBSCRIPTION_MINUTES, FaultConfig, SimulatorConfig
+from worker.simulator.notifications import Delivery
 from worker.simulator.state import SimulatorState
 from worker.simulator.tls import TlsFiles, make_tls_files, ssl_context
 
@@ -40,6 +45,9 @@ _STOP_TIMEOUT_S = 30.0
 # client is just reusing (a source of spurious "server disconnected" errors).
 _KEEP_ALIVE_S = 75
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Deliveries to several subscribers run together, each bounded by its own 10 s timeout.
+_OUTBOUND_TIMEOUT_S = 60.0
+T = TypeVar("T")
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop]:
@@ -129,7 +137,7 @@ class SimulatorServer:
 
     @property
     def https_url(self) -> str:
-        """ "https://127.0.0.1:PORT": login, Graph (under /beta) and the control API."""
+        """ "https://127.0.0.1:PORT": login, Graph (under /beta and /v1.0), the control API."""
         if self._https_port is None:
             raise RuntimeError("the simulator is not running")
         return f"https://{HOST}:{self._https_port}"
@@ -141,7 +149,13 @@ class SimulatorServer:
 
     @property
     def graph_base_url(self) -> str:
+        """Graph's beta root, where meetreg registers (its GRAPH_BASE_URL)."""
         return f"{self.https_url}/beta"
+
+    @property
+    def graph_v1_url(self) -> str:
+        """Graph's v1.0 root, where meetreg reads events and subscribes to them."""
+        return f"{self.https_url}/v1.0"
 
     @property
     def authority_host(self) -> str:
@@ -205,6 +219,39 @@ class SimulatorServer:
             "REQUESTS_CA_BUNDLE": self.ca_path,
         }
 
+    # Graph calling out ---------------------------------------------------------------------
+
+    def notify_event(
+        self, user_id: str, event_id: str, change_type: str = "created"
+    ) -> list[Delivery]:
+        """Notify every live subscription to the user's events (objectId or UPN) that covers
+        `change_type` ("created", "updated", "deleted"), as Graph does: one POST each to its
+        notificationUrl. Returns the deliveries made, once all are answered. Raises
+        ValueError for an unknown user, event (unless "deleted") or change type."""
+        return self._on_loop(self.app.webhooks.notify_event(user_id, event_id, change_type))
+
+    def notify_lifecycle(self, subscription_id: str, lifecycle_event: str) -> list[Delivery]:
+        """POST `reauthorizationRequired`, `subscriptionRemoved` (which deletes the
+        subscription first) or `missed` to its lifecycleNotificationUrl; [] without one.
+        Raises ValueError for an unknown subscription or lifecycle event."""
+        return self._on_loop(self.app.webhooks.notify_lifecycle(subscription_id, lifecycle_event))
+
+    def deliver(self, url: str, payload: dict[str, Any]) -> Delivery:
+        """POST any JSON `payload` to `url`, as Graph would (a redelivery, a forgery)."""
+        return self._on_loop(self.app.webhooks.deliver(url, payload))
+
+    def _on_loop(self, call: Coroutine[Any, Any, T]) -> T:
+        """Run `call` in the server's event loop and wait for its result."""
+        loop = self._loop
+        if loop is None:
+            call.close()
+            raise RuntimeError("the simulator is not running")
+        if threading.current_thread() is self._thread:
+            call.close()
+            # Waiting here would stop the very loop that must make the call.
+            raise RuntimeError("call the notify methods from another thread than the server's")
+        return asyncio.run_coroutine_threadsafe(call, loop).result(_OUTBOUND_TIMEOUT_S)
+
     # The background thread ----------------------------------------------------------------
 
     def _uvicorn(self, port: int, tls: TlsFiles | None) -> uvicorn.Server:
@@ -257,6 +304,7 @@ class SimulatorServer:
                 server.should_exit = True
             results = await asyncio.gather(*tasks, return_exceptions=True)
             await stop_wait
+            await self.app.webhooks.aclose()
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -299,6 +347,12 @@ def _parser() -> argparse.ArgumentParser:
     add("--stall-s", type=float, default=60.0)
     add("--seed", type=int, default=None)
     add("--token-ttl-s", type=float, default=3600.0)
+    add(
+        "--max-subscription-minutes",
+        type=int,
+        default=DEFAULT_MAX_SUBSCRIPTION_MINUTES,
+        help="how far ahead a subscription may expire (4230: the older limit)",
+    )
     add("--tenant-id", default=None)
     add("--client-id", default=None)
     add("--client-secret", default=None)
@@ -330,6 +384,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         **{name: value for name, value in names.items() if value is not None},
         conflict=args.conflict,
         token_ttl_s=args.token_ttl_s,
+        max_subscription_minutes=args.max_subscription_minutes,
         faults=faults,
         https_port=args.port,
         plain_http=args.http_port is not None,

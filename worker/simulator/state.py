@@ -1,15 +1,21 @@
 """The simulator's whole in-memory world, behind one lock: the thread-safe facade.
 
-`SimulatorState` composes the directory (users, meetings, registrations), the token issuer,
-the fault plan and the traffic log. The server thread calls it for every request, and a
-test thread may seed, script and inspect it at the same time: every method takes the one
-lock, briefly, and returns copies, never live containers.
+`SimulatorState` composes the directory (users, meetings, registrations), the calendars,
+the subscriptions, the token issuer, the fault plan, the traffic log and the log of
+notifications sent. The server thread calls it for every request, and a test thread may
+seed, script and inspect it at the same time: every method takes the one lock, briefly,
+and returns copies, never live containers.
 
 Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes`):
 
     add_user / add_users, add_meeting / add_meetings, registration(meeting_id)
-    set_faults, script(meeting_id, steps), set_conflict, expire_tokens
+    add_event, update_event, delete_event, event(user_id, event_id)
+    subscriptions(), remove_subscription(subscription_id), deliveries()
+    set_faults, script(key, steps), set_conflict, expire_tokens
     stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
+
+Sending notifications is the server's (`SimulatorServer.notify_event`, ...): it takes the
+event loop, which the state does not have.
 """
 
 from __future__ import annotations
@@ -17,13 +23,20 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
-from worker.simulator.config import ConflictMode, FaultConfig, SimulatorConfig
+from worker.simulator import subscriptions
+from worker.simulator.calendar import Calendar, TimeFilter
+from worker.simulator.config import DELIVERY_LOG_SIZE, ConflictMode, FaultConfig, SimulatorConfig
 from worker.simulator.directory import Directory, RegistrationKind
+from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault, FaultPlan
+from worker.simulator.notifications import LIFECYCLE_EVENTS, Delivery, change_item, lifecycle_item
+from worker.simulator.subscriptions import Subscription, Subscriptions
+from worker.simulator.timestamps import utc_now
 from worker.simulator.tokens import TokenIssuer
 from worker.simulator.traffic import Arrivals, EarlyRetry, Traffic
 
@@ -43,6 +56,9 @@ class SimulatorState:
         config = self.config
         self._conflict: ConflictMode = config.conflict
         self._directory = Directory(config.tenant_id)
+        self._calendar = Calendar(self._directory)
+        self._subscriptions = Subscriptions()
+        self._deliveries: deque[Delivery] = deque(maxlen=DELIVERY_LOG_SIZE)
         self._tokens = TokenIssuer(
             config.tenant_id,
             config.client_id,
@@ -106,6 +122,86 @@ class SimulatorState:
             registration = self._directory.registrations.get(meeting_id)
             return None if registration is None else registration.to_graph()
 
+    def add_event(
+        self,
+        user_id: str,
+        *,
+        teams: bool = True,
+        organizer: bool = True,
+        organizer_id: str | None = None,
+        meeting_id: str | None = None,
+        subject: str = "Project sync",
+        modified_at: datetime | str | None = None,
+    ) -> dict[str, Any]:
+        """Add an event to the calendar of `user_id` (objectId or UPN); returns its Graph JSON.
+
+        A Teams event (`teams`) links by its joinUrl to the online meeting `meeting_id`
+        (created when unknown; a new id when None) under its organizer: the user when
+        `organizer`, else `organizer_id` (a new user when None). `modified_at` (default now)
+        is both createdDateTime and lastModifiedDateTime. No notification is sent: call the
+        server's `notify_event`. Raises ValueError when the meeting's organizer contradicts
+        `organizer` / `organizer_id`, or a UPN names nobody.
+        """
+        with self._lock:
+            return self._calendar.add(
+                user_id,
+                teams=teams,
+                organizer=organizer,
+                organizer_id=organizer_id,
+                meeting_id=meeting_id,
+                subject=subject,
+                modified_at=modified_at,
+            ).to_graph()
+
+    def update_event(
+        self,
+        user_id: str,
+        event_id: str,
+        *,
+        modified_at: datetime | str | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Change an event's fields (Graph names: subject, onlineMeetingProvider, ...), with a
+        new lastModifiedDateTime (`modified_at`, default now) and etag; returns it.
+        Raises ValueError for an unknown event or a field that cannot be changed."""
+        with self._lock:
+            try:
+                event = self._calendar.update(user_id, event_id, fields, modified_at)
+            except GraphFailure:
+                raise ValueError(f"no event {event_id!r} for user {user_id!r}") from None
+            return event.to_graph()
+
+    def delete_event(self, user_id: str, event_id: str) -> None:
+        """Remove an event (notify "deleted" after, if wanted); raises ValueError if unknown."""
+        with self._lock:
+            try:
+                self._calendar.delete(user_id, event_id)
+            except GraphFailure:
+                raise ValueError(f"no event {event_id!r} for user {user_id!r}") from None
+
+    def event(self, user_id: str, event_id: str) -> dict[str, Any] | None:
+        """The event as a GET would show it, or None."""
+        with self._lock:
+            try:
+                return self._calendar.get(user_id, event_id).to_graph()
+            except GraphFailure:
+                return None
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The live subscriptions as Graph shows them, oldest first."""
+        with self._lock:
+            return [s.to_graph() for s in self._subscriptions.live(utc_now())]
+
+    def remove_subscription(self, subscription_id: str) -> bool:
+        """Drop a subscription as Graph may on its own (no notification); whether it existed."""
+        with self._lock:
+            return self._subscriptions.remove(subscription_id) is not None
+
+    def deliveries(self) -> list[Delivery]:
+        """The last 10,000 POSTs made to subscribers (handshakes too), oldest first."""
+        with self._lock:
+            return list(self._deliveries)
+
     # Behaviour ----------------------------------------------------------------------------
 
     @property
@@ -124,8 +220,10 @@ class SimulatorState:
         return config
 
     def script(self, meeting_id: str, steps: Iterable[Mapping[str, Any]]) -> None:
-        """Queue steps for the next requests about `meeting_id` (a user lookup's key is the
-        UPN or id it asks for); each request consumes one. Raises ValueError for a bad step.
+        """Queue steps for the next requests about `meeting_id`; each request consumes one.
+        Raises ValueError for a bad step. Other requests' keys: a user lookup's and an
+        events list's is the UPN or id it asks for, an event's its id, a subscription's its
+        id, and the `/subscriptions` collection's (POST, GET) is "subscriptions".
 
         Steps: `{"status": 429, "retry_after": "0.5"}`, `{"status": 500|502|503|504}`
         (nothing committed), `{"status": 400|403|404}`, `{"status": 401}` (as if the token
@@ -199,6 +297,9 @@ class SimulatorState:
                 "registrations": len(self._directory.registrations),
                 "users": len(self._directory.users),
                 "meetings": len(self._directory.meetings),
+                "events": len(self._calendar),
+                "subscriptions": len(self._subscriptions.by_id),
+                "deliveries": len(self._deliveries),
                 "requests_by_status": dict(traffic.by_status),
                 "login_requests_by_status": dict(traffic.login_by_status),
                 "tokens_issued": self._tokens.issued,
@@ -295,3 +396,105 @@ class SimulatorState:
         """`DELETE .../registration`; raises GraphFailure."""
         with self._lock:
             self._directory.delete_registration(user_id, meeting_id)
+
+    def get_event(self, user_id: str, event_id: str) -> dict[str, Any]:
+        """`GET /users/{id}/events/{eventId}`; raises GraphFailure."""
+        with self._lock:
+            return self._calendar.get(user_id, event_id).to_graph()
+
+    def find_events(self, user_id: str, time_filter: TimeFilter | None) -> list[dict[str, Any]]:
+        """`GET /users/{id}/events?$filter=...`, every page; raises GraphFailure."""
+        with self._lock:
+            return [e.to_graph() for e in self._calendar.find(user_id, time_filter)]
+
+    def draft_subscription(self, body: Mapping[str, Any]) -> Subscription:
+        """`POST /subscriptions` checked but not kept (the handshake comes first); raises
+        GraphFailure."""
+        with self._lock:
+            return subscriptions.draft(
+                body,
+                self._directory,
+                now=utc_now(),
+                max_minutes=self.config.max_subscription_minutes,
+                application_id=self.config.client_id,
+            )
+
+    def create_subscription(self, subscription: Subscription) -> dict[str, Any]:
+        """Keep a drafted subscription whose URLs passed the handshake."""
+        with self._lock:
+            self._subscriptions.add(subscription)
+            return subscription.to_graph()
+
+    def get_subscription(self, subscription_id: str) -> dict[str, Any]:
+        """`GET /subscriptions/{id}`; raises GraphFailure."""
+        with self._lock:
+            return self._subscriptions.get(subscription_id, utc_now()).to_graph()
+
+    def renew_subscription(self, subscription_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+        """`PATCH /subscriptions/{id}`; raises GraphFailure."""
+        with self._lock:
+            now = utc_now()
+            self._subscriptions.get(subscription_id, now)  # 404 before judging the body
+            expires_at = subscriptions.renewal(
+                body, now=now, max_minutes=self.config.max_subscription_minutes
+            )
+            return self._subscriptions.renew(subscription_id, expires_at, now).to_graph()
+
+    def delete_subscription(self, subscription_id: str) -> None:
+        """`DELETE /subscriptions/{id}`; raises GraphFailure."""
+        with self._lock:
+            self._subscriptions.get(subscription_id, utc_now())
+            self._subscriptions.remove(subscription_id)
+
+    def change_notifications(
+        self, user_id: str, event_id: str, change_type: str
+    ) -> list[tuple[str, dict[str, Any]]]:
+        """(notificationUrl, payload) for each subscription to be told of this change.
+
+        A deleted event may be notified as "deleted" (without an etag). Raises ValueError
+        for an unknown user, change type, or (unless "deleted") event."""
+        if change_type not in subscriptions.CHANGE_TYPES:
+            raise ValueError(f"change_type must be created, updated or deleted: {change_type!r}")
+        with self._lock:
+            try:
+                owner = self._directory.find_user(user_id)
+            except GraphFailure:
+                raise ValueError(f"no user {user_id!r}") from None
+            event = self._calendar.events.get(owner.object_id, {}).get(event_id)
+            if event is None and change_type != "deleted":
+                raise ValueError(f"no event {event_id!r} for user {user_id!r}")
+            etag = event.etag if event is not None else None
+            tenant_id = self.config.tenant_id
+            return [
+                (
+                    s.notification_url,
+                    {"value": [change_item(s, tenant_id, change_type, event_id, etag)]},
+                )
+                for s in self._subscriptions.for_change(owner.object_id, change_type, utc_now())
+            ]
+
+    def lifecycle_notification(
+        self, subscription_id: str, lifecycle_event: str
+    ) -> tuple[str, dict[str, Any]] | None:
+        """(lifecycleNotificationUrl, payload), or None when the subscription has no such URL.
+        `subscriptionRemoved` deletes the subscription. Raises ValueError for an unknown
+        subscription or lifecycle event."""
+        if lifecycle_event not in LIFECYCLE_EVENTS:
+            raise ValueError(
+                f"lifecycle_event must be one of {sorted(LIFECYCLE_EVENTS)}: {lifecycle_event!r}"
+            )
+        with self._lock:
+            try:
+                subscription = self._subscriptions.get(subscription_id, utc_now())
+            except GraphFailure:
+                raise ValueError(f"no subscription {subscription_id!r}") from None
+            if lifecycle_event == "subscriptionRemoved":
+                self._subscriptions.remove(subscription_id)
+            if subscription.lifecycle_url is None:
+                return None
+            item = lifecycle_item(subscription, self.config.tenant_id, lifecycle_event)
+            return subscription.lifecycle_url, {"value": [item]}
+
+    def record_delivery(self, delivery: Delivery) -> None:
+        with self._lock:
+            self._deliveries.append(delivery)

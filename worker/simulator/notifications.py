@@ -1,0 +1,80 @@
+"""What Graph POSTs to a subscriber, and the record of each POST the simulator made.
+
+A change notification names the event as `Users/{objectId}/Events/{eventId}`: Graph
+capitalises both and uses the objectId even when the subscription named a UPN. A
+lifecycle notification carries `lifecycleEvent` instead. Both leave `clientState` out
+when the subscription has none.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from worker.simulator.subscriptions import Subscription
+from worker.simulator.timestamps import graph_time
+
+LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
+DeliveryKind = Literal["validation", "change", "lifecycle", "raw"]
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One POST the simulator made to a subscriber's URL.
+
+    `status` is None when no answer came (refused, reset, or slower than the timeout;
+    `error` says which). `payload` is the JSON sent (None for a validation request).
+    """
+
+    kind: DeliveryKind
+    url: str
+    status: int | None
+    elapsed_s: float
+    payload: dict[str, Any] | None = None
+    error: str | None = None
+
+    @property
+    def acknowledged(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "elapsed_s": round(self.elapsed_s, 4)}
+
+
+def change_item(
+    subscription: Subscription,
+    tenant_id: str,
+    change_type: str,
+    event_id: str,
+    etag: str | None,
+) -> dict[str, Any]:
+    """One item of a change notification about an event of the subscription's user."""
+    resource = f"Users/{subscription.user_id}/Events/{event_id}"
+    data: dict[str, Any] = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource}
+    if etag is not None:  # a deleted event has none left to tell
+        data["@odata.etag"] = etag
+    data["id"] = event_id
+    item: dict[str, Any] = {
+        "subscriptionId": subscription.subscription_id,
+        "subscriptionExpirationDateTime": graph_time(subscription.expires_at),
+        "changeType": change_type,
+        "resource": resource,
+        "resourceData": data,
+    }
+    if subscription.client_state is not None:
+        item["clientState"] = subscription.client_state
+    item["tenantId"] = tenant_id
+    return item
+
+
+def lifecycle_item(subscription: Subscription, tenant_id: str, event: str) -> dict[str, Any]:
+    """One lifecycle notification item; `event` is one of LIFECYCLE_EVENTS."""
+    item: dict[str, Any] = {
+        "subscriptionId": subscription.subscription_id,
+        "subscriptionExpirationDateTime": graph_time(subscription.expires_at),
+        "tenantId": tenant_id,
+    }
+    if subscription.client_state is not None:
+        item["clientState"] = subscription.client_state
+    item["lifecycleEvent"] = event
+    return item

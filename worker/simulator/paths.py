@@ -1,0 +1,83 @@
+"""The Graph paths the simulator serves, under either version root, and what each names.
+
+    /{root}/users/{id}                                       user      GET
+    /{root}/users/{id}/onlineMeetings                        meetings  GET ($filter=JoinWebUrl)
+    /{root}/users/{id}/onlineMeetings/{id}/registration      registration  GET POST DELETE
+    /{root}/users/{id}/events                                events    GET
+    /{root}/users/{id}/events/{id}                           event     GET
+    /{root}/subscriptions                                    subscriptions  GET POST
+    /{root}/subscriptions/{id}                               subscription   GET PATCH DELETE
+    /{root}/$batch                                           batch     POST
+
+`root` is `beta` or `v1.0`: meetreg registers on beta and reads calendars on v1.0, and one
+table serves both (Graph serves most of these under both too).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+GRAPH_ROOTS = frozenset({"beta", "v1.0"})
+_TEMPLATES = (
+    ("users", None),
+    ("users", None, "onlineMeetings"),
+    ("users", None, "onlineMeetings", None, "registration"),
+    ("users", None, "events"),
+    ("users", None, "events", None),
+    ("subscriptions",),
+    ("subscriptions", None),
+    ("$batch",),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GraphRoute:
+    """What a path under a root names; `methods` are the ones it allows. `item_id` is the
+    meeting, event or subscription id, as the kind says."""
+
+    kind: str  # user, meetings, registration, events, event, subscriptions, subscription, batch
+    methods: frozenset[str]
+    user_id: str = ""
+    item_id: str = ""
+
+    @property
+    def meeting_id(self) -> str:
+        return self.item_id if self.kind == "registration" else ""
+
+
+def match_route(segments: list[str]) -> GraphRoute | None:
+    """The route of the segments after the root, or None. Ids must be non-empty."""
+    match segments:
+        case ["users", user] if user:
+            return GraphRoute("user", frozenset({"GET"}), user)
+        case ["users", user, "onlineMeetings"] if user:
+            return GraphRoute("meetings", frozenset({"GET"}), user)
+        case ["users", user, "onlineMeetings", meeting, "registration"] if user and meeting:
+            return GraphRoute("registration", frozenset({"GET", "POST", "DELETE"}), user, meeting)
+        case ["users", user, "events"] if user:
+            return GraphRoute("events", frozenset({"GET"}), user)
+        case ["users", user, "events", event] if user and event:
+            return GraphRoute("event", frozenset({"GET"}), user, event)
+        case ["subscriptions"]:
+            return GraphRoute("subscriptions", frozenset({"GET", "POST"}))
+        case ["subscriptions", subscription] if subscription:
+            return GraphRoute(
+                "subscription", frozenset({"GET", "PATCH", "DELETE"}), item_id=subscription
+            )
+        case ["$batch"]:
+            return GraphRoute("batch", frozenset({"POST"}))
+    return None
+
+
+def unknown_segment(segments: list[str], root: str = "beta") -> str:
+    """The first segment no route template accepts, for Graph's 404 message."""
+    for index, segment in enumerate(segments):
+        fits = any(
+            len(t) > index
+            and (t[index] == segment or (t[index] is None and segment))
+            and all(t[i] is None or t[i] == segments[i] for i in range(index))
+            for t in _TEMPLATES
+        )
+        if not fits:
+            return segment
+    return segments[-1] if segments else root
