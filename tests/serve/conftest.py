@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_helpers import command_env
+from cli_helpers import command_env, start_worker, stop
 from serve_helpers import API_KEY, CLIENT_STATE, Served
 
 from worker.simulator import SimulatorServer
@@ -21,6 +21,9 @@ def serve_env(server: SimulatorServer, redis_url: str) -> dict[str, str]:
         MEETREG_API_KEY=API_KEY,
         MEETREG_INTAKE_MAX_BYTES="65536",
         MEETREG_RATE_LIMIT="1000",
+        # Heartbeats every second, so the health check sees a worker at once after a flush.
+        MEETREG_RECOVERY_S="6",
+        MEETREG_CONCURRENCY="4",
     )
 
 
@@ -29,3 +32,11 @@ def served(serve_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) 
     running = Served(serve_env, Path(tmp_path_factory.mktemp("serve")))
     yield running
     running.close()
+
+
+@pytest.fixture(scope="module")
+def worker(serve_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A `celery -A worker.app worker` on the same Redis and simulator."""
+    process = start_worker("serve-tests", serve_env, Path(tmp_path_factory.mktemp("worker")))
+    yield
+    stop(process)

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 import redis
-from cli_helpers import start_worker, stop, wait_until
+from cli_helpers import wait_until
 from pipeline_helpers import ORGANIZER, UPN, posts
 from serve_helpers import Served, bearer
 
 from worker.simulator import SimulatorServer
 from worker.store import OutcomeStore
-
-
-@pytest.fixture(scope="module")
-def serve_env(serve_env: dict[str, str]) -> dict[str, str]:
-    # Heartbeats every second, so the health check sees a worker at once after a flush.
-    return {**serve_env, "MEETREG_RECOVERY_S": "6", "MEETREG_CONCURRENCY": "4"}
-
-
-@pytest.fixture(scope="module")
-def worker(serve_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    process = start_worker("serve-tests", serve_env, Path(tmp_path_factory.mktemp("worker")))
-    yield
-    stop(process)
 
 
 def test_requests_posted_to_the_intake_are_registered_once(
