@@ -355,6 +355,27 @@ def subscriptions(
 
 @cli.command()
 @refusals
+def doctor(
+    user: Annotated[
+        str | None, typer.Option("--user", help="Also probe Graph's reads for this organizer.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per check.")] = False,
+) -> None:
+    """Check the configuration, Redis, sign-in and (with --user) Graph; exit 0 when all pass."""
+    from jobs.doctor import Status, run_checks
+
+    failed = False
+    for check in run_checks(load_settings(), user):
+        failed |= check.status is Status.FAIL
+        if as_json:
+            out.print(json.dumps(asdict(check)), markup=False)
+        else:
+            out.print(f"{check.status:<7} {check.name:<18} {check.detail}", markup=False)
+    raise typer.Exit(EXIT_ROWS_FAILED if failed else EXIT_OK)
+
+
+@cli.command()
+@refusals
 def demo(
     rows: Annotated[int, typer.Option(help="How many meetings in the sample batch.")] = 3000,
 ) -> None:

@@ -1,0 +1,177 @@
+"""`meetreg doctor`: is this machine ready to run meetreg against this tenant?
+
+Each check is a function returning a `Check`; none raises, none prints a secret (the
+messages are built from error codes and the first sentence of Entra's descriptions, with
+the client secret blanked out by the token source). The command exits 0 only when no check
+failed; a warning (Redis that keeps nothing on disk, say) is shown but does not fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+
+import redis
+
+from worker import keys
+from worker.errors import ConfigError, GraphError, GraphPermanent
+from worker.graph.auth import BearerAuth, MsalTokenSource
+from worker.graph.client import GraphClient, build_http_client
+from worker.redis_conn import connect
+from worker.settings import Settings
+
+MIN_REDIS_VERSION = (6, 2)  # Lua, SET ... GET, ZADD GT: what the outcome store's scripts use
+# A policy that may evict a key with a TTL would drop batches, leases and the limiter's
+# state: only `noeviction` keeps Redis from losing what meetreg wrote.
+SAFE_EVICTION = "noeviction"
+# A join link no meeting has: the filter answers 200 with no meeting when the permission
+# and the access policy are in place, 403 when they are not. Nothing is created.
+PROBE_JOIN_URL = "https://teams.microsoft.com/l/meetup-join/meetreg-doctor-probe"
+
+
+class Status(StrEnum):
+    OK = "ok"
+    WARN = "warn"  # works, but not as it should in production
+    FAIL = "fail"
+    SKIPPED = "skipped"  # an earlier check failed, or nothing to check
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    status: Status
+    detail: str
+
+
+def run_checks(settings: Settings, user_id: str | None = None) -> Iterator[Check]:
+    """Every check, in order; later ones are skipped when what they need failed."""
+    yield check_configuration(settings)
+    yield from check_redis(settings)
+    token = check_token(settings)
+    yield token
+    if user_id is None:
+        return
+    if token.status is not Status.OK:
+        yield Check("graph", Status.SKIPPED, "no token")
+        return
+    yield from check_user(settings, user_id)
+
+
+def check_configuration(settings: Settings) -> Check:
+    try:
+        settings.require_redis()
+        settings.require_credentials()
+    except ConfigError as exc:
+        return Check("configuration", Status.FAIL, str(exc))
+    credential = "certificate" if settings.client_certificate_path else "client secret"
+    return Check(
+        "configuration",
+        Status.OK,
+        f"tenant {settings.tenant_id}, client {settings.client_id}, {credential}; "
+        f"Graph {settings.graph_base_url}; rate limit {settings.rate_limit_per_s:g}/s",
+    )
+
+
+def check_redis(settings: Settings) -> Iterator[Check]:
+    if not settings.redis_url:
+        yield Check("redis", Status.SKIPPED, "REDIS_URL is not set")
+        return
+    client = connect(settings.redis_url, max_connections=2)
+    try:
+        server = client.info("server")
+        persistence = client.info("persistence")
+        memory = client.info("memory")
+        try:
+            save: str | None = str(client.config_get("save").get("save", ""))
+        except redis.ResponseError:  # managed Redis often refuses CONFIG
+            save = None
+    except redis.RedisError as exc:  # the URL may hold a password: only the error's kind
+        yield Check("redis", Status.FAIL, f"unreachable: {type(exc).__name__}")
+        return
+    finally:
+        client.close()
+    yield Check("redis", Status.OK, "reachable")
+    yield redis_version_check(str(server.get("redis_version", "0")))
+    yield persistence_check(int(persistence.get("aof_enabled", 0)) == 1, save)
+    yield eviction_check(str(memory.get("maxmemory_policy", "")), int(memory.get("maxmemory", 0)))
+
+
+def redis_version_check(version: str) -> Check:
+    numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
+    if numbers < MIN_REDIS_VERSION:
+        wanted = ".".join(map(str, MIN_REDIS_VERSION))
+        return Check("redis version", Status.FAIL, f"{version}; meetreg needs {wanted} or newer")
+    return Check("redis version", Status.OK, version)
+
+
+def persistence_check(aof: bool, save: str | None) -> Check:
+    """`save` is the snapshot schedule (CONFIG GET save), None when Redis would not say."""
+    if aof:
+        return Check("redis persistence", Status.OK, "AOF on")
+    if save:
+        detail = f"snapshots only ({save}): a restart loses what changed since the last one"
+    elif save is None:
+        detail = "no AOF (snapshot schedule not readable): a restart may lose recent outcomes"
+    else:
+        detail = "nothing on disk: a restart loses every batch, outcome and queued row"
+    return Check("redis persistence", Status.WARN, f"{detail}; set appendonly yes")
+
+
+def eviction_check(policy: str, maxmemory: int) -> Check:
+    if policy == SAFE_EVICTION or (not policy and maxmemory == 0):
+        return Check("redis eviction", Status.OK, policy or "no memory limit")
+    return Check(
+        "redis eviction",
+        Status.FAIL,
+        f"maxmemory-policy {policy}: Redis may drop meetreg's keys; set {SAFE_EVICTION}",
+    )
+
+
+def check_token(settings: Settings) -> Check:
+    try:
+        source = MsalTokenSource(settings)
+    except ConfigError as exc:
+        return Check("token", Status.SKIPPED, str(exc))
+    try:
+        source.token()
+    except GraphError as exc:
+        return Check("token", Status.FAIL, exc.describe() if exc.code is None else exc.message)
+    finally:
+        source.close()
+    return Check("token", Status.OK, f"application token from {source.authority}")
+
+
+def check_user(settings: Settings, user_id: str) -> Iterator[Check]:
+    """Read probes under the user: meetings (registrations need them), then calendar
+    events when the webhook is configured (event-triggered runs need them)."""
+    http = build_http_client(settings, BearerAuth(MsalTokenSource(settings)))
+    try:
+        yield _probe(
+            "graph meetings",
+            lambda: GraphClient(http, settings.graph_base_url).find_meeting_id(
+                user_id, PROBE_JOIN_URL
+            ),
+            f"OnlineMeetings.ReadWrite.All and the access policy work for {user_id}",
+        )
+        if settings.webhook_client_state is not None:
+            v1 = GraphClient(http, settings.graph_v1_base_url)
+            yield _probe(
+                "graph calendar",
+                lambda: v1.send("GET", keys.events_path(user_id), query={"$top": "1"}),
+                f"Calendars.Read works for {user_id}",
+            )
+    finally:
+        http.close()
+
+
+def _probe(name: str, call: Callable[[], object], ok: str) -> Check:
+    try:
+        call()
+    except GraphPermanent as exc:
+        if exc.code == "MeetingNotFound":  # our own "no such meeting": the read worked
+            return Check(name, Status.OK, ok)
+        return Check(name, Status.FAIL, f"HTTP {exc.status} {exc.describe()}")
+    except GraphError as exc:
+        return Check(name, Status.FAIL, exc.describe())
+    return Check(name, Status.OK, ok)
