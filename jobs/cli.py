@@ -23,7 +23,7 @@ from rich.console import Console
 
 from jobs.csv_source import read_rows
 from jobs.embedded_redis import EmbeddedRedis
-from jobs.enqueue import Enqueued, enqueue_rows, requeue_failed
+from jobs.enqueue import Enqueued, enqueue_file, requeue_failed
 from jobs.local_worker import run_worker_until
 from jobs.progress import BatchProgress, counts_text, summary_table
 from jobs.report import write_csv, write_json
@@ -99,14 +99,12 @@ def _enqueue_file(
     batch_id: str | None,
     allowed_registrant: AllowedRegistrant | None,
 ) -> Enqueued:
-
-    rows = read_rows(file, default_registrant=allowed_registrant)
-    return enqueue_rows(
-        rows,
+    return enqueue_file(
+        file,
         store=store,
         publish=publish_chunks,
-        source=str(file),
         batch_id=batch_id,
+        allowed_registrant=allowed_registrant,
         chunk_size=settings.chunk_size,
     )
 

@@ -16,8 +16,10 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from celery import Task
 from celery.signals import worker_init, worker_ready, worker_shutdown
+from kombu.exceptions import OperationalError
 
 from jobs.events import handle_change
 from jobs.inbox import Inbox
@@ -27,7 +29,7 @@ from jobs.subscriptions import SubscriptionBook
 from worker import keys
 from worker.app import app
 from worker.backoff import retry_wait_s
-from worker.errors import ConfigError, GraphError, GraphTransient
+from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
 from worker.recovery import Sweeper
 from worker.register import process_chunk
 from worker.runtime import close_runtime, current_settings, runtime
@@ -133,12 +135,16 @@ def _stop_sweeper(**_: Any) -> None:
 
 
 def publish_chunks(chunks: Iterable[tuple[str, int, int]]) -> int:
-    """Send many chunks over one broker connection; returns how many were sent."""
+    """Send many chunks over one broker connection; returns how many were sent. Raises
+    StoreError when the broker (Redis) fails."""
     sent = 0
-    with app.producer_or_acquire() as producer:
-        for batch_id, start, stop in chunks:
-            process_chunk_task.apply_async(
-                args=[batch_id, start, stop], queue=keys.QUEUE, producer=producer
-            )
-            sent += 1
+    try:
+        with app.producer_or_acquire() as producer:
+            for batch_id, start, stop in chunks:
+                process_chunk_task.apply_async(
+                    args=[batch_id, start, stop], queue=keys.QUEUE, producer=producer
+                )
+                sent += 1
+    except (OperationalError, redis.RedisError) as exc:
+        raise StoreError(f"cannot send to the queue: {type(exc).__name__}: {exc}") from exc
     return sent
