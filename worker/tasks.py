@@ -3,12 +3,14 @@
 - `meetreg.process_chunk`: rows of a batch, through the registration protocol.
 - `meetreg.handle_change`: a calendar change notification `meetreg serve` accepted.
 - `meetreg.handle_lifecycle`: a lifecycle notification about one of our subscriptions.
+- `meetreg.nightly`: the nightly job, sent by `celery -A worker.app beat`.
 
 Also the worker's lifecycle hooks: the sweeper starts with the worker and stops with it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import sys
@@ -24,6 +26,7 @@ from kombu.exceptions import OperationalError
 from jobs.events import handle_change
 from jobs.inbox import Inbox
 from jobs.lifecycle import handle_lifecycle
+from jobs.nightly import NightlyDeps, run_scheduled
 from jobs.notifications import ChangeNotification, LifecycleNotification
 from jobs.subscriptions import SubscriptionBook
 from worker import keys
@@ -83,6 +86,23 @@ def handle_lifecycle_task(self: Task, note: dict[str, str]) -> None:
         _retry_or_give_up(self, exc, lambda _: None)
         return
     log.info("lifecycle %s for %s: %s", lifecycle.event, lifecycle.subscription_id, done)
+
+
+@app.task(name=keys.NIGHTLY_TASK)
+def nightly_task() -> None:
+    """The nightly job, once per scheduled slot however often beat's message comes."""
+    current = runtime()
+    settings = current.settings
+    deps = NightlyDeps(
+        settings=settings,
+        store=current.store,
+        publish=publish_chunks,
+        calendar=lambda: contextlib.nullcontext(current.calendar),
+    )
+    report = run_scheduled(deps, now=datetime.now(settings.zone))
+    if report is not None:
+        for level, line in report.log_lines():
+            log.log(level, "%s", line)
 
 
 def _retry_or_give_up(task: Task, exc: GraphError, give_up: Callable[[str], None]) -> None:
