@@ -192,11 +192,11 @@ def run_scheduled(deps: NightlyDeps, *, now: datetime) -> NightlyReport | None:
     None when this slot was run already or another run is in progress (logged)."""
     slot = slot_for(deps.settings.nightly, now)
     if not claim_slot(deps.store.redis, slot):
-        log.info("nightly run of %s: already claimed by another; nothing done", stamp(slot))
+        log.info("nightly slot %s: already run or running; nothing done", stamp(slot))
         return None
     report = run_nightly(deps, now=now)
     if report is None:
-        log.warning("nightly run of %s: another run is in progress; nothing done", stamp(slot))
+        log.warning("nightly slot %s: another run is in progress; nothing done", stamp(slot))
     return report
 
 

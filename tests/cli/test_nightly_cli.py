@@ -156,7 +156,7 @@ def test_rows_done_by_an_earlier_batch_are_skipped_without_a_graph_call(
     assert posts(sim) == 3  # one per meeting, ever
     assert names(drop / "processed") == ["later.csv"]
     wait_until(
-        lambda: "already claimed" in worker_log.read_text(),
+        lambda: "already run or running" in worker_log.read_text(),
         timeout_s=10,
         what="the second message to find its slot claimed",
     )
