@@ -170,16 +170,17 @@ class NightlyReport:
 
 def run_nightly(deps: NightlyDeps, *, now: datetime) -> NightlyReport | None:
     """Run the three steps under the run lock. None: another run holds the lock, nothing
-    was done. Raises StoreError only when Redis fails before the run starts."""
+    was done. Raises StoreError only when Redis fails before the run starts: a step's
+    failure is recorded in the report."""
     lock = RunLock(deps.store.redis)
     if not lock.acquire():
         return None
     try:
         report = NightlyReport(started_at=now)
         report.files_step = _step("files", lambda: _take_files(deps, report, now))
-        lock.extend()
+        _keep(lock)
         report.renewal_step = _step("subscriptions", lambda: _renew(deps, report, now))
-        lock.extend()
+        _keep(lock)
         report.summary_step = _step("last 24 h", lambda: _sum_up(deps, report, now))
         return report
     finally:
@@ -226,6 +227,12 @@ class RunLock:
     @store_errors
     def release(self) -> None:
         self.redis.eval(_RELEASE, 1, keys.NIGHTLY_LOCK, self.token)
+
+
+def _keep(lock: RunLock) -> None:
+    # If Redis failed, the next step meets the failure and records it; the run goes on.
+    with contextlib.suppress(MeetregError):
+        lock.extend()
 
 
 def _step(name: str, run: Callable[[], Step]) -> Step:
