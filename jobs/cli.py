@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -23,18 +24,22 @@ import typer
 from rich.console import Console
 
 from jobs.csv_source import read_rows
+from jobs.drop_folder import check_folder
 from jobs.embedded_redis import EmbeddedRedis
-from jobs.enqueue import Enqueued, enqueue_rows, requeue_failed
+from jobs.enqueue import Enqueued, enqueue_file, requeue_failed
 from jobs.local_worker import run_worker_until
+from jobs.nightly import NightlyDeps, run_nightly
+from jobs.nightly_view import show_report
 from jobs.progress import BatchProgress, counts_text, summary_table
 from jobs.report import write_csv, write_json
 from jobs.subscriptions import SubscriptionBook, utc_now
 from jobs.subscriptions import subscribe as subscribe_user
 from worker.errors import ConfigError, GraphError, InputError, MeetregError
-from worker.graph.calendar import build_calendar_api
+from worker.graph.calendar import CalendarApi, build_calendar_api
 from worker.models import AllowedRegistrant, RowState
 from worker.runtime import open_store as open_runtime_store
 from worker.runtime import runtime, use_settings
+from worker.schedule import next_run
 from worker.settings import Settings, load_settings
 from worker.store import BatchStatus, OutcomeStore
 from worker.tasks import publish_chunks
@@ -100,14 +105,12 @@ def _enqueue_file(
     batch_id: str | None,
     allowed_registrant: AllowedRegistrant | None,
 ) -> Enqueued:
-
-    rows = read_rows(file, default_registrant=allowed_registrant)
-    return enqueue_rows(
-        rows,
+    return enqueue_file(
+        file,
         store=store,
         publish=publish_chunks,
-        source=str(file),
         batch_id=batch_id,
+        allowed_registrant=allowed_registrant,
         chunk_size=settings.chunk_size,
     )
 
@@ -372,6 +375,72 @@ def doctor(
         else:
             out.print(f"{check.status:<7} {check.name:<18} {check.detail}", markup=False)
     raise typer.Exit(EXIT_ROWS_FAILED if failed else EXIT_OK)
+
+
+@cli.command()
+@refusals
+def nightly(
+    once: Annotated[bool, typer.Option("--once", help="Run the nightly job now.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
+) -> None:
+    """The nightly job: every CSV in MEETREG_DROP_DIR becomes a batch (then moves to
+    processed/, or to rejected/ with its reason), subscriptions are renewed, and the last
+    24 hours are summed up. `celery -A worker.app beat` runs it at MEETREG_NIGHTLY_CRON;
+    without --once this shows when. It only enqueues: workers do the rows.
+    Exit 0 every file enqueued or none to take; 1 a file rejected, or a step failed;
+    2 configuration refused, or another nightly run in progress.
+    """
+    settings = load_settings()
+    if not once:
+        _show_schedule(settings, as_json)
+        return
+    settings.require_redis()
+    check_folder(settings.require_drop_dir())
+    store = open_store(settings)
+    deps = NightlyDeps(
+        settings=settings,
+        store=store,
+        publish=publish_chunks,
+        calendar=lambda: _calendar(settings),
+    )
+    report = run_nightly(deps, now=datetime.now(settings.zone))
+    if report is None:
+        err.print("meetreg: another nightly run is in progress; try again later", markup=False)
+        raise typer.Exit(EXIT_REFUSED)
+    if as_json:
+        out.print(json.dumps(report.to_json_dict()), markup=False)
+    else:
+        show_report(report, out)
+    raise typer.Exit(EXIT_OK if report.ok else EXIT_ROWS_FAILED)
+
+
+def _show_schedule(settings: Settings, as_json: bool) -> None:
+    upcoming = next_run(settings.nightly, datetime.now(settings.zone))
+    if as_json:
+        schedule = {
+            "cron": settings.nightly_cron,
+            "timezone": settings.timezone,
+            "next_run": upcoming.isoformat(),
+            "drop_dir": str(settings.drop_dir) if settings.drop_dir else None,
+        }
+        out.print(json.dumps(schedule), markup=False)
+        return
+    out.print(
+        f"next run: {upcoming:%Y-%m-%d %H:%M} {settings.timezone} "
+        f"(MEETREG_NIGHTLY_CRON={settings.nightly_cron!r}), sent by `celery -A worker.app beat`",
+        markup=False,
+    )
+    out.print(f"drop folder: {settings.drop_dir or 'MEETREG_DROP_DIR is not set'}", markup=False)
+    out.print("meetreg nightly --once runs it now", markup=False)
+
+
+@contextlib.contextmanager
+def _calendar(settings: Settings) -> Iterator[CalendarApi]:
+    calendar = build_calendar_api(settings)
+    try:
+        yield calendar
+    finally:
+        calendar.http.close()
 
 
 @cli.command()

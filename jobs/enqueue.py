@@ -17,10 +17,11 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
-from jobs.csv_source import InvalidRow, SourceRow
+from jobs.csv_source import InvalidRow, SourceRow, read_rows
 from worker.errors import InputError
-from worker.models import RowRecord, RowState
+from worker.models import AllowedRegistrant, RowRecord, RowState
 from worker.store import OutcomeStore
 
 MAX_MESSAGES_PER_BATCH = 2_000
@@ -134,6 +135,29 @@ def enqueue_rows(
     unfinished = (seq for seq, final in enumerate(finals, start=1) if not final)
     sent = publish(_runs(unfinished, batch_id, size))
     return Enqueued(batch_id=batch_id, total=total, chunks=sent, resumed=False)
+
+
+def enqueue_file(
+    path: Path,
+    *,
+    store: OutcomeStore,
+    publish: PublishMany,
+    batch_id: str | None = None,
+    allowed_registrant: AllowedRegistrant | None = None,
+    chunk_size: int = 10,
+) -> Enqueued:
+    """`enqueue_rows` over a CSV file: what `meetreg enqueue` and the nightly job do.
+
+    Raises InputError for a file refused whole (nothing is enqueued then), StoreError.
+    """
+    return enqueue_rows(
+        read_rows(path, default_registrant=allowed_registrant),
+        store=store,
+        publish=publish,
+        source=str(path),
+        batch_id=batch_id,
+        chunk_size=chunk_size,
+    )
 
 
 def chunk_size_for(total: int, chunk_size: int) -> int:

@@ -43,15 +43,39 @@ def wait_until(predicate, *, timeout_s: float, what: str, poll_s: float = 0.1) -
         time.sleep(poll_s)
 
 
-def start_worker(name: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
-    """`celery -A worker.app worker`, as an operator starts it."""
-    return subprocess.Popen(
-        [CELERY, "-A", "worker.app", "worker", "-n", f"{name}@%h", "--loglevel=WARNING"],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def start_worker(
+    name: str, env: dict[str, str], cwd: Path, *, log: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`celery -A worker.app worker`, as an operator starts it; with `log`, at INFO level
+    and its output written there."""
+    level = "INFO" if log else "WARNING"
+    return _celery(["worker", "-n", f"{name}@%h", f"--loglevel={level}"], env, cwd, log)
+
+
+def start_beat(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """`celery -A worker.app beat`, its output written to `log`."""
+    return _celery(["beat", "--loglevel=INFO"], env, cwd, log)
+
+
+def _celery(
+    args: list[str], env: dict[str, str], cwd: Path, log: Path | None
+) -> subprocess.Popen[bytes]:
+    if log is None:
+        return subprocess.Popen(
+            [CELERY, "-A", "worker.app", *args],
+            env=env,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    with log.open("wb") as output:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [CELERY, "-A", "worker.app", *args],
+            env=env,
+            cwd=cwd,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def stop(process: subprocess.Popen) -> None:

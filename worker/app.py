@@ -2,6 +2,11 @@
 
 Nothing is read at import: `celery -A worker.app worker` reads the environment (and `.env`)
 once, when the worker starts; `meetreg run` hands its own Settings over first.
+
+`celery -A worker.app beat` sends the nightly task at MEETREG_NIGHTLY_CRON through
+celery-redbeat: the schedule lives in Redis, and only the beat holding the lock in Redis
+sends anything, so beat may run on several machines; a standby takes over within
+MEETREG_BEAT_LOCK_TIMEOUT_S of the leader's death.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from celery import Celery
 from worker import keys
 from worker.errors import ConfigError
 from worker.runtime import current_settings
-from worker.settings import Settings
+from worker.settings import BEAT_TICK_S, Settings
 
 # Longer than any task can take: a chunk of rows waiting out throttling for hours must
 # not be handed to a second worker by the broker. Dead workers are found by the sweeper.
@@ -37,6 +42,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # No result backend: the outcome store is the truth.
         "result_backend": None,
         "task_ignore_result": True,
+        # Nor results to expire: without this, beat would schedule celery.backend_cleanup.
+        "result_expires": None,
         # A message is acknowledged only when its chunk is done; a dead worker's comes back.
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
@@ -50,6 +57,31 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": False,
         "worker_enable_remote_control": True,
         "broker_pool_limit": max(10, settings.concurrency),
+        "timezone": settings.timezone,
+        "enable_utc": True,
+        **beat_config(settings),
+    }
+
+
+def beat_config(settings: Settings) -> dict[str, Any]:
+    """The schedule, and celery-redbeat's settings: its keys and its lock in our Redis."""
+    return {
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "beat_schedule": {
+            keys.BEAT_ENTRY: {
+                "task": keys.NIGHTLY_TASK,
+                "schedule": settings.nightly.to_celery(),
+                "options": {"queue": keys.QUEUE},
+            }
+        },
+        # The leader renews its lock every tick; a standby tries to take it every tick.
+        "beat_max_loop_interval": BEAT_TICK_S,
+        "redbeat_redis_url": settings.redis_url,
+        # Given explicitly: redbeat would otherwise reuse the broker's transport options.
+        "redbeat_redis_options": {"socket_connect_timeout": 5, "socket_timeout": 10},
+        "redbeat_key_prefix": keys.BEAT_PREFIX,
+        "redbeat_lock_key": keys.BEAT_LOCK,
+        "redbeat_lock_timeout": int(settings.beat_lock_timeout_s),
     }
 
 

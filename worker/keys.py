@@ -17,6 +17,12 @@ Redis keys (all under the prefix `meetreg:`):
     rate:pause_until        string  no request before this time (ms): a Retry-After, shared
     rate:state              hash    the adaptive rate: rate and since (its last decrease),
                                     grants this second and the last (sec, count, prev)
+    nightly:lock            string  the nightly run in progress (its token), expires
+    nightly:slot:{slot}     string  a scheduled nightly run claimed: one run per slot
+    beat:nightly            hash    celery-redbeat's entry: definition, meta (last run)
+    beat::schedule          zset    celery-redbeat's entries by when they are due
+    beat::statics           set     celery-redbeat's entries that come from the config
+    beat::lock              string  the leading `celery beat`'s token (celery-redbeat's lock)
 
 `meeting_key` is a hash of the meeting id: ids are long and opaque, and a meeting is the
 same meeting whichever user or batch names it.
@@ -39,6 +45,13 @@ QUEUE = "meetreg"
 PROCESS_CHUNK_TASK = "meetreg.process_chunk"
 HANDLE_CHANGE_TASK = "meetreg.handle_change"
 HANDLE_LIFECYCLE_TASK = "meetreg.handle_lifecycle"
+NIGHTLY_TASK = "meetreg.nightly"
+NIGHTLY_LOCK = PREFIX + "nightly:lock"
+# celery-redbeat names its keys from this prefix: entries as prefix + name, its own
+# keys as prefix + ":schedule" and so on.
+BEAT_PREFIX = PREFIX + "beat:"
+BEAT_ENTRY = "nightly"
+BEAT_LOCK = BEAT_PREFIX + ":lock"
 
 
 def batch(batch_id: str) -> str:
@@ -63,6 +76,10 @@ def lease(meeting_id: str) -> str:
 
 def notification(digest: str) -> str:
     return f"{PREFIX}notification:{digest}"
+
+
+def nightly_slot(slot: str) -> str:
+    return f"{PREFIX}nightly:slot:{slot}"
 
 
 def upn(user_principal_name: str) -> str:

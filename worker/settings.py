@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.errors import ConfigError
+from worker.schedule import Cron, parse_cron
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/beta"
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
@@ -25,6 +27,12 @@ DEFAULT_CHUNK_SIZE = 10
 DEFAULT_BACKOFF_BASE_S = 1.0
 DEFAULT_BATCH_SIZE = 20
 DEFAULT_INTAKE_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_NIGHTLY_CRON = "0 2 * * *"
+DEFAULT_TIMEZONE = "UTC"
+# A beat that dies holding the leader's lock is replaced within this time (plus one tick
+# of the standby's, BEAT_TICK_S); the leader renews the lock every tick.
+DEFAULT_BEAT_LOCK_TIMEOUT_S = 30.0
+BEAT_TICK_S = 5.0
 # With $batch, each Graph request carries several rows: run this many rows per request
 # slot at once, so the slots fill.
 ROWS_PER_SLOT_BATCHED = 8
@@ -87,6 +95,16 @@ class Settings(BaseSettings):
     intake_max_bytes: int = Field(
         DEFAULT_INTAKE_MAX_BYTES, ge=1024, validation_alias="MEETREG_INTAKE_MAX_BYTES"
     )
+    # The nightly job (`celery -A worker.app beat`, `meetreg nightly --once`).
+    nightly_cron: str = Field(DEFAULT_NIGHTLY_CRON, validation_alias="MEETREG_NIGHTLY_CRON")
+    drop_dir: Path | None = Field(None, validation_alias="MEETREG_DROP_DIR")
+    timezone: str = Field(DEFAULT_TIMEZONE, validation_alias="MEETREG_TIMEZONE")
+    beat_lock_timeout_s: float = Field(
+        DEFAULT_BEAT_LOCK_TIMEOUT_S,
+        ge=2 * BEAT_TICK_S,
+        le=3600,
+        validation_alias="MEETREG_BEAT_LOCK_TIMEOUT_S",
+    )
 
     @field_validator("graph_base_url", "authority_host")
     @classmethod
@@ -104,6 +122,36 @@ class Settings(BaseSettings):
         if urlsplit(value).scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
+
+    @field_validator("nightly_cron")
+    @classmethod
+    def _is_cron(cls, value: str) -> str:
+        return parse_cron(value).text
+
+    @field_validator("timezone")
+    @classmethod
+    def _is_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("not a time zone name such as UTC or Europe/Paris") from None
+        return value
+
+    @field_validator("drop_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # An empty MEETREG_DROP_DIR would otherwise be Path(""): the current folder.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @property
+    def nightly(self) -> Cron:
+        return parse_cron(self.nightly_cron)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def graph_v1_base_url(self) -> str:
@@ -153,6 +201,13 @@ class Settings(BaseSettings):
         if missing:
             raise ConfigError(f"missing configuration: {', '.join(missing)}")
 
+    def require_drop_dir(self) -> Path:
+        if self.drop_dir is None:
+            raise ConfigError(
+                "MEETREG_DROP_DIR is not set (the folder the nightly job takes CSV files from)"
+            )
+        return self.drop_dir
+
     def require_client_state(self) -> str:
         if self.webhook_client_state is None:
             raise ConfigError(
@@ -178,4 +233,5 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         field = str(first["loc"][0]) if first["loc"] else "configuration"
         name = _FIELD_TO_ENV.get(field, field)
-        raise ConfigError(f"{name}: {first['msg']}") from None
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{name}: {message}") from None

@@ -313,6 +313,13 @@ class OutcomeStore:
         self.redis.zrem(keys.BATCHES, batch_id)
 
     @store_errors
+    def batch_ids_since(self, since_ms: int) -> list[str]:
+        """Ids of the batches created at or after `since_ms` (ms since the epoch), oldest
+        first. Some may have expired since; `batch_status` says so."""
+        found = cast(list[bytes], self.redis.zrangebyscore(keys.BATCHES, since_ms, "+inf"))
+        return [as_text(batch_id) for batch_id in found]
+
+    @store_errors
     def batch_status(self, batch_id: str) -> BatchStatus:
         """Raises UnknownBatchError when the store holds no such batch."""
         header = self.redis.hgetall(keys.batch(batch_id))

@@ -3,6 +3,7 @@
 - `meetreg.process_chunk`: rows of a batch, through the registration protocol.
 - `meetreg.handle_change`: a calendar change notification `meetreg serve` accepted.
 - `meetreg.handle_lifecycle`: a lifecycle notification about one of our subscriptions.
+- `meetreg.nightly`: the nightly job, sent by `celery -A worker.app beat`.
 
 Also the worker's lifecycle hooks: the sweeper starts with the worker and stops with it.
 """
@@ -17,12 +18,15 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
 from celery import Task
 from celery.signals import worker_init, worker_ready, worker_shutdown
+from kombu.exceptions import OperationalError
 
 from jobs.events import handle_change
 from jobs.inbox import Inbox
 from jobs.lifecycle import handle_lifecycle
+from jobs.nightly import NightlyDeps, run_scheduled
 from jobs.notifications import ChangeNotification, LifecycleNotification
 from jobs.subscriptions import SubscriptionBook
 from worker import keys
@@ -84,6 +88,23 @@ def handle_lifecycle_task(self: Task, note: dict[str, str]) -> None:
     log.info("lifecycle %s for %s: %s", lifecycle.event, lifecycle.subscription_id, done)
 
 
+@app.task(name=keys.NIGHTLY_TASK)
+def nightly_task() -> None:
+    """The nightly job, once per scheduled slot however often beat's message comes."""
+    current = runtime()
+    settings = current.settings
+    deps = NightlyDeps(
+        settings=settings,
+        store=current.store,
+        publish=publish_chunks,
+        calendar=lambda: contextlib.nullcontext(current.calendar),
+    )
+    report = run_scheduled(deps, now=datetime.now(settings.zone))
+    if report is not None:
+        for level, line in report.log_lines():
+            log.log(level, "%s", line)
+
+
 def _retry_or_give_up(
     task: Task, exc: GraphError | StoreError, give_up: Callable[[str], None]
 ) -> None:
@@ -140,12 +161,16 @@ def _stop_sweeper(**_: Any) -> None:
 
 
 def publish_chunks(chunks: Iterable[tuple[str, int, int]]) -> int:
-    """Send many chunks over one broker connection; returns how many were sent."""
+    """Send many chunks over one broker connection; returns how many were sent. Raises
+    StoreError when the broker (Redis) fails."""
     sent = 0
-    with app.producer_or_acquire() as producer:
-        for batch_id, start, stop in chunks:
-            process_chunk_task.apply_async(
-                args=[batch_id, start, stop], queue=keys.QUEUE, producer=producer
-            )
-            sent += 1
+    try:
+        with app.producer_or_acquire() as producer:
+            for batch_id, start, stop in chunks:
+                process_chunk_task.apply_async(
+                    args=[batch_id, start, stop], queue=keys.QUEUE, producer=producer
+                )
+                sent += 1
+    except (OperationalError, redis.RedisError) as exc:
+        raise StoreError(f"cannot send to the queue: {type(exc).__name__}: {exc}") from exc
     return sent
