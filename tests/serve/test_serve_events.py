@@ -174,3 +174,30 @@ def test_lifecycle_events_renew_recreate_and_catch_up(
         lambda: sim.state.registration("missed-meeting") is not None, timeout_s=30, what="catch-up"
     )
     assert missed["id"]
+
+
+def test_the_nightly_job_renews_a_subscription_about_to_lapse_and_leaves_the_others(
+    subscribed: str,
+    sim: SimulatorServer,
+    serve_env: dict[str, str],
+    redis_client: redis.Redis,
+    tmp_path,
+) -> None:
+    book = SubscriptionBook(redis_client)
+    record = book.get(subscribed)
+    assert record is not None
+    soon = datetime.now(UTC) + timedelta(hours=3)
+    record.expires_at = soon.strftime("%Y-%m-%dT%H:%M:%SZ")  # as if made six days ago
+    book.save(record)
+
+    env = {**serve_env, "MEETREG_DROP_DIR": str(tmp_path)}
+    first = meetreg("nightly", "--once", "--json", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert json.loads(first.stdout)["subscriptions"]["renewed"] == [subscribed]
+    renewed = book.get(subscribed)
+    assert renewed is not None and renewed.expiry - datetime.now(UTC) > timedelta(days=6)
+    (at_graph,) = sim.state.subscriptions()
+    assert parse_iso(at_graph["expirationDateTime"]) == renewed.expiry
+
+    second = meetreg("nightly", "--once", "--json", env=env)
+    assert json.loads(second.stdout)["subscriptions"]["renewed"] == []  # not due again
