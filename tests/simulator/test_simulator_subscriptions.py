@@ -3,6 +3,7 @@ and the rest, renewal and deletion, and the POSTs it makes to a webhook."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -91,6 +92,19 @@ def test_a_url_that_fails_the_handshake_gets_no_subscription(sim, receiver, subs
     error = error_of(response)
     assert (error["code"], error["message"]) == ("ValidationError", VALIDATION_FAILED)
     assert sim.state.subscriptions() == []
+
+
+@pytest.mark.slow
+def test_a_handshake_answered_after_6_s_is_in_time(sim, receiver, subscribe):
+    # Graph waits 10 s for the token; an HTTP client's usual 5 s default would refuse this.
+    receiver.before_handshake = lambda: time.sleep(6)
+
+    response = subscribe(lifecycleNotificationUrl=None)
+
+    assert response.status_code == 201, response.text
+    (handshake,) = sim.state.deliveries()
+    assert (handshake.kind, handshake.status) == ("validation", 200)
+    assert handshake.elapsed_s >= 6
 
 
 def test_a_lifecycle_url_that_cannot_be_reached_fails_the_subscription(sim, subscribe):

@@ -47,7 +47,8 @@ class Webhooks:
         self._http: httpx.AsyncClient | None = None
 
     def _client(self) -> httpx.AsyncClient:
-        # Made on first use, inside the loop that will use it; `aclose` at loop end.
+        # Made on first use, inside the loop that will use it; `aclose` at loop end. Each
+        # POST names its timeout: httpx's default of 5 s would cut Graph's 10 s short.
         if self._http is None:
             self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         return self._http
@@ -74,6 +75,7 @@ class Webhooks:
                     params={"validationToken": token},
                     headers={"Content-Type": "text/plain; charset=utf-8"},
                     content=b"",
+                    timeout=VALIDATION_TIMEOUT_S,
                 ),
                 VALIDATION_TIMEOUT_S,
             )
@@ -98,7 +100,10 @@ class Webhooks:
         try:
             response = await asyncio.wait_for(
                 self._client().post(
-                    url, json=payload, headers={"Content-Type": "application/json"}
+                    url,
+                    json=payload,
+                    headers={"Content-Type": "application/json"},
+                    timeout=DELIVERY_TIMEOUT_S,
                 ),
                 DELIVERY_TIMEOUT_S,
             )
