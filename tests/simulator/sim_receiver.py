@@ -1,7 +1,8 @@
 """A webhook for the simulator to call: `http.server` in a thread on a free loopback port.
 
-It answers Graph's validation handshake the way `behaviour` says (correctly by default)
-and every other POST with `status` after `delay_s`, and keeps what it was sent.
+It answers Graph's validation handshake the way `handshake` says (correctly by default)
+and every other POST after `delay_s` with the next of `statuses`, or `status` once those
+are used up, and keeps what it was sent.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +45,7 @@ class Receiver:
     def __init__(self) -> None:
         self.handshake = "echo"
         self.status = 202
+        self.statuses: deque[int] = deque()
         self.delay_s = 0.0
         self.before_handshake: Callable[[], None] | None = None
         self._lock = threading.Lock()
@@ -93,7 +96,9 @@ class Receiver:
         token = got.validation_token
         if token is None:
             time.sleep(self.delay_s)
-            self._answer(request, self.status, b"", "text/plain")
+            with self._lock:
+                status = self.statuses.popleft() if self.statuses else self.status
+            self._answer(request, status, b"", "text/plain")
             return
         if self.before_handshake is not None:
             self.before_handshake()

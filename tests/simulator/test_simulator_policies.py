@@ -145,6 +145,15 @@ def test_routes_need_non_empty_ids():
     assert unknown_segment(["groups"]) == "groups"
 
 
+def test_registration_is_a_route_under_beta_only():
+    registration = ["users", "u", "onlineMeetings", "m", "registration"]
+
+    assert match_route(registration, "beta") is not None
+    assert match_route(registration, "v1.0") is None
+    assert match_route(["users", "u", "events"], "v1.0") is not None
+    assert unknown_segment(registration, "v1.0") == "registration"
+
+
 def test_traffic_flags_arrivals_inside_a_retry_after():
     traffic = Traffic()
     traffic.arrive("m", 10.0)

@@ -83,3 +83,20 @@ def test_an_unknown_path_is_404_unknown_error(sim, graph, path):
     assert error["code"] == "UnknownError"
     assert error["message"].startswith("Resource not found for the segment")
     assert sim.state.registration(MEETING) is None
+
+
+def test_registration_under_v1_is_unknown_as_at_graph_alone_or_in_a_batch(sim, graph):
+    sim.state.add_meeting(ORGANIZER, MEETING)
+    path = keys.registration_path(ORGANIZER, MEETING)
+    item = {"id": "1", "method": "POST", "url": path, "body": EXTERNAL}
+    item["headers"] = {"Content-Type": "application/json"}
+
+    alone = graph.v1("POST", path, json=EXTERNAL)
+    batched = graph.v1("POST", "/$batch", json={"requests": [item]})
+
+    assert alone.status_code == 404
+    assert error_of(alone)["message"] == "Resource not found for the segment 'registration'."
+    (answer,) = batched.json()["responses"]
+    assert answer["status"] == 404
+    assert sim.state.registration(MEETING) is None
+    assert graph.post_registration().status_code == 201  # beta, where it lives

@@ -3,6 +3,7 @@ and the rest, renewal and deletion, and the POSTs it makes to a webhook."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -91,6 +92,19 @@ def test_a_url_that_fails_the_handshake_gets_no_subscription(sim, receiver, subs
     error = error_of(response)
     assert (error["code"], error["message"]) == ("ValidationError", VALIDATION_FAILED)
     assert sim.state.subscriptions() == []
+
+
+@pytest.mark.slow
+def test_a_handshake_answered_after_6_s_is_in_time(sim, receiver, subscribe):
+    # Graph waits 10 s for the token; an HTTP client's usual 5 s default would refuse this.
+    receiver.before_handshake = lambda: time.sleep(6)
+
+    response = subscribe(lifecycleNotificationUrl=None)
+
+    assert response.status_code == 201, response.text
+    (handshake,) = sim.state.deliveries()
+    assert (handshake.kind, handshake.status) == ("validation", 200)
+    assert handshake.elapsed_s >= 6
 
 
 def test_a_lifecycle_url_that_cannot_be_reached_fails_the_subscription(sim, subscribe):
@@ -443,3 +457,63 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def test_a_notification_answered_5xx_is_redelivered_until_acknowledged(
+    sim, receiver, subscribe, ada
+):
+    subscribe()
+    event = sim.state.add_event(ada)
+    receiver.statuses.extend([503, 500])
+
+    made = sim.notify_event(ada, event["id"], retries=3)
+
+    assert [(d.attempt, d.status) for d in made] == [(1, 503), (2, 500), (3, 202)]
+    first, *again = [n.json() for n in receiver.notifications()]
+    assert again == [first, first]  # the same item each time, as Graph redelivers it
+    assert [d.attempt for d in sim.state.deliveries() if d.kind == "change"] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts"),
+    [(500, 3), (400, 1), (202, 1)],
+    ids=["5xx-until-retries-run-out", "4xx-not-retried", "2xx-done"],
+)
+def test_redelivery_stops_at_the_retries_asked_for_and_only_follows_5xx(
+    sim, receiver, status, attempts
+):
+    receiver.status = status
+
+    last = sim.deliver(f"{receiver.url}/graph/notifications", {"value": []}, retries=2)
+
+    assert (last.attempt, last.status) == (attempts, status)
+    assert len(receiver.notifications()) == attempts
+
+
+def test_a_webhook_that_does_not_answer_is_redelivered_to(sim):
+    url = f"http://127.0.0.1:{_free_port()}/graph/notifications"
+
+    last = sim.deliver(url, {"value": []}, retries=1)
+
+    assert (last.attempt, last.status, last.error) == (2, None, "ConnectError")
+    assert [d.attempt for d in sim.state.deliveries()] == [1, 2]
+    with pytest.raises(ValueError, match="retries"):
+        sim.deliver(url, {"value": []}, retries=-1)
+
+
+def test_redelivery_can_be_asked_for_over_the_control_api(sim, receiver, subscribe, ada):
+    made = subscribe().json()
+    event = sim.state.add_event(ada)
+    receiver.statuses.extend([503, 503, 502])
+
+    with SimulatorControl(sim.https_url, sim.ca_path) as control:
+        changed = control.notify_event(ada, event["id"], retries=1)
+        raw = control.deliver(f"{receiver.url}/graph/notifications", {"value": []}, retries=1)
+        lifecycle = control.notify_lifecycle(made["id"], "missed", retries=1)
+        with pytest.raises(httpx.HTTPStatusError) as bad:
+            control.deliver(receiver.url, {"value": []}, retries=-1)
+
+    assert [(d["attempt"], d["status"]) for d in changed] == [(1, 503), (2, 503)]
+    assert (raw["attempt"], raw["status"]) == (2, 202)
+    assert [(d["attempt"], d["status"]) for d in lifecycle] == [(1, 202)]
+    assert bad.value.response.status_code == 400

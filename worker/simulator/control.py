@@ -121,20 +121,35 @@ class SimulatorControl:
         return bool(self._call("POST", "/remove-subscription", body)["removed"])
 
     def notify_event(
-        self, user_id: str, event_id: str, change_type: str = "created"
+        self, user_id: str, event_id: str, change_type: str = "created", retries: int = 0
     ) -> list[dict[str, Any]]:
-        """Notify the subscriptions to the user's events; returns the deliveries made."""
-        body = {"user_id": user_id, "event_id": event_id, "change_type": change_type}
+        """Notify the subscriptions to the user's events, sending again up to `retries`
+        times on 5xx or no answer; returns every attempt made."""
+        body = {
+            "user_id": user_id,
+            "event_id": event_id,
+            "change_type": change_type,
+            "retries": retries,
+        }
         return list(self._call("POST", "/notify", body)["value"])
 
-    def notify_lifecycle(self, subscription_id: str, lifecycle_event: str) -> list[dict[str, Any]]:
-        """Send a lifecycle notification; returns the deliveries made."""
-        body = {"subscription_id": subscription_id, "lifecycle_event": lifecycle_event}
+    def notify_lifecycle(
+        self, subscription_id: str, lifecycle_event: str, retries: int = 0
+    ) -> list[dict[str, Any]]:
+        """Send a lifecycle notification (with redeliveries as notify_event); returns every
+        attempt made."""
+        body = {
+            "subscription_id": subscription_id,
+            "lifecycle_event": lifecycle_event,
+            "retries": retries,
+        }
         return list(self._call("POST", "/lifecycle", body)["value"])
 
-    def deliver(self, url: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-        """POST any JSON payload to `url` as Graph would; returns the delivery."""
-        return self._call("POST", "/deliver", {"url": url, "payload": dict(payload)})
+    def deliver(self, url: str, payload: Mapping[str, Any], retries: int = 0) -> dict[str, Any]:
+        """POST any JSON payload to `url` as Graph would (with redeliveries as notify_event);
+        returns the last attempt."""
+        body = {"url": url, "payload": dict(payload), "retries": retries}
+        return self._call("POST", "/deliver", body)
 
     def deliveries(self) -> list[dict[str, Any]]:
         """Every POST made to subscribers (handshakes too): kind, url, status, elapsed_s, ..."""

@@ -10,9 +10,11 @@
     POST /_sim/delete-event    {"user_id", "event_id"}
     GET  /_sim/subscriptions
     POST /_sim/remove-subscription   {"subscription_id"}: as Graph may, without a word
-    POST /_sim/notify          {"user_id", "event_id", "change_type"?}  -> deliveries made
-    POST /_sim/lifecycle       {"subscription_id", "lifecycle_event"}   -> deliveries made
-    POST /_sim/deliver         {"url", "payload"}                       -> the delivery
+    POST /_sim/notify          {"user_id", "event_id", "change_type"?, "retries"?}
+                                                                        -> deliveries made
+    POST /_sim/lifecycle       {"subscription_id", "lifecycle_event", "retries"?}
+                                                                        -> deliveries made
+    POST /_sim/deliver         {"url", "payload", "retries"?}           -> the last attempt
     GET  /_sim/deliveries
     GET|POST /_sim/faults      a FaultConfig (POST replaces it; fields left out are off)
     POST /_sim/script          {"meeting_id": ..., "steps": [...]}
@@ -105,20 +107,30 @@ def _reset(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
 
 async def _notify(webhooks: Webhooks, body: Any) -> Any:
     made = await webhooks.notify_event(
-        body["user_id"], body["event_id"], body.get("change_type", "created")
+        body["user_id"], body["event_id"], body.get("change_type", "created"), _retries(body)
     )
     return {"value": [delivery.to_json() for delivery in made]}
 
 
 async def _lifecycle(webhooks: Webhooks, body: Any) -> Any:
-    made = await webhooks.notify_lifecycle(body["subscription_id"], body["lifecycle_event"])
+    made = await webhooks.notify_lifecycle(
+        body["subscription_id"], body["lifecycle_event"], _retries(body)
+    )
     return {"value": [delivery.to_json() for delivery in made]}
 
 
 async def _deliver(webhooks: Webhooks, body: Any) -> Any:
     if not isinstance(body.get("payload"), dict):
         raise ValueError("payload must be a JSON object")
-    return (await webhooks.deliver(str(body["url"]), body["payload"])).to_json()
+    made = await webhooks.deliver(str(body["url"]), body["payload"], retries=_retries(body))
+    return made[-1].to_json()
+
+
+def _retries(body: Any) -> int:
+    retries = body.get("retries", 0)
+    if not isinstance(retries, int) or isinstance(retries, bool):
+        raise ValueError(f"retries must be an integer, not {retries!r}")
+    return retries
 
 
 _OUTBOUND_ROUTES: dict[tuple[str, str], OutboundHandler] = {

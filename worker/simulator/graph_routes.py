@@ -2,7 +2,8 @@
 
 A request's path arrives already split into percent-decoded segments (see `app`), so an id
 holding `/`, `?`, `#` or `..` is one segment and can only ever name what its place in the
-path names (`paths` holds the route table, the same under both roots).
+path names (`paths` holds the route table, the same under both roots but for the
+beta-only registration).
 
 Each request: simulated latency, bearer check (401), the fault plan (scripts, rate limit,
 random faults), then the operation on the state (events and subscriptions in
@@ -83,7 +84,7 @@ class GraphRoutes:
                 request.scope["query_string"].decode("utf-8", "replace"), keep_blank_values=True
             )
         )
-        route = match_route(segments[1:])
+        route = match_route(segments[1:], segments[0])
         if route is None:
             reply = Reply.failure(
                 GraphFailure(
@@ -232,13 +233,16 @@ class GraphRoutes:
         segments = [unquote(s, errors="replace") for s in raw_path.split("/")[1:]]
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
         body = json.dumps(item["body"]).encode() if "body" in item else b""
-        route = match_route(segments)
+        root = _graph_base(request).rpartition("/")[2]
+        route = match_route(segments, root)
         key = None
         if route is None or route.kind == "batch":
             reply = Reply(
                 404,
                 code="UnknownError",
-                message=f"Resource not found for the segment '{unknown_segment(segments)}'.",
+                message=(
+                    f"Resource not found for the segment '{unknown_segment(segments, root)}'."
+                ),
             )
         else:
             key = self._key(route, query)
@@ -247,7 +251,6 @@ class GraphRoutes:
                 reply = await self._answer(method, route, query, body, token, key, request)
             finally:
                 self.state.leave()
-        root = _graph_base(request).rpartition("/")[2]
         self.state.record(
             method, f"/{root}{raw_path}", reply.status, key=key, retry_after_s=reply.retry_after_s
         )

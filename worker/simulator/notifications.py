@@ -24,6 +24,7 @@ class Delivery:
 
     `status` is None when no answer came (refused, reset, or slower than the timeout;
     `error` says which). `payload` is the JSON sent (None for a validation request).
+    `attempt` counts from 1; a higher one is a redelivery of the same payload.
     """
 
     kind: DeliveryKind
@@ -32,10 +33,16 @@ class Delivery:
     elapsed_s: float
     payload: dict[str, Any] | None = None
     error: str | None = None
+    attempt: int = 1
 
     @property
     def acknowledged(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+    @property
+    def redeliverable(self) -> bool:
+        """Graph sends it again: the receiver answered 5xx, or did not answer."""
+        return self.status is None or self.status >= 500
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "elapsed_s": round(self.elapsed_s, 4)}

@@ -2,7 +2,7 @@
 
     /{root}/users/{id}                                       user      GET
     /{root}/users/{id}/onlineMeetings                        meetings  GET ($filter=JoinWebUrl)
-    /{root}/users/{id}/onlineMeetings/{id}/registration      registration  GET POST DELETE
+    /beta/users/{id}/onlineMeetings/{id}/registration        registration  GET POST DELETE
     /{root}/users/{id}/events                                events    GET
     /{root}/users/{id}/events/{id}                           event     GET
     /{root}/subscriptions                                    subscriptions  GET POST
@@ -10,7 +10,9 @@
     /{root}/$batch                                           batch     POST
 
 `root` is `beta` or `v1.0`: meetreg registers on beta and reads calendars on v1.0, and one
-table serves both (Graph serves most of these under both too).
+table serves both, except that registration is beta-only, as at Graph: under v1.0 its path
+is unknown (404), so a client that registers on the wrong root fails here as it would
+there.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 GRAPH_ROOTS = frozenset({"beta", "v1.0"})
+BETA_ONLY_KINDS = frozenset({"registration"})
+_REGISTRATION_TEMPLATE = ("users", None, "onlineMeetings", None, "registration")
 _TEMPLATES = (
     ("users", None),
     ("users", None, "onlineMeetings"),
-    ("users", None, "onlineMeetings", None, "registration"),
+    _REGISTRATION_TEMPLATE,
     ("users", None, "events"),
     ("users", None, "events", None),
     ("subscriptions",),
@@ -45,8 +49,15 @@ class GraphRoute:
         return self.item_id if self.kind == "registration" else ""
 
 
-def match_route(segments: list[str]) -> GraphRoute | None:
-    """The route of the segments after the root, or None. Ids must be non-empty."""
+def match_route(segments: list[str], root: str = "beta") -> GraphRoute | None:
+    """The route of the segments after `root`, or None. Ids must be non-empty."""
+    route = _match(segments)
+    if route is not None and root != "beta" and route.kind in BETA_ONLY_KINDS:
+        return None
+    return route
+
+
+def _match(segments: list[str]) -> GraphRoute | None:
     match segments:
         case ["users", user] if user:
             return GraphRoute("user", frozenset({"GET"}), user)
@@ -71,12 +82,14 @@ def match_route(segments: list[str]) -> GraphRoute | None:
 
 def unknown_segment(segments: list[str], root: str = "beta") -> str:
     """The first segment no route template accepts, for Graph's 404 message."""
+    # Under v1.0 the meeting id still fits (Graph has meetings there): `registration` does not.
+    templates = [t if root == "beta" or t != _REGISTRATION_TEMPLATE else t[:-1] for t in _TEMPLATES]
     for index, segment in enumerate(segments):
         fits = any(
             len(t) > index
             and (t[index] == segment or (t[index] is None and segment))
             and all(t[i] is None or t[i] == segments[i] for i in range(index))
-            for t in _TEMPLATES
+            for t in templates
         )
         if not fits:
             return segment

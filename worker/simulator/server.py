@@ -222,23 +222,31 @@ class SimulatorServer:
     # Graph calling out ---------------------------------------------------------------------
 
     def notify_event(
-        self, user_id: str, event_id: str, change_type: str = "created"
+        self, user_id: str, event_id: str, change_type: str = "created", retries: int = 0
     ) -> list[Delivery]:
         """Notify every live subscription to the user's events (objectId or UPN) that covers
         `change_type` ("created", "updated", "deleted"), as Graph does: one POST each to its
-        notificationUrl. Returns the deliveries made, once all are answered. Raises
-        ValueError for an unknown user, event (unless "deleted") or change type."""
-        return self._on_loop(self.app.webhooks.notify_event(user_id, event_id, change_type))
+        notificationUrl, sent again up to `retries` times while answered 5xx or not at all.
+        Returns every attempt made, once all are answered. Raises ValueError for an unknown
+        user, event (unless "deleted") or change type, or a negative `retries`."""
+        webhooks = self.app.webhooks
+        return self._on_loop(webhooks.notify_event(user_id, event_id, change_type, retries))
 
-    def notify_lifecycle(self, subscription_id: str, lifecycle_event: str) -> list[Delivery]:
+    def notify_lifecycle(
+        self, subscription_id: str, lifecycle_event: str, retries: int = 0
+    ) -> list[Delivery]:
         """POST `reauthorizationRequired`, `subscriptionRemoved` (which deletes the
-        subscription first) or `missed` to its lifecycleNotificationUrl; [] without one.
-        Raises ValueError for an unknown subscription or lifecycle event."""
-        return self._on_loop(self.app.webhooks.notify_lifecycle(subscription_id, lifecycle_event))
+        subscription first) or `missed` to its lifecycleNotificationUrl, with redeliveries
+        as `notify_event`; [] without one. Raises ValueError for an unknown subscription or
+        lifecycle event, or a negative `retries`."""
+        webhooks = self.app.webhooks
+        return self._on_loop(webhooks.notify_lifecycle(subscription_id, lifecycle_event, retries))
 
-    def deliver(self, url: str, payload: dict[str, Any]) -> Delivery:
-        """POST any JSON `payload` to `url`, as Graph would (a redelivery, a forgery)."""
-        return self._on_loop(self.app.webhooks.deliver(url, payload))
+    def deliver(self, url: str, payload: dict[str, Any], retries: int = 0) -> Delivery:
+        """POST any JSON `payload` to `url`, as Graph would (a redelivery, a forgery), with
+        redeliveries as `notify_event`. Returns the last attempt (`attempt` counts them;
+        all are in `state.deliveries()`). Raises ValueError for a negative `retries`."""
+        return self._on_loop(self.app.webhooks.deliver(url, payload, retries=retries))[-1]
 
     def _on_loop(self, call: Coroutine[Any, Any, T]) -> T:
         """Run `call` in the server's event loop and wait for its result."""

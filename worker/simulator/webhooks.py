@@ -4,7 +4,11 @@ Everything here runs in the simulator's event loop with one `httpx.AsyncClient`,
 blocking it: the receiver may live in the same process as the simulator (a test's
 webhook, `meetreg serve` in a thread), and while a `POST /subscriptions` awaits its
 handshake the loop must go on serving, other Graph calls included. Every POST made is
-recorded in the state as a `Delivery` (url, status, elapsed time).
+recorded in the state as a `Delivery` (url, status, elapsed time, attempt).
+
+Graph redelivers a notification the receiver answered with 5xx, or did not answer, for
+up to four hours with growing pauses. Here `retries` says how many more POSTs to make,
+one straight after another: enough to see a receiver handle the same item twice.
 
 Proxies from the environment are ignored (`trust_env=False`): Graph reaches a webhook
 directly, and a loopback receiver must not be sent through a developer's proxy.
@@ -47,7 +51,8 @@ class Webhooks:
         self._http: httpx.AsyncClient | None = None
 
     def _client(self) -> httpx.AsyncClient:
-        # Made on first use, inside the loop that will use it; `aclose` at loop end.
+        # Made on first use, inside the loop that will use it; `aclose` at loop end. Each
+        # POST names its timeout: httpx's default of 5 s would cut Graph's 10 s short.
         if self._http is None:
             self._http = httpx.AsyncClient(trust_env=False, follow_redirects=False)
         return self._http
@@ -74,6 +79,7 @@ class Webhooks:
                     params={"validationToken": token},
                     headers={"Content-Type": "text/plain; charset=utf-8"},
                     content=b"",
+                    timeout=VALIDATION_TIMEOUT_S,
                 ),
                 VALIDATION_TIMEOUT_S,
             )
@@ -89,42 +95,66 @@ class Webhooks:
             raise GraphFailure(400, "ValidationError", VALIDATION_FAILED)
 
     async def deliver(
-        self, url: str, payload: dict[str, Any], kind: DeliveryKind = "raw"
+        self, url: str, payload: dict[str, Any], kind: DeliveryKind = "raw", retries: int = 0
+    ) -> list[Delivery]:
+        """POST `payload` as JSON to `url`, again (up to `retries` times) while the answer
+        is 5xx or none; every attempt made, each also recorded. Raises ValueError for a
+        negative `retries`."""
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, not {retries}")
+        made = [await self._post(url, payload, kind, 1)]
+        while made[-1].redeliverable and len(made) <= retries:
+            made.append(await self._post(url, payload, kind, len(made) + 1))
+        return made
+
+    async def _post(
+        self, url: str, payload: dict[str, Any], kind: DeliveryKind, attempt: int
     ) -> Delivery:
-        """POST `payload` as JSON to `url`; the delivery made, also recorded."""
         started = time.monotonic()
         status: int | None = None
         error: str | None = None
         try:
             response = await asyncio.wait_for(
                 self._client().post(
-                    url, json=payload, headers={"Content-Type": "application/json"}
+                    url,
+                    json=payload,
+                    headers={"Content-Type": "application/json"},
+                    timeout=DELIVERY_TIMEOUT_S,
                 ),
                 DELIVERY_TIMEOUT_S,
             )
             status = response.status_code
         except (httpx.HTTPError, TimeoutError) as exc:
             error = type(exc).__name__
-        delivery = Delivery(kind, url, status, time.monotonic() - started, payload, error)
+        delivery = Delivery(kind, url, status, time.monotonic() - started, payload, error, attempt)
         self.state.record_delivery(delivery)
         return delivery
 
     async def notify_event(
-        self, user_id: str, event_id: str, change_type: str = "created"
+        self, user_id: str, event_id: str, change_type: str = "created", retries: int = 0
     ) -> list[Delivery]:
         """Notify every subscription to the user's events that covers `change_type`, one POST
-        each, concurrently. Raises ValueError for an unknown user, event or change type."""
+        each (plus redeliveries), concurrently; every attempt made. Raises ValueError for an
+        unknown user, event or change type, or a negative `retries`."""
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, not {retries}")
         targets = self.state.change_notifications(user_id, event_id, change_type)
-        return list(
-            await asyncio.gather(*(self.deliver(url, body, "change") for url, body in targets))
+        made = await asyncio.gather(
+            *(self.deliver(url, body, "change", retries) for url, body in targets)
         )
+        return [delivery for attempts in made for delivery in attempts]
 
-    async def notify_lifecycle(self, subscription_id: str, lifecycle_event: str) -> list[Delivery]:
+    async def notify_lifecycle(
+        self, subscription_id: str, lifecycle_event: str, retries: int = 0
+    ) -> list[Delivery]:
         """POST a lifecycle notification to the subscription's lifecycleNotificationUrl (none
-        made when it has none). `subscriptionRemoved` deletes the subscription first.
-        Raises ValueError for an unknown subscription or lifecycle event."""
+        made when it has none), plus redeliveries; every attempt made. `subscriptionRemoved`
+        deletes the subscription first. Raises ValueError for an unknown subscription or
+        lifecycle event, or a negative `retries`."""
+        if retries < 0:
+            raise ValueError(f"retries must be 0 or more, not {retries}")
         target = self.state.lifecycle_notification(subscription_id, lifecycle_event)
         if target is None:
             return []
         url, body = target
-        return [await self.deliver(url, body, "lifecycle")]
+        return await self.deliver(url, body, "lifecycle", retries)
