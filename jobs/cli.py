@@ -26,7 +26,7 @@ from rich.console import Console
 from jobs.csv_source import read_rows
 from jobs.drop_folder import check_folder
 from jobs.embedded_redis import EmbeddedRedis
-from jobs.enqueue import Enqueued, enqueue_file, requeue_failed
+from jobs.enqueue import Enqueued, enqueue_file, requeue_failed, resume_batch
 from jobs.local_worker import run_worker_until
 from jobs.nightly import NightlyDeps, run_nightly
 from jobs.nightly_view import show_report
@@ -76,7 +76,17 @@ def refusals(fn: Callable[P, T]) -> Callable[P, T]:
 
 def exit_code(status: BatchStatus) -> int:
     bad = status.counts[RowState.FAILED] + status.counts[RowState.INVALID]
-    return EXIT_ROWS_FAILED if bad else EXIT_OK
+    return EXIT_ROWS_FAILED if bad or not status.finished else EXIT_OK
+
+
+def paused_text(status: BatchStatus) -> str:
+    if status.cancelled:
+        return f"{status.batch_id} was cancelled"
+    return (
+        f"{status.batch_id} is PAUSED: {status.paused}\n"
+        f"  fix the cause, then `meetreg resume {status.batch_id}`; "
+        f"or `meetreg cancel {status.batch_id}` to end it"
+    )
 
 
 def open_store(settings: Settings) -> OutcomeStore:
@@ -89,6 +99,14 @@ def open_store(settings: Settings) -> OutcomeStore:
     except Exception as exc:  # redis-py's errors; the URL may hold a password: not shown
         raise _redis_unreachable(settings, exc) from None
     return store
+
+
+def settings_and_store() -> tuple[Settings, OutcomeStore]:
+    """The settings of a command that works on the outcome store, and the store, reachable.
+    Raises ConfigError (no REDIS_URL, a bad setting, Redis unreachable)."""
+    settings = load_settings()
+    settings.require_redis()
+    return settings, open_store(settings)
 
 
 def _redis_unreachable(settings: Settings, exc: Exception) -> MeetregError:
@@ -131,9 +149,7 @@ def enqueue(
     file: FileArg, batch_id: BatchIdOpt = None, allowed_registrant: RegistrantOpt = None
 ) -> None:
     """Validate FILE, record the batch and enqueue it for the workers; prints the batch id."""
-    settings = load_settings()
-    settings.require_redis()
-    store = open_store(settings)
+    settings, store = settings_and_store()
     done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
     out.print(done.batch_id, markup=False)
     status = store.batch_status(done.batch_id)
@@ -177,6 +193,8 @@ def run_batch(
                 run_worker_until(progress.update, concurrency=settings.worker_threads)
         status = store.batch_status(done.batch_id)
         out.print(summary_table(status, progress.elapsed_s))
+        if status.paused and not status.finished:
+            err.print(paused_text(status), markup=False)
         out.print(f"report: meetreg report {done.batch_id}", markup=False)
         return exit_code(status)
 
@@ -200,9 +218,7 @@ def status(
     ] = False,
 ) -> None:
     """Show a batch's progress."""
-    settings = load_settings()
-    settings.require_redis()
-    store = open_store(settings)
+    _, store = settings_and_store()
     current = store.batch_status(batch_id)
     if watch and not current.finished:
         with BatchProgress(store, batch_id, err) as progress:
@@ -213,8 +229,12 @@ def status(
         out.print(json.dumps(current.to_json_dict()), markup=False)
     else:
         state = "finished" if current.finished else "in progress"
+        if current.paused and not current.finished:
+            state = "cancelled, ending" if current.cancelled else "PAUSED"
         out.print(f"{batch_id}: {current.done}/{current.total} done, {state}", markup=False)
         out.print(f"  {counts_text(current) or 'no rows'}", markup=False)
+        if current.paused and not current.finished and not current.cancelled:
+            out.print(f"  why: {current.paused}", markup=False)
 
 
 @cli.command()
@@ -227,9 +247,7 @@ def report(
     """One record per input row: its outcome, HTTP status, error and Graph request-id."""
     if fmt not in ("csv", "json"):
         raise InputError(f"--format must be csv or json, not {fmt!r}")
-    settings = load_settings()
-    settings.require_redis()
-    store = open_store(settings)
+    _, store = settings_and_store()
     current = store.batch_status(batch_id)
     rows = store.iter_rows(batch_id, current.total)
     write = write_csv if fmt == "csv" else write_json
@@ -248,12 +266,28 @@ def report(
 def retry(batch_id: Annotated[str, typer.Argument(help="The batch id.")]) -> None:
     """Enqueue the batch's `failed` rows again."""
 
-    settings = load_settings()
-    settings.require_redis()
-    store = open_store(settings)
+    settings, store = settings_and_store()
 
     rows = requeue_failed(store, batch_id, publish=publish_chunks, chunk_size=settings.chunk_size)
     out.print(f"{batch_id}: {rows} failed rows enqueued again", markup=False)
+
+
+@cli.command()
+@refusals
+def resume(batch_id: Annotated[str, typer.Argument(help="The paused batch.")]) -> None:
+    """Lift a batch's pause and send its unfinished rows to the workers again."""
+    settings, store = settings_and_store()
+    sent = resume_batch(store, batch_id, publish=publish_chunks, chunk_size=settings.chunk_size)
+    out.print(f"{batch_id}: resumed, {sent} chunks of unfinished rows enqueued", markup=False)
+
+
+@cli.command()
+@refusals
+def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to end.")]) -> None:
+    """End a batch: its unfinished rows become `failed` (cancelled); no more Graph calls."""
+    _, store = settings_and_store()
+    ended = store.cancel_batch(batch_id)
+    out.print(f"{batch_id}: cancelled, {ended} unfinished rows ended", markup=False)
 
 
 @cli.command()
@@ -341,9 +375,8 @@ def subscriptions(
     as_json: Annotated[bool, typer.Option("--json", help="A JSON array.")] = False,
 ) -> None:
     """List the Graph subscriptions meetreg keeps, soonest to lapse first."""
-    settings = load_settings()
-    settings.require_redis()
-    records = SubscriptionBook(open_store(settings).redis).all()
+    _, store = settings_and_store()
+    records = SubscriptionBook(store.redis).all()
     if as_json:
         out.print(json.dumps([asdict(record) for record in records]), markup=False)
         return

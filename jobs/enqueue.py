@@ -211,3 +211,18 @@ def requeue_failed(
             again.append(row)
     publish(chunks_to_send(again, batch_id, chunk_size))
     return len(again)
+
+
+def resume_batch(
+    store: OutcomeStore, batch_id: str, *, publish: PublishMany, chunk_size: int = 10
+) -> int:
+    """Lift a pause and enqueue the batch's unfinished rows again; returns the chunks sent.
+
+    Raises UnknownBatchError, and InputError for a cancelled batch. A row still in a
+    worker's hands may be sent twice: its meeting's lease keeps the second copy waiting
+    until the first is done, and the row is final by then.
+    """
+    store.unpause_batch(batch_id)
+    status = store.batch_status(batch_id)
+    size = chunk_size_for(status.total, chunk_size)
+    return publish(chunks_to_send(store.iter_rows(batch_id, status.total), batch_id, size))

@@ -30,7 +30,8 @@ def counts_text(status: BatchStatus) -> str:
 
 
 class BatchProgress:
-    """`update()` reads the batch's counters (one O(1) read) and shows them; True when done."""
+    """`update()` reads the batch's counters (one O(1) read) and shows them; True when the
+    batch is finished, or paused (nothing more will happen until someone resumes it)."""
 
     def __init__(self, store: OutcomeStore, batch_id: str, console: Console) -> None:
         self.store = store
@@ -73,7 +74,7 @@ class BatchProgress:
                     highlight=False,
                     soft_wrap=True,
                 )
-        return status.finished
+        return status.finished or bool(status.paused)
 
     def __exit__(
         self,

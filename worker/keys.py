@@ -12,6 +12,8 @@ Redis keys (all under the prefix `meetreg:`):
     upn:{upn}               string  a UPN's objectId, cached
     workers                 zset    worker processes by their last heartbeat (ms)
     subscriptions           hash    field = Graph subscription id, value = its JSON record
+    valve:{batch_id}        list    the batch's last rows that reached Graph: how each ended
+                                    (the safety valve), newest first
     notification:{digest}   hash    one accepted change notification: what became of it
     rate:tat                string  the shared limiter's theoretical arrival time (GCRA)
     rate:pause_until        string  no request before this time (ms): a Retry-After, shared
@@ -72,6 +74,10 @@ def meeting(meeting_id: str) -> str:
 
 def lease(meeting_id: str) -> str:
     return f"{PREFIX}lease:{meeting_key(meeting_id)}"
+
+
+def valve(batch_id: str) -> str:
+    return f"{PREFIX}valve:{batch_id}"
 
 
 def notification(digest: str) -> str:

@@ -20,6 +20,7 @@ GRAPH.md: a POST over an existing registration may silently replace it.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import time
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from worker.ratelimit import RateLimiter
 from worker.store import Claim, MeetingRecord, OutcomeStore, Slot, SlotRequest, row_ref
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 LEASE_POLL_S = 0.25
 EXTERNAL = "externalMeetingRegistration"
 CONFIRM_STATUSES = (400, 409)  # POST said "no"; a GET tells whether it is "already there"
@@ -78,6 +80,10 @@ class Deps:
 
 class LeaseLost(Exception):
     """Another worker holds the meeting now; this one must not send anything more."""
+
+
+class BatchPaused(Exception):
+    """The batch is paused: leave the row as it is, for `meetreg resume` to send again."""
 
 
 def chunk_name(batch_id: str, start: int, stop: int) -> str:
@@ -125,12 +131,15 @@ class RowJob:
             while True:
                 try:
                     return self._attempt()
-                except LeaseLost:
+                except (LeaseLost, BatchPaused):
                     return None
                 except GraphTransient as exc:
                     if not self._retry_after(exc):
                         return self._fail(exc)
-                except (GraphPermanent, GraphAuthError) as exc:
+                except GraphAuthError as exc:
+                    self._pause(exc)
+                    return None
+                except GraphPermanent as exc:
                     return self._fail(exc)
         finally:
             if self.lease is not None:  # a Redis failure, or the worker going down
@@ -209,6 +218,8 @@ class RowJob:
                 return record
             if claim is Claim.ROW_FINAL:
                 raise LeaseLost
+            if claim is Claim.PAUSED:
+                raise BatchPaused
             self.deps.sleep(LEASE_POLL_S)
 
     def _record_post(self, meeting_id: str) -> None:
@@ -297,13 +308,26 @@ class RowJob:
             if found.kind in (EXTERNAL, "")
             else f"the meeting has a {found.kind}, not an external registration"
         )
-        return self._finish(state, meeting_state=state, registration_id=found.id, kind=found.kind)
+        return self._finish(
+            state, meeting_state=state, registration_id=found.id, kind=found.kind, signature="ok"
+        )
 
     def _fail(self, exc: GraphError) -> RowState | None:
         self.row.http_status = exc.status
         self.row.error = exc.describe()
         self.row.request_id = exc.request_id or ""
-        return self._finish(RowState.FAILED)
+        signature = f"{exc.status or '-'} {exc.code or exc.message}"
+        return self._finish(RowState.FAILED, signature=signature)
+
+    def _pause(self, exc: GraphAuthError) -> None:
+        """No token can be had, or Graph refuses a fresh one: every row would fail the
+        same way. Pause the batch and put the row back, for `meetreg resume`."""
+        self.row.http_status = exc.status
+        self.row.error = exc.describe()
+        self.row.request_id = exc.request_id or ""
+        self.store.pause_batch(self.batch_id, f"sign-in failed: {exc.describe()}")
+        self._save(RowState.QUEUED)
+        log.error("batch %s paused: sign-in failed: %s", self.batch_id, exc.describe())
 
     def _finish(
         self,
@@ -312,11 +336,12 @@ class RowJob:
         meeting_state: RowState | None = None,
         registration_id: str = "",
         kind: str = "",
+        signature: str = "",
     ) -> RowState | None:
         """Store the final state (and the meeting's, and give the lease back) at once."""
         self.row.status = state
         meeting_id, token = self.lease or (self.row.meeting_id, "")
-        saved = self.store.finish(
+        saved, paused = self.store.finish(
             self.batch_id,
             self.row,
             meeting_id=meeting_id,
@@ -324,7 +349,13 @@ class RowJob:
             meeting_state=meeting_state,
             registration_id=registration_id,
             kind=kind,
+            signature=signature,
+            user_id=self.row.user_id,
         )
+        if paused:
+            log.error(
+                "batch %s paused: rows keep failing the same way: %s", self.batch_id, self.row.error
+            )
         if self.lease is not None:
             self.deps.leases.released(*self.lease)
             self.lease = None

@@ -61,6 +61,8 @@ def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
         client,
         retention_days=settings.retention_days,
         idempotency_retention_days=settings.idempotency_retention_days,
+        pause_after=settings.pause_after,
+        pause_min_users=settings.pause_min_users,
     )
     return client, store
 

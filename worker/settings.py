@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     chunk_size: int = Field(
         DEFAULT_CHUNK_SIZE, ge=1, le=1000, validation_alias="MEETREG_CHUNK_SIZE"
     )
+    # The safety valve: a batch pauses when this many rows in a row failed the same way,
+    # for at least `pause_min_users` organizers (0: never).
+    pause_after: int = Field(20, ge=0, le=10_000, validation_alias="MEETREG_PAUSE_AFTER")
+    pause_min_users: int = Field(3, ge=1, le=1000, validation_alias="MEETREG_PAUSE_MIN_USERS")
     # `meetreg serve`: the shared secret Graph echoes in every notification (≤ 128 chars,
     # Graph's limit), and the key callers of the JSON intake present as a bearer token.
     webhook_client_state: SecretStr | None = Field(

@@ -27,12 +27,18 @@ import redis
 from redis.commands.core import Script
 
 from worker import keys
-from worker.errors import StoreError, UnknownBatchError
+from worker.errors import InputError, StoreError, UnknownBatchError
 from worker.models import FINAL_STATES, RowRecord, RowState
 from worker.ratelimit import RESERVE_FUNCTION
 from worker.redis_conn import redis_now_ms, store_errors
 
 DAY_S = 86_400
+# The safety valve (see _FINISH): this many rows in a row failing the same way, for at
+# least this many organizers, pause the batch. One organizer's missing access policy is
+# that organizer's rows failing; three organizers' is the app's.
+DEFAULT_PAUSE_AFTER = 20
+DEFAULT_PAUSE_MIN_USERS = 3
+CANCELLED_REASON = "cancelled by the operator"
 READ_PAGE = 1_000
 
 # Shared by the scripts that change a row: store its JSON and move the batch's counters
@@ -76,11 +82,22 @@ return set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', A
 # also reserve the slot for the GET that comes next (a GET comes when `get_first` says
 # so, or when a POST may ever have been sent).
 # Returns {code, meeting fields, wait_ms, reserved}: code 2 meeting done, 1 claimed,
-# 0 lease held by another, -1 the row is final already. reserved -1: no slot taken.
+# 0 lease held by another, -1 the row is final already (or ended now: batch cancelled),
+# -2 the batch is paused. reserved -1: no slot taken.
 _CLAIM = (
     _ROW_FUNCTIONS
     + RESERVE_FUNCTION
     + """
+local paused = redis.call('HGET', KEYS[2], 'paused')
+if paused then
+  -- A paused batch sends nothing more; a cancelled one ends its rows as they come.
+  if redis.call('HGET', KEYS[2], 'cancelled') ~= '1' then return {-2, {}, '0', -1} end
+  local row = cjson.decode(ARGV[2])
+  row['status'] = 'failed'
+  row['error'] = paused
+  set_row(KEYS[1], KEYS[2], ARGV[1], cjson.encode(row), 'failed', true, ARGV[3], ARGV[4])
+  return {-1, {}, '0', -1}
+end
 local meeting = redis.call('HGETALL', KEYS[3])
 local state = field(meeting, 'state')
 if state == 'created' or state == 'already_enabled' then return {2, meeting, '0', -1} end
@@ -124,10 +141,16 @@ return {1, '0', -1}
 """
 )
 
-# KEYS: rows, batch, meeting, lease. ARGV: seq, JSON, state, ttl_s, stamp, token,
-# meeting state ('' none), registration id, row ref, kind, idem_ttl_s.
+# KEYS: rows, batch, meeting, lease, valve. ARGV: seq, JSON, state, ttl_s, stamp, token,
+# meeting state ('' none), registration id, row ref, kind, idem_ttl_s, signature ('ok',
+# a failure's 'status code', '' when no Graph call decided the row), user, window,
+# min users, failure text.
 # The row's final state, the meeting's outcome and the lease's release, atomically: a
-# crash can never leave a registered meeting without its record.
+# crash can never leave a registered meeting without its record. Then the safety valve:
+# when the batch's last `window` rows that reached Graph all failed with the same
+# signature, for at least `min users` organizers, the batch pauses (GRAPH.md: a systemic
+# error pauses the batch and tells the operator, rather than burn through every row).
+# Returns {saved (see set_row), 1 when this row paused the batch}.
 _FINISH = (
     _ROW_FUNCTIONS
     + """
@@ -138,7 +161,28 @@ if ARGV[7] ~= '' then
 end
 local saved = set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], true, ARGV[4], ARGV[5])
 if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) == ARGV[6] then redis.call('DEL', KEYS[4]) end
-return saved
+local window = tonumber(ARGV[14])
+if saved ~= 1 or ARGV[12] == '' or window < 1 then return {saved, 0} end
+-- The safety valve: the batch's last `window` rows that reached Graph, newest first.
+redis.call('LPUSH', KEYS[5], ARGV[12] .. '\t' .. ARGV[13])
+redis.call('LTRIM', KEYS[5], 0, window - 1)
+redis.call('EXPIRE', KEYS[5], ARGV[4])
+if ARGV[12] == 'ok' or redis.call('LLEN', KEYS[5]) < window then return {saved, 0} end
+local users, distinct = {}, 0
+for _, entry in ipairs(redis.call('LRANGE', KEYS[5], 0, window - 1)) do
+  local tab = string.find(entry, '\t', 1, true)
+  if string.sub(entry, 1, tab - 1) ~= ARGV[12] then return {saved, 0} end
+  local user = string.sub(entry, tab + 1)
+  if not users[user] then users[user] = true; distinct = distinct + 1 end
+end
+if distinct < tonumber(ARGV[15]) then return {saved, 0} end
+local reason = 'the last ' .. window .. ' rows that reached Graph, for ' .. distinct ..
+  ' users, all failed the same way: ' .. ARGV[16]
+if redis.call('HSETNX', KEYS[2], 'paused', reason) == 1 then
+  redis.call('HSET', KEYS[2], 'paused_at', ARGV[5])
+  return {saved, 1}
+end
+return {saved, 0}
 """
 )
 
@@ -183,6 +227,8 @@ class BatchStatus:
     source: str = ""
     created_at: str = ""
     updated_at: str = ""
+    paused: str = ""  # why the batch is paused; "" when it is not
+    cancelled: bool = False
 
     @property
     def done(self) -> int:
@@ -198,6 +244,9 @@ class BatchStatus:
             "total": self.total,
             "counts": self.counts,
             "finished": self.finished,
+            "paused": bool(self.paused) and not self.cancelled,
+            "paused_reason": self.paused or None,
+            "cancelled": self.cancelled,
             "done": self.done,
             "source": self.source,
             "created_at": self.created_at,
@@ -238,6 +287,7 @@ class Claim(IntEnum):
     BUSY = 0  # another row holds the meeting's lease: wait
     CLAIMED = 1  # the lease is ours, the row is running
     DONE = 2  # the meeting succeeded before: no call needed
+    PAUSED = -2  # the batch is paused: leave the row as it is
 
 
 def row_ref(batch_id: str, seq: int) -> str:
@@ -253,8 +303,12 @@ class OutcomeStore:
         *,
         retention_days: float = 30.0,
         idempotency_retention_days: float = 365.0,
+        pause_after: int = DEFAULT_PAUSE_AFTER,
+        pause_min_users: int = DEFAULT_PAUSE_MIN_USERS,
     ) -> None:
         self.redis = client
+        self.pause_after = pause_after  # 0: the safety valve is off
+        self.pause_min_users = pause_min_users
         self.retention_s = max(1, int(retention_days * DAY_S))
         self.idempotency_retention_s = max(1, int(idempotency_retention_days * DAY_S))
         self._set_row: Script = client.register_script(_SET_ROW)
@@ -334,6 +388,8 @@ class OutcomeStore:
             source=text.get("source", ""),
             created_at=text.get("created_at", ""),
             updated_at=text.get("updated_at", ""),
+            paused=text.get("paused", ""),
+            cancelled=text.get("cancelled") == "1",
         )
 
     # Rows ----------------------------------------------------------------------------------
@@ -447,12 +503,18 @@ class OutcomeStore:
         meeting_state: RowState | None = None,
         registration_id: str = "",
         kind: str = "",
-    ) -> bool:
+        signature: str = "",
+        user_id: str = "",
+    ) -> tuple[bool, bool]:
         """Store the row's final state; with `meeting_state`, the meeting's outcome too; with
-        `token`, give the lease back. All at once. False: the row was final already."""
+        `token`, give the lease back. All at once. `signature` is how Graph decided the row
+        ("ok", or a failure's "status code"; "" when no call did), for the safety valve.
+
+        Returns (saved: False when the row was final already, paused: this row's failure
+        paused the batch)."""
         row.updated_at = now_iso()
-        saved = self._finish(
-            keys=self._row_keys(batch_id, meeting_id or "-"),
+        saved, paused = self._finish(
+            keys=[*self._row_keys(batch_id, meeting_id or "-"), keys.valve(batch_id)],
             args=[
                 row.seq,
                 json.dumps(row.to_json_dict()),
@@ -465,11 +527,54 @@ class OutcomeStore:
                 row_ref(batch_id, row.seq),
                 kind,
                 self.idempotency_retention_s,
+                signature,
+                user_id,
+                self.pause_after,
+                self.pause_min_users,
+                row.error,
             ],
         )
         if saved == -1:
             raise StoreError(f"row {row.seq} of batch {batch_id!r} is not in the store")
-        return saved == 1
+        return saved == 1, paused == 1
+
+    # Pausing -------------------------------------------------------------------------------
+
+    @store_errors
+    def pause_batch(self, batch_id: str, reason: str) -> bool:
+        """Pause the batch (workers leave its rows as they are); False if it was already."""
+        self.batch_status(batch_id)
+        paused = bool(self.redis.hsetnx(keys.batch(batch_id), "paused", reason))
+        if paused:
+            self.redis.hset(keys.batch(batch_id), "paused_at", now_iso())
+        return paused
+
+    @store_errors
+    def unpause_batch(self, batch_id: str) -> None:
+        """Lift the pause and forget the failures that caused it. Raises InputError for a
+        cancelled batch: its rows are being ended, not resumed."""
+        if self.batch_status(batch_id).cancelled:
+            raise InputError(f"batch {batch_id!r} was cancelled; enqueue its file again instead")
+        self.redis.hdel(keys.batch(batch_id), "paused", "paused_at")
+        self.redis.delete(keys.valve(batch_id))
+
+    @store_errors
+    def cancel_batch(self, batch_id: str) -> int:
+        """End the batch: every row not final and not in a worker's hands now becomes
+        `failed` (cancelled); those in a worker's hands end as they finish, or as a worker
+        takes them up again. Returns how many rows were ended here."""
+        status = self.batch_status(batch_id)
+        batch_key = keys.batch(batch_id)
+        self.redis.hset(batch_key, mapping={"cancelled": "1", "paused_at": now_iso()})
+        self.redis.hset(batch_key, "paused", CANCELLED_REASON)
+        ended = 0
+        for row in self.iter_rows(batch_id, status.total):
+            if row.status.is_final or row.status is RowState.RUNNING:
+                continue
+            row.status = RowState.FAILED
+            row.error = CANCELLED_REASON
+            ended += self.save_row(batch_id, row)
+        return ended
 
     def _running(self, row: RowRecord) -> list[Any]:
         """The row, now `running`, as the scripts' first four arguments."""
