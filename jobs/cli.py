@@ -34,7 +34,7 @@ from jobs.progress import BatchProgress, counts_text, summary_table
 from jobs.report import write_csv, write_json
 from jobs.subscriptions import SubscriptionBook, utc_now
 from jobs.subscriptions import subscribe as subscribe_user
-from worker.errors import ConfigError, GraphError, InputError, MeetregError
+from worker.errors import ConfigError, GraphAuthError, GraphError, InputError, MeetregError
 from worker.graph.calendar import CalendarApi, build_calendar_api
 from worker.models import AllowedRegistrant, RowState
 from worker.runtime import open_store as open_runtime_store
@@ -137,6 +137,13 @@ FileArg = Annotated[Path, typer.Argument(help="CSV file of meetings (CONTRACT.md
 BatchIdOpt = Annotated[
     str | None, typer.Option("--batch-id", help="Your id for the batch; made up if absent.")
 ]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Read each row's meeting from Graph and print what would happen; send no POST.",
+    ),
+]
 RegistrantOpt = Annotated[
     AllowedRegistrant | None,
     typer.Option("--allowed-registrant", help="For rows that do not say; default everyone."),
@@ -146,9 +153,14 @@ RegistrantOpt = Annotated[
 @cli.command()
 @refusals
 def enqueue(
-    file: FileArg, batch_id: BatchIdOpt = None, allowed_registrant: RegistrantOpt = None
+    file: FileArg,
+    batch_id: BatchIdOpt = None,
+    allowed_registrant: RegistrantOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Validate FILE, record the batch and enqueue it for the workers; prints the batch id."""
+    if dry_run:
+        raise typer.Exit(dry_run_file(load_settings(), file, allowed_registrant))
     settings, store = settings_and_store()
     done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
     out.print(done.batch_id, markup=False)
@@ -162,10 +174,15 @@ def enqueue(
 @cli.command()
 @refusals
 def run(
-    file: FileArg, batch_id: BatchIdOpt = None, allowed_registrant: RegistrantOpt = None
+    file: FileArg,
+    batch_id: BatchIdOpt = None,
+    allowed_registrant: RegistrantOpt = None,
+    dry_run: DryRunOpt = False,
 ) -> None:
     """Enqueue FILE and process it in this process until every row is final."""
     settings = load_settings()
+    if dry_run:
+        raise typer.Exit(dry_run_file(settings, file, allowed_registrant))
     settings.require_credentials()
     code = run_batch(settings, file, batch_id, allowed_registrant)
     raise typer.Exit(code)
@@ -197,6 +214,33 @@ def run_batch(
             err.print(paused_text(status), markup=False)
         out.print(f"report: meetreg report {done.batch_id}", markup=False)
         return exit_code(status)
+
+
+def dry_run_file(
+    settings: Settings, file: Path, allowed_registrant: AllowedRegistrant | None
+) -> int:
+    """`--dry-run`: every row's forecast as CSV on stdout, the counts on stderr; no POST,
+    nothing recorded or enqueued. Exit 0 when no row would fail, 1 otherwise."""
+    from jobs.dry_run import Forecast, forecast_rows, write_forecasts
+
+    settings.require_credentials()
+    for _ in read_rows(file, default_registrant=allowed_registrant):
+        pass  # a file refused whole is refused before any Graph call
+    with _redis_for(settings) as settings:
+        open_store(settings)
+        current = runtime(must_sign_in=True)
+        rows = read_rows(file, default_registrant=allowed_registrant)
+        forecasts = forecast_rows(rows, current.deps, threads=settings.concurrency)
+        try:
+            counts = write_forecasts(forecasts, sys.stdout)
+        except GraphAuthError as exc:
+            raise ConfigError(exc.describe()) from None
+    err.print(
+        "dry run, nothing sent: " + ", ".join(f"{k} {v}" for k, v in counts.items() if v),
+        markup=False,
+    )
+    bad = counts[Forecast.WOULD_FAIL] + counts[Forecast.INVALID]
+    return EXIT_ROWS_FAILED if bad else EXIT_OK
 
 
 @contextlib.contextmanager

@@ -114,6 +114,10 @@ def online_meetings_path(user_id: str) -> str:
     return f"/users/{segment(user_id)}/onlineMeetings"
 
 
+def online_meeting_path(user_id: str, meeting_id: str) -> str:
+    return f"/users/{segment(user_id)}/onlineMeetings/{segment(meeting_id)}"
+
+
 # Under Graph's v1.0 (Settings.graph_v1_base_url): calendar events and their subscriptions.
 SUBSCRIPTIONS_PATH = "/subscriptions"
 

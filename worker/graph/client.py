@@ -77,6 +77,17 @@ class GraphClient:
             return None
         return _registration(response, ambiguous=False)
 
+    def meeting_exists(self, user_id: str, meeting_id: str) -> bool:
+        """Whether the organizer has this meeting (GET the onlineMeeting; 404: no). A 404 on
+        the registration cannot tell "no registration" from "no meeting"; this can."""
+        response = self.send(
+            "GET",
+            keys.online_meeting_path(user_id, meeting_id),
+            query={"$select": "id"},
+            missing_ok=True,
+        )
+        return response.status_code != 404
+
     def resolve_user_id(self, upn: str) -> str:
         """The objectId of the user with this UPN (404 GraphPermanent if there is none)."""
         response = self.send("GET", keys.user_path(upn), query={"$select": "id"})

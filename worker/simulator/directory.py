@@ -214,6 +214,10 @@ class Directory:
         self.creations[meeting.meeting_id] += 1
         return registration
 
+    def get_meeting(self, user_id: str, meeting_id: str) -> Meeting:
+        """`GET /users/{id}/onlineMeetings/{id}`: the meeting, or GraphFailure 403 / 404."""
+        return self._meeting(user_id, meeting_id)
+
     def get_registration(self, user_id: str, meeting_id: str) -> Registration:
         """`GET .../registration`: the registration, or GraphFailure 403 / 404."""
         meeting = self._meeting(user_id, meeting_id)

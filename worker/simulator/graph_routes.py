@@ -124,7 +124,7 @@ class GraphRoutes:
     def _key(self, route: GraphRoute, query: Mapping[str, str]) -> str | None:
         """What scripts and Retry-After bookkeeping are keyed on: the meeting, event or
         subscription, else the user; the subscriptions collection is "subscriptions"."""
-        if route.kind in ("registration", "event", "subscription"):
+        if route.kind in ("registration", "meeting", "event", "subscription"):
             return route.item_id
         if route.kind == "subscriptions":
             return "subscriptions"
@@ -197,6 +197,9 @@ class GraphRoutes:
             context = f"{base}/$metadata#users('{route.user_id}')/onlineMeetings"
             return Reply(200, {"@odata.context": context, "value": meetings})
         meeting = f"users('{route.user_id}')/onlineMeetings('{route.meeting_id}')"
+        if route.kind == "meeting":
+            found = state.get_meeting(route.user_id, route.meeting_id)
+            return Reply(200, {"@odata.context": f"{base}/$metadata#{meeting}", **found})
         context = f"{base}/$metadata#{meeting}/registration"
         if method == "GET":
             return Reply(

@@ -2,6 +2,7 @@
 
     /{root}/users/{id}                                       user      GET
     /{root}/users/{id}/onlineMeetings                        meetings  GET ($filter=JoinWebUrl)
+    /{root}/users/{id}/onlineMeetings/{id}                   meeting   GET
     /beta/users/{id}/onlineMeetings/{id}/registration        registration  GET POST DELETE
     /{root}/users/{id}/events                                events    GET
     /{root}/users/{id}/events/{id}                           event     GET
@@ -25,6 +26,7 @@ _REGISTRATION_TEMPLATE = ("users", None, "onlineMeetings", None, "registration")
 _TEMPLATES = (
     ("users", None),
     ("users", None, "onlineMeetings"),
+    ("users", None, "onlineMeetings", None),
     _REGISTRATION_TEMPLATE,
     ("users", None, "events"),
     ("users", None, "events", None),
@@ -39,14 +41,15 @@ class GraphRoute:
     """What a path under a root names; `methods` are the ones it allows. `item_id` is the
     meeting, event or subscription id, as the kind says."""
 
-    kind: str  # user, meetings, registration, events, event, subscriptions, subscription, batch
+    # user, meetings, meeting, registration, events, event, subscriptions, subscription, batch
+    kind: str
     methods: frozenset[str]
     user_id: str = ""
     item_id: str = ""
 
     @property
     def meeting_id(self) -> str:
-        return self.item_id if self.kind == "registration" else ""
+        return self.item_id if self.kind in ("registration", "meeting") else ""
 
 
 def match_route(segments: list[str], root: str = "beta") -> GraphRoute | None:
@@ -63,6 +66,8 @@ def _match(segments: list[str]) -> GraphRoute | None:
             return GraphRoute("user", frozenset({"GET"}), user)
         case ["users", user, "onlineMeetings"] if user:
             return GraphRoute("meetings", frozenset({"GET"}), user)
+        case ["users", user, "onlineMeetings", meeting] if user and meeting:
+            return GraphRoute("meeting", frozenset({"GET"}), user, meeting)
         case ["users", user, "onlineMeetings", meeting, "registration"] if user and meeting:
             return GraphRoute("registration", frozenset({"GET", "POST", "DELETE"}), user, meeting)
         case ["users", user, "events"] if user:

@@ -387,6 +387,11 @@ class SimulatorState:
         with self._lock:
             return self._directory.register(user_id, meeting_id, body, self._conflict).to_graph()
 
+    def get_meeting(self, user_id: str, meeting_id: str) -> dict[str, Any]:
+        """`GET /users/{id}/onlineMeetings/{id}`; raises GraphFailure 403 / 404."""
+        with self._lock:
+            return self._directory.get_meeting(user_id, meeting_id).to_graph()
+
     def get_registration(self, user_id: str, meeting_id: str) -> dict[str, Any]:
         """`GET .../registration`; raises GraphFailure."""
         with self._lock:

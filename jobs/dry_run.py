@@ -1,0 +1,179 @@
+"""`--dry-run`: what a file would do, row by row, without a single POST.
+
+Each row is validated as for a real run, its UPN and join link resolved, and its meeting's
+registration read (GET), through the same Graph client and the same shared rate limit as
+the workers; then it is forecast:
+
+    would_create     no registration yet: a run would POST and create one
+    already_enabled  the meeting has a registration (a Microsoft-hosted one says so)
+    would_fail       Graph refused a read (404 no such meeting, 403 no access policy, ...)
+    skipped          a duplicate row of the file, or a meeting an earlier batch did
+    invalid          the row itself is wrong
+
+Nothing is recorded and nothing is enqueued. A credential Graph refuses ends the dry run
+as a configuration error: every row would say the same.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import StrEnum
+from itertools import islice
+from typing import TextIO
+
+from jobs.csv_source import SourceRow
+from jobs.enqueue import to_records
+from jobs.report import neutralised
+from worker.backoff import retry_wait_s
+from worker.errors import GraphPermanent, GraphTransient
+from worker.graph.client import GraphClient
+from worker.models import RowRecord, RowState, is_guid
+from worker.register import EXTERNAL, Deps
+
+WINDOW_ROWS = 1_000  # rows forecast at once: memory stays flat in the file's size
+
+
+class Forecast(StrEnum):
+    WOULD_CREATE = "would_create"
+    ALREADY_ENABLED = "already_enabled"
+    WOULD_FAIL = "would_fail"
+    SKIPPED = "skipped"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class RowForecast:
+    line: int
+    user_id: str
+    meeting_id: str
+    forecast: Forecast
+    http_status: int | None = None
+    reason: str = ""
+    request_id: str = ""
+
+
+COLUMNS = ("line", "user_id", "meeting_id", "forecast", "http_status", "reason", "request_id")
+
+
+def forecast_rows(rows: Iterable[SourceRow], deps: Deps, *, threads: int) -> Iterator[RowForecast]:
+    """Forecast every row, in the file's order, `threads` Graph reads at a time."""
+    records = to_records(rows)
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="dry-run") as pool:
+        while window := list(islice(records, WINDOW_ROWS)):
+            yield from pool.map(lambda record: forecast_row(record, deps), window)
+
+
+def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
+    """One row's forecast. Raises GraphAuthError (no token, or a fresh one refused)."""
+    shown = record.meeting_id or record.join_web_url
+    if record.status is RowState.INVALID:
+        return RowForecast(
+            record.line, record.user_id, shown, Forecast.INVALID, reason=record.error
+        )
+    if record.status is RowState.SKIPPED:
+        return RowForecast(
+            record.line, record.user_id, shown, Forecast.SKIPPED, reason=record.error
+        )
+    attempts = 0
+    while True:
+        try:
+            return _read(record, deps)
+        except GraphPermanent as exc:
+            return RowForecast(
+                record.line,
+                record.user_id,
+                record.meeting_id or shown,
+                Forecast.WOULD_FAIL,
+                exc.status,
+                exc.describe(),
+                exc.request_id or "",
+            )
+        except GraphTransient as exc:
+            if exc.throttled:
+                deps.limiter.throttled(exc.retry_after_s or 1.0)
+                continue
+            attempts += 1
+            if attempts >= deps.policy.max_attempts:
+                return RowForecast(
+                    record.line,
+                    record.user_id,
+                    record.meeting_id or shown,
+                    Forecast.WOULD_FAIL,
+                    exc.status,
+                    f"Graph kept failing: {exc.describe()}",
+                    exc.request_id or "",
+                )
+            wait_s = retry_wait_s(
+                exc.retry_after_s, attempts, deps.rng, base_s=deps.policy.backoff_base_s
+            )
+            deps.sleep(wait_s)
+
+
+def _read(record: RowRecord, deps: Deps) -> RowForecast:
+    graph, limiter = deps.graph, deps.limiter
+    user_id = record.user_id
+    if not is_guid(user_id):
+        user_id = deps.store.cached_user_id(user_id) or ""
+        if not user_id:
+            limiter.acquire()
+            user_id = graph.resolve_user_id(record.user_id)
+    meeting_id = record.meeting_id
+    if not meeting_id:
+        limiter.acquire()
+        meeting_id = graph.find_meeting_id(user_id, record.join_web_url)
+    if deps.store.meeting(meeting_id).succeeded:
+        return RowForecast(
+            record.line,
+            record.user_id,
+            meeting_id,
+            Forecast.SKIPPED,
+            reason="done by an earlier batch",
+        )
+    if record.meeting_id and isinstance(graph, GraphClient):  # a join link found it already
+        limiter.acquire()
+        if not graph.meeting_exists(user_id, meeting_id):
+            return RowForecast(
+                record.line,
+                record.user_id,
+                meeting_id,
+                Forecast.WOULD_FAIL,
+                404,
+                "no such meeting under this organizer",
+            )
+    limiter.acquire()
+    found = graph.get_registration(user_id, meeting_id)
+    if found is None:
+        return RowForecast(record.line, record.user_id, meeting_id, Forecast.WOULD_CREATE)
+    note = "" if found.kind in (EXTERNAL, "") else f"the meeting has a {found.kind}"
+    return RowForecast(
+        record.line,
+        record.user_id,
+        meeting_id,
+        Forecast.ALREADY_ENABLED,
+        found.status,
+        note,
+        found.request_id or "",
+    )
+
+
+def write_forecasts(forecasts: Iterable[RowForecast], out: TextIO) -> dict[Forecast, int]:
+    """The forecasts as CSV (cells a spreadsheet would run are neutralised); the counts."""
+    counts = dict.fromkeys(Forecast, 0)
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for item in forecasts:
+        counts[item.forecast] += 1
+        cells = (
+            item.line,
+            item.user_id,
+            item.meeting_id,
+            str(item.forecast),
+            item.http_status,
+            item.reason,
+            item.request_id,
+        )
+        writer.writerow([neutralised("" if cell is None else cell) for cell in cells])
+    return counts
