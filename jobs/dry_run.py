@@ -28,7 +28,7 @@ from jobs.csv_source import SourceRow
 from jobs.enqueue import to_records
 from jobs.report import neutralised
 from worker.backoff import retry_wait_s
-from worker.errors import GraphPermanent, GraphTransient
+from worker.errors import GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import GraphClient
 from worker.models import RowRecord, RowState, is_guid
 from worker.register import EXTERNAL, Deps
@@ -82,34 +82,31 @@ def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
         try:
             return _read(record, deps)
         except GraphPermanent as exc:
-            return RowForecast(
-                record.line,
-                record.user_id,
-                record.meeting_id or shown,
-                Forecast.WOULD_FAIL,
-                exc.status,
-                exc.describe(),
-                exc.request_id or "",
-            )
+            return _would_fail(record, exc, exc.describe())
         except GraphTransient as exc:
             if exc.throttled:
                 deps.limiter.throttled(exc.retry_after_s or 1.0)
                 continue
             attempts += 1
             if attempts >= deps.policy.max_attempts:
-                return RowForecast(
-                    record.line,
-                    record.user_id,
-                    record.meeting_id or shown,
-                    Forecast.WOULD_FAIL,
-                    exc.status,
-                    f"Graph kept failing: {exc.describe()}",
-                    exc.request_id or "",
-                )
+                return _would_fail(record, exc, f"Graph kept failing: {exc.describe()}")
             wait_s = retry_wait_s(
                 exc.retry_after_s, attempts, deps.rng, base_s=deps.policy.backoff_base_s
             )
             deps.sleep(wait_s)
+
+
+def _would_fail(record: RowRecord, exc: GraphError, reason: str) -> RowForecast:
+    meeting = record.meeting_id or record.join_web_url
+    return RowForecast(
+        record.line,
+        record.user_id,
+        meeting,
+        Forecast.WOULD_FAIL,
+        exc.status,
+        reason,
+        exc.request_id or "",
+    )
 
 
 def _read(record: RowRecord, deps: Deps) -> RowForecast:
