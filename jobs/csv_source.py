@@ -35,6 +35,8 @@ from worker.models import MAX_ID_LENGTH, MAX_JOIN_URL_LENGTH, AllowedRegistrant,
 
 FIELD_LIMIT_CHARS = 1024 * 1024
 """The largest field accepted; csv's own default (128 KiB) is raised to this once, here."""
+MAX_LINE_CHARS = 2 * FIELD_LIMIT_CHARS
+"""The longest physical line read: one field at its limit, and room for the others."""
 MAX_REPORTED_CHARS = 512
 """An invalid row's cells are cut to this length for the report."""
 
@@ -225,11 +227,17 @@ def _open_text(path: Path) -> io.TextIOWrapper:
 
 
 def _checked_lines(text: io.TextIOWrapper, path: Path) -> Iterator[str]:
-    """The physical lines of `text`, refusing the file at the first one that is not text."""
+    """The physical lines of `text`, refusing the file at the first one that is not text,
+    or that is longer than any record could be: a line is read up to MAX_LINE_CHARS, never
+    whole, so memory stays flat however long a hostile line is."""
     number = 0
     try:
-        for line in text:
+        while line := text.readline(MAX_LINE_CHARS + 1):
             number += 1
+            if len(line) > MAX_LINE_CHARS:
+                raise InputError(
+                    f"{path}: line {number} is longer than {MAX_LINE_CHARS} characters"
+                )
             if "\x00" in line:
                 raise InputError(
                     f"{path}: not a text file (NUL byte at line {number}); save it as UTF-8 CSV"

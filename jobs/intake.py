@@ -10,11 +10,11 @@ with every item's error, and nothing is enqueued. An item's `line` in the report
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from jobs.csv_source import InvalidRow, ValidRow, canonical_column, validate_fields
+from jobs.json_body import load_json
 from worker.errors import InputError
 
 MAX_ITEMS = 100_000
@@ -37,10 +37,7 @@ class RejectedItems(InputError):
 def read_requests(body: bytes) -> list[ValidRow]:
     """Every item as a ValidRow. Raises InputError when the body is not JSON of the right
     shape, RejectedItems when some item is not a valid request."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("the body is not JSON (UTF-8)") from None
+    payload = load_json(body)
     items: list[Any] = payload if isinstance(payload, list) else [payload]
     if not items:
         raise InputError("the array is empty: nothing to register")

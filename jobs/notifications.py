@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from jobs.json_body import load_json
 from worker.errors import InputError
 
 LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
@@ -73,10 +73,7 @@ class Delivery:
 def read_delivery(body: bytes, client_state: str) -> Delivery:
     """Sort one delivery's items. Raises InputError when the body is not Graph's shape at
     all (not JSON, no `value` list): a forgery or a stray request, answered 400."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError("the body is not JSON") from None
+    payload = load_json(body)
     items = payload.get("value") if isinstance(payload, dict) else None
     if not isinstance(items, list):
         raise InputError('the body has no "value" list')
