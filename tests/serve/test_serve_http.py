@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import quote
 
 import pytest
@@ -119,3 +121,27 @@ def test_a_body_nested_too_deeply_is_400_not_a_crash(served: Served, path: str) 
     assert answer.status_code == 400
     assert "nested" in answer.json()["error"]
     assert served.http.get("/healthz").status_code in (200, 503)  # still serving
+
+
+def test_a_thousand_notifications_are_each_acknowledged_within_three_seconds(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    def deliver(i: int) -> tuple[int, float]:
+        note = {
+            "subscriptionId": "load",
+            "changeType": "created",
+            "resource": f"Users/{ORGANIZER}/Events/e-{i}",
+            "resourceData": {"id": f"e-{i}", "@odata.etag": 'W/"1"'},
+            "clientState": CLIENT_STATE,
+        }
+        started = time.monotonic()
+        answer = served.http.post("/graph/notifications", json={"value": [note]})
+        return answer.status_code, time.monotonic() - started
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        results = list(pool.map(deliver, range(1000)))
+    assert {status for status, _ in results} == {202}
+    slowest = max(elapsed for _, elapsed in results)
+    assert slowest < 3.0, f"slowest acknowledgement took {slowest:.2f} s"
+    assert len(list(redis_client.scan_iter(keys.notification("*"), count=1000))) == 1000
+    assert redis_client.llen(keys.QUEUE) == 1000  # one task each, nothing lost
