@@ -244,6 +244,11 @@ class SimulatorState:
         with self._lock:
             self._conflict = mode
 
+    def issued_tokens(self) -> list[str]:
+        """The bearer tokens this simulator has handed out (for leak checks in tests)."""
+        with self._lock:
+            return self._tokens.tokens()
+
     def expire_tokens(self) -> int:
         """Expire every token issued so far (clients' caches still hold them); returns how many."""
         with self._lock:

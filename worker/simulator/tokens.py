@@ -101,6 +101,10 @@ class TokenIssuer:
             "access_token": token,
         }
 
+    def tokens(self) -> list[str]:
+        """Every token issued and not yet pruned: what a leak check searches for."""
+        return list(self._expires_at)
+
     def valid(self, token: str | None, now: float | None = None) -> bool:
         """Whether Graph accepts this bearer token now."""
         if not token:
