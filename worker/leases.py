@@ -54,8 +54,8 @@ class LeaseKeeper:
     # Meeting leases ------------------------------------------------------------------------
 
     def token(self, holder: str) -> str:
-        """The lease token of `holder` (a row) in this process: a token per row, so two rows
-        of one process exclude each other too."""
+        """The lease token of `holder` (one row's job) in this process: a token per job, so
+        two jobs of one process exclude each other too."""
         return f"{self._process}:{holder}"
 
     def holding(self, meeting_id: str, token: str) -> None:

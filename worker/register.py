@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,6 +122,10 @@ class RowJob:
         self.batch_id = batch_id
         self.row = row
         self.ref = row_ref(batch_id, row.seq)
+        # Unique to this job, not only to the row: two copies of one chunk (the sweeper's
+        # and the original, or a resumed batch) may run the same row in one process at
+        # once, and the lease must keep them apart as it keeps two processes apart.
+        self.token = deps.leases.token(f"{self.ref}:{secrets.token_hex(6)}")
         self.transient_failures = 0
         self.throttles = 0
         self.lease: tuple[str, str] | None = None  # (meeting id, token) while we hold it
@@ -199,7 +204,7 @@ class RowJob:
     def _claim(self, meeting_id: str) -> MeetingRecord:
         """Take the meeting's lease (waiting while another row holds it: it is working), or
         learn that the meeting is done. One round trip when nobody else holds it."""
-        token = self.deps.leases.token(self.ref)
+        token = self.token
         while True:
             claim, record, self.slot = self.store.claim(
                 self.batch_id,

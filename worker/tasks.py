@@ -20,7 +20,7 @@ from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import worker_init, worker_ready, worker_shutdown
+from celery.signals import task_received, worker_init, worker_ready, worker_shutdown
 from kombu.exceptions import OperationalError
 
 from jobs.events import handle_change
@@ -34,7 +34,7 @@ from worker.app import app
 from worker.backoff import retry_wait_s
 from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
 from worker.recovery import Sweeper
-from worker.register import process_chunk
+from worker.register import chunk_name, process_chunk
 from worker.runtime import close_runtime, current_settings, runtime
 
 log = logging.getLogger(__name__)
@@ -131,6 +131,21 @@ def publish_lifecycle(note: LifecycleNotification) -> None:
 
 
 _sweeper: Sweeper | None = None
+
+
+@task_received.connect
+def _hold_received_chunk(request: Any, **_: Any) -> None:
+    """Hold a chunk from the moment this worker takes its message, not only once a thread
+    starts it: a worker killed with messages reserved but not started would otherwise
+    leave their rows to the broker's visibility timeout (12 h). Held, they lapse with the
+    worker's heartbeat and the sweeper sends them again within MEETREG_RECOVERY_S."""
+    if request.name != keys.PROCESS_CHUNK_TASK:
+        return
+    try:
+        batch_id, start, stop = request.args
+        runtime().deps.leases.hold_chunk(chunk_name(str(batch_id), int(start), int(stop)))
+    except Exception as exc:  # a hook never stops the worker; the task holds it again
+        log.warning("could not hold a received chunk: %s", exc)
 
 
 @worker_init.connect

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from pipeline_helpers import HEADER, ORGANIZER, Batch, Work, only_row
 
 from worker.models import RowState
-from worker.register import Policy
+from worker.register import Policy, process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
 
@@ -49,3 +51,22 @@ def test_our_lost_post_seen_late_through_a_409_still_counts_as_created(
     row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-1,\n")).batch_id)
     assert (row.status, row.http_status) == (RowState.CREATED, 409)
     assert sim.state.creations["m-1"] == 1
+
+
+def test_two_copies_of_a_chunk_in_one_process_register_each_meeting_once(
+    sim: SimulatorServer, batch: Batch, runtime: Runtime, queued: list
+) -> None:
+    """The sweeper's copy and the original (or a resumed batch's) can run the same rows in
+    one worker process at once; against a Graph that replaces on POST, a second POST would
+    be a second registration."""
+    sim.state.set_conflict("replace")
+    sim.state.set_faults(latency_ms=50)
+    for i in range(10):
+        sim.state.add_meeting(ORGANIZER, f"twin-{i}")
+    batch_id = batch(HEADER + "".join(f"{ORGANIZER},twin-{i},\n" for i in range(10)))
+    (chunk,) = queued
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda _: process_chunk(runtime.deps, *chunk), range(4)))
+    assert runtime.store.batch_status(batch_id).counts["created"] == 10
+    assert max(sim.state.creations.values()) == 1
+    assert len(sim.state.creations) == 10
