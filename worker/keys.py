@@ -17,8 +17,10 @@ Redis keys (all under the prefix `meetreg:`):
     notification:{digest}   hash    one accepted change notification: what became of it
     rate:tat                string  the shared limiter's theoretical arrival time (GCRA)
     rate:pause_until        string  no request before this time (ms): a Retry-After, shared
-    rate:state              hash    the adaptive rate: rate and since (its last decrease),
-                                    grants this second and the last (sec, count, prev)
+    rate:state              hash    the adaptive rate: rate, since, mode, decided, how (see
+                                    worker.ratelimit); expires when the limiter is idle
+    rate:log                zset    the slots of the last few seconds, scored by their time (ms)
+    rate:storm              list    what the 429s of the storm being measured saw
     nightly:lock            string  the nightly run in progress (its token), expires
     nightly:slot:{slot}     string  a scheduled nightly run claimed: one run per slot
     beat:nightly            hash    celery-redbeat's entry: definition, meta (last run)
@@ -43,6 +45,8 @@ SUBSCRIPTIONS = PREFIX + "subscriptions"
 RATE_TAT = PREFIX + "rate:tat"
 RATE_PAUSE_UNTIL = PREFIX + "rate:pause_until"
 RATE_STATE = PREFIX + "rate:state"
+RATE_LOG = PREFIX + "rate:log"
+RATE_STORM = PREFIX + "rate:storm"
 QUEUE = "meetreg"
 PROCESS_CHUNK_TASK = "meetreg.process_chunk"
 HANDLE_CHANGE_TASK = "meetreg.handle_change"

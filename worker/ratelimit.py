@@ -1,19 +1,42 @@
 """One adaptive rate limit for every worker on every machine, kept in Redis.
 
-Each Graph request first reserves a slot with one Lua call (one round trip):
+Graph publishes no limit for this API (GRAPH.md): meetreg is given a cap
+(`MEETREG_RATE_LIMIT`) and finds the real limit from Graph's 429s. Each request first
+reserves a slot with one Lua call, in the same round trip as the row's store write when
+there is one (see `RESERVE_FUNCTION`). Time is Redis' clock (`TIME`), so machines need not
+agree on theirs.
 
-- **Pacing (GCRA).** `rate:tat` holds the theoretical arrival time; a slot is granted
-  `1 / rate` after the previous one, so requests leave evenly spaced, never in bursts that
-  a per-second window would count against us.
+- **Pacing (GCRA).** `rate:tat` holds the theoretical arrival time; slots are
+  `1 / (margin x rate)` apart, so requests leave evenly spaced, never in bursts that a
+  per-second window would count against us. The margin absorbs arrival jitter. A slot
+  asked for in a pause comes after it (callers wake one by one, not 256 at once); a caller
+  that wakes too late for its slot gives it up and takes a new one, so the requests that
+  missed their slots in a stall do not all go at once when it ends.
+- **Slot log.** Every slot is logged for a few seconds (`rate:log`), so a 429 can be
+  judged against what the service's last second held when that request left: Graph (like
+  the simulator) counts every request it received in a sliding window, 429s included.
 - **Shared pause.** A `429` (or `503`) with `Retry-After` sets `rate:pause_until` for all
-  workers: requests sent while throttled still count against the app (GRAPH.md).
-- **Adaptive rate (AIMD).** The same answer lowers the rate multiplicatively, to a share of
-  what was actually granted in the last second the first time (so a configured cap far
-  above the real limit is left in one step, not ten), to a share of the current rate
-  after that; the rate then grows back additively with time, up to
-  `MEETREG_RATE_LIMIT`. Against an unknown limit it settles just under it.
+  workers: requests sent while throttled still count against the app. A pause is only
+  ever extended.
+- **Finding the rate.** With nothing learned, *slow start*: the rate starts at
+  `start_rate_per_s` and doubles every `doubling_s` up to the cap, so a cap far above the
+  real limit is not hit with a storm of 256 threads before the first 429 comes back. A 429
+  is then read in one of three ways:
 
-Time is Redis' clock (`TIME`), so machines need not agree on theirs.
+  1. *Measured.* The second before the refused request held clearly fewer slots than our
+     pace: the service's limit is about that count. The rate becomes it, and the 429s of
+     the same storm (requests that left before this decision) refine it.
+  2. *Jitter.* It held about our pace: we sit just under the limit and a clump of
+     arrivals tipped one window over. The pause is the cost. At the cap (the limit is
+     known) the rate stays; below it (a rate we found may be a little high) it drops by
+     `jitter_decrease`. Never 15%, which took seconds to grow back.
+  3. *Repeated.* Another such 429 within `repeat_s` after the last pause ended: the limit
+     is below our pace over a window longer than a second, or it moved. Each repeat
+     doubles the cut (2%, 4%, 8%, ...): multiplicative decrease, as in AIMD.
+
+  After a decision the rate holds for `hold_s`, then grows by `probe_per_s` a second (a
+  limit may rise), up to the cap. After `idle_s` without a request, what was learned is
+  forgotten and slow start begins again: the limit may have moved meanwhile.
 """
 
 from __future__ import annotations
@@ -21,138 +44,238 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import redis
 from redis.commands.core import Script
 
 from worker import keys
-from worker.redis_conn import redis_now_ms, store_errors
+from worker.redis_conn import store_errors
+
+
+class Throttled(NamedTuple):
+    """What `RateLimiter.throttled` did."""
+
+    pause_s: float  # the shared pause left
+    rate_per_s: float  # the rate now in force, before the pacing margin
+    reading: str  # "measured", "echo" (left before the last decision), or the cut: "0.02"
 
 
 @dataclass(frozen=True, slots=True)
 class Tuning:
-    """How the limiter adapts. Fractions are of the current rate."""
+    """How the limiter paces and adapts. Fractions are of the rate in force."""
 
     # Pace at this share of the rate: arrival jitter must not push a window over the limit.
     margin: float = 0.97
-    # On a 429, drop to this share of what was granted in the last second.
-    decrease: float = 0.85
-    # Grow back by this share of the rate set at the last decrease, per second.
-    increase_per_s: float = 0.03
-    # 429s within this long of a decrease are the same storm: decrease once.
-    storm_ms: float = 250.0
+    # Slow start: the first rate (if the cap is higher) and how fast it doubles. At 100 ms
+    # latency a 429 comes back before the rate has grown by a third.
+    start_rate_per_s: float = 100.0
+    doubling_s: float = 0.25
+    # A 429 whose second held fewer than this share of our pace is a measurement.
+    measured_below: float = 0.8
+    # Fewer slots than this in that second say nothing about the service's limit (another
+    # app may use it up): read as jitter or a repeat instead.
+    min_measured: int = 5
+    # The cut of a 429 at our own pace below the cap (none at it); each repeat within
+    # repeat_s after the last pause ended doubles it. A limit over a longer window strikes
+    # again at once; jitter seldom does (seconds apart at a 200/s limit, 2 busy cores).
+    jitter_decrease: float = 0.02
+    repeat_s: float = 2.0
+    # After a decision: hold, then grow by this share of the decided rate per second.
+    hold_s: float = 30.0
+    probe_per_s: float = 0.01
+    # Forget what was learned after this long without a request.
+    idle_s: float = 60.0
+    # A thread that wakes this long after its slot takes a new one (see RateLimiter._keep).
+    late_s: float = 0.05
+    # How long slots stay in the log: a 429 answered later than this less 1 s after its
+    # slot is not measured.
+    log_s: float = 5.0
     min_rate_per_s: float = 0.5
 
+    def args(self) -> list[float]:
+        """The Lua scripts' tuning arguments, in the order `tuning()` reads them."""
+        return [
+            self.margin,
+            self.start_rate_per_s,
+            self.doubling_s * 1000,
+            self.measured_below,
+            self.min_measured,
+            self.jitter_decrease,
+            self.repeat_s * 1000,
+            self.hold_s * 1000,
+            self.probe_per_s,
+            self.idle_s * 1000,
+            self.log_s * 1000,
+            self.min_rate_per_s,
+        ]
 
-# The current rate: the rate set at the last decrease, grown since, capped. Shared by both
-# scripts. `st` = HMGET state rate since sec count prev.
-_CURRENT_RATE = """
-local function current_rate(st, now, cap, growth)
-  if not st[1] then return cap end
-  local base = tonumber(st[1])
-  return math.min(cap, base + base * growth * (now - tonumber(st[2])) / 1000)
+
+# Shared by the scripts. `tuning(A, i)`: the cap at A[i], then Tuning.args(); `.next` is
+# the index after them. The state hash `rate:state` holds rate (at `since`), since (ms),
+# mode ('start': doubling; 'hold': holding, then probing), decided (ms: the end of the
+# last decision's pause) and how (that decision: 'measured', or the cut taken: '0.02').
+_COMMON = """
+local function tuning(A, i)
+  local names = {'cap', 'margin', 'start', 'doubling_ms', 'measured_below', 'min_measured',
+                 'jitter_decrease', 'repeat_ms', 'hold_ms', 'probe', 'idle_ms', 'log_ms',
+                 'min_rate'}
+  local T = {next = i + #names}
+  for j, name in ipairs(names) do T[name] = tonumber(A[i + j - 1]) end
+  return T
 end
-local function granted_last_second(st, now)
-  local sec = math.floor(now / 1000)
-  local count, prev = 0, 0
-  if st[3] and tonumber(st[3]) == sec then count, prev = tonumber(st[4]), tonumber(st[5])
-  elseif st[3] and tonumber(st[3]) == sec - 1 then prev = tonumber(st[4]) end
-  local into = (now % 1000) / 1000
-  if prev == 0 then
-    -- Nothing granted the second before: a run that just started. Scale what this
-    -- second granted so far up to a rate.
-    return count / math.max(into, 0.2)
+local function now_ms()
+  local t = redis.call('TIME')
+  return t[1] * 1000 + t[2] / 1000
+end
+-- The state, started (slow start) if there is none: a first request, or one after idle.
+local function load_state(state_key, T, now)
+  local st = redis.call('HMGET', state_key, 'rate', 'since', 'mode', 'decided', 'how')
+  if not st[1] then
+    st = {math.min(T.cap, T.start), now, 'start', nil, nil}
+    redis.call('HSET', state_key, 'rate', st[1], 'since', st[2], 'mode', st[3])
   end
-  return count + prev * (1 - into)
+  redis.call('PEXPIRE', state_key, math.ceil(T.idle_ms))
+  return st
+end
+local function current_rate(st, T, now)
+  local base, elapsed = tonumber(st[1]), now - tonumber(st[2])
+  local rate
+  if st[3] == 'start' then
+    rate = base * 2 ^ math.min(60, elapsed / T.doubling_ms)
+  else
+    rate = base * (1 + T.probe * math.max(0, elapsed - T.hold_ms) / 1000)
+  end
+  return math.min(T.cap, rate)
 end
 """
 
 # Reserving a slot, as a Lua function other scripts can include: the outcome store's
 # scripts take the slot for a row's next Graph call in the same round trip as its write.
-# Returns {wait_ms, reserved}: reserved=1: the slot is ours at now+wait_ms;
-# reserved=0: a pause is on, wait wait_ms and ask again.
+# K: tat, pause, state, log. A: burst, cap, Tuning.args(), then optionally the id of a
+# slot given up (it leaves the log: no request will fill it).
+# Returns {wait_ms, 1, id}: the slot `id` is ours at now+wait_ms. (A 0 in place of the 1
+# would mean "no slot: wait, then ask again"; callers still understand it.)
 RESERVE_FUNCTION = (
-    _CURRENT_RATE
+    _COMMON
     + """
-local function reserve_slot(tat_key, pause_key, state_key, cap, burst, margin, growth)
-  local t = redis.call('TIME')
-  local now = t[1] * 1000 + t[2] / 1000
-  local pause = tonumber(redis.call('GET', pause_key) or '0')
-  if pause > now then return {tostring(pause - now), 0} end
-  local st = redis.call('HMGET', state_key, 'rate', 'since', 'sec', 'count', 'prev')
-  local rate = current_rate(st, now, tonumber(cap), tonumber(growth)) * tonumber(margin)
-  local interval = 1000 / rate
-  local tat = tonumber(redis.call('GET', tat_key) or '0')
+local function reserve_slot(K, A)
+  local now = now_ms()
+  local burst = tonumber(A[1])
+  local T = tuning(A, 2)
+  local st = load_state(K[3], T, now)
+  local tat = tonumber(redis.call('GET', K[1]) or '0')
   if tat < now then tat = now end
-  local wait = tat - interval * (tonumber(burst) - 1) - now
-  if wait < 0 then wait = 0 end
+  -- In a pause, the slot comes after it: the callers wake one by one when it ends, not
+  -- all at once (256 threads asking again at the same moment come out in a clump).
+  local pause = tonumber(redis.call('GET', K[2]) or '0')
+  if pause > tat then tat = pause end
+  -- Spaced by the rate in force at the slot's own time: 256 threads reserving at once
+  -- in slow start must not all be spaced by its first, lowest rate.
+  local interval = 1000 / (current_rate(st, T, tat) * T.margin)
+  local wait = math.max(0, tat - interval * (burst - 1) - now)
   local new_tat = tat + interval
-  redis.call('SET', tat_key, tostring(new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-  -- Count grants per second (this one and the last), for the next decrease.
-  local sec = math.floor(now / 1000)
-  if st[3] and tonumber(st[3]) == sec then
-    redis.call('HINCRBY', state_key, 'count', 1)
-  else
-    local prev = 0
-    if st[3] and tonumber(st[3]) == sec - 1 then prev = tonumber(st[4]) end
-    redis.call('HSET', state_key, 'sec', sec, 'count', 1, 'prev', prev)
-  end
-  redis.call('EXPIRE', state_key, 86400)
-  return {tostring(wait), 1}
+  redis.call('SET', K[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
+  -- Slot times grow strictly (by interval at least): the time names the slot.
+  local id = string.format('%.3f', now + wait)
+  redis.call('ZADD', K[4], id, id)
+  local given_up = A[T.next]
+  if given_up and given_up ~= '' then redis.call('ZREM', K[4], given_up) end
+  redis.call('ZREMRANGEBYSCORE', K[4], '-inf', now - T.log_ms)
+  redis.call('PEXPIRE', K[4], math.ceil(T.log_ms))
+  return {tostring(wait), 1, id}
 end
 """
 )
 
-# KEYS: tat, pause, state. ARGV: cap, burst, margin, growth.
+# KEYS: tat, pause, state, log. ARGV: burst, cap, Tuning.args(), [slot given up].
 _RESERVE = (
     RESERVE_FUNCTION
     + """
-return reserve_slot(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
+return reserve_slot(KEYS, ARGV)
 """
 )
 
-# KEYS: tat, pause, state. ARGV: retry_after_s, cap, growth, decrease, storm_ms, min_rate.
-# Returns the pause left (ms) and the rate now in force.
+# KEYS: tat, pause, state, log, storm. ARGV: retry_after_s, slot_ago_ms, cap,
+# Tuning.args().
+# Returns the pause left (ms), the rate now in force, and how the 429 was read.
 _THROTTLED = (
-    _CURRENT_RATE
+    _COMMON
     + """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + t[2] / 1000
+local now = now_ms()
 local until_ms = now + tonumber(ARGV[1]) * 1000
-local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-if until_ms > current then
+local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
+if until_ms > pause then
   redis.call('SET', KEYS[2], tostring(until_ms), 'PX', math.ceil(until_ms - now) + 1000)
-  current = until_ms
+  pause = until_ms
 end
-local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'sec', 'count', 'prev')
-local rate = current_rate(st, now, tonumber(ARGV[2]), tonumber(ARGV[3]))
-if not st[2] or now - tonumber(st[2]) >= tonumber(ARGV[5]) then
-  -- The first time, the cap may be far above anything reachable (1,000/s configured,
-  -- 80/s real): start from what was actually granted. Later, what was granted is
-  -- depressed by the pauses themselves, so decrease from the current rate alone.
-  if not st[1] then
-    local granted = granted_last_second(st, now)
-    if granted > 0 and granted < rate then rate = granted end
+local T = tuning(ARGV, 3)
+local st = load_state(KEYS[3], T, now)
+local rate = current_rate(st, T, now)
+local slot_at = now - tonumber(ARGV[2])  -- the refused request's slot
+-- A request that left before the last decision's pause ended (slots reserved earlier are
+-- still going out) belongs to the storm that decision answered.
+local decided = tonumber(st[4] or '0')
+local news = slot_at > decided
+-- What the service's sliding second held when the request left, as far as we sent it.
+local seen = nil
+if now - slot_at + 1000 <= T.log_ms then
+  seen = redis.call('ZCOUNT', KEYS[4], '(' .. tostring(slot_at - 1000), tostring(slot_at))
+end
+local new_rate, how = nil, nil
+local below_pace = seen and seen >= T.min_measured and seen < rate * T.margin * T.measured_below
+if seen and ((news and below_pace) or (not news and st[5] == 'measured')) then
+  -- A measured storm: its k-th refused request was the service's (limit + k)-th in its
+  -- second, so each report, sorted by count, says limit = count - rank. Arrival order is
+  -- not slot order (clumps, lag), so no one report is exact: take the median.
+  if news then redis.call('DEL', KEYS[5]) end
+  redis.call('RPUSH', KEYS[5], seen)
+  redis.call('PEXPIRE', KEYS[5], math.ceil(T.log_ms))
+  local counts = redis.call('LRANGE', KEYS[5], 0, -1)
+  for j = 1, #counts do counts[j] = tonumber(counts[j]) end
+  table.sort(counts)
+  for j = 1, #counts do counts[j] = counts[j] - j end
+  table.sort(counts)
+  new_rate, how = counts[math.ceil(#counts / 2)], 'measured'
+elseif news then
+  -- At our own pace. At the cap the limit is known: a clump tipped one window over, and
+  -- the pause is cost enough. Below it, the rate was found and may be a little high.
+  local cut = T.jitter_decrease
+  if rate >= T.cap then cut = 0 end
+  if decided > 0 and st[5] ~= 'measured' and slot_at - decided < T.repeat_ms then
+    -- Again soon after the last pause: not jitter. Cut, and each time twice as deep.
+    cut = math.min(0.5, math.max(T.jitter_decrease, 2 * tonumber(st[5])))
   end
-  rate = math.max(tonumber(ARGV[6]), rate * tonumber(ARGV[4]))
-  redis.call('HSET', KEYS[3], 'rate', tostring(rate), 'since', tostring(now))
-  redis.call('EXPIRE', KEYS[3], 86400)
+  new_rate, how = rate * (1 - cut), tostring(cut)
 end
-return {tostring(current - now), tostring(rate)}
+if new_rate then
+  rate = math.max(T.min_rate, new_rate)
+  redis.call('HSET', KEYS[3], 'rate', tostring(rate), 'since', tostring(now), 'mode', 'hold',
+             'decided', tostring(math.max(now, pause)), 'how', how)
+end
+return {tostring(pause - now), tostring(rate), how or 'echo'}
 """
 )
 
-
-# KEYS: tat, pause, state. ARGV: cap, growth. The rate in force now (requests/s).
+# KEYS: tat, pause, state, log. ARGV: cap, Tuning.args(). The rate in force now (requests/s).
 _RATE_NOW = (
-    _CURRENT_RATE
+    _COMMON
     + """
-local t = redis.call('TIME')
-local now = t[1] * 1000 + t[2] / 1000
-local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'sec', 'count', 'prev')
-return tostring(current_rate(st, now, tonumber(ARGV[1]), tonumber(ARGV[2])))
+local now = now_ms()
+local T = tuning(ARGV, 1)
+local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'mode', 'decided', 'how')
+if not st[1] then return tostring(math.min(T.cap, T.start)) end
+return tostring(current_rate(st, T, now))
 """
 )
+
+# KEYS: pause. 1 while a pause is on (one round trip: its end, and Redis' clock).
+_PAUSE_ON = """
+local until_ms = tonumber(redis.call('GET', KEYS[1]) or '0')
+local t = redis.call('TIME')
+if until_ms > t[1] * 1000 + t[2] / 1000 then return 1 end
+return 0
+"""
 
 
 class RateLimiter:
@@ -178,6 +301,7 @@ class RateLimiter:
         self._reserve: Script = client.register_script(_RESERVE)
         self._throttled: Script = client.register_script(_THROTTLED)
         self._rate_now: Script = client.register_script(_RATE_NOW)
+        self._pause_on: Script = client.register_script(_PAUSE_ON)
 
     @property
     def slot_keys(self) -> list[str]:
@@ -185,69 +309,76 @@ class RateLimiter:
         return list(_KEYS)
 
     def slot_args(self) -> list[float]:
-        """`reserve_slot`'s arguments after its keys: cap, burst, margin, growth."""
-        return [self.cap_per_s, self.burst, self.tuning.margin, self.tuning.increase_per_s]
+        """`reserve_slot`'s arguments after its keys: burst, cap, then the tuning."""
+        return [self.burst, self.cap_per_s, *self.tuning.args()]
 
     @store_errors
-    def settle(self, wait_ms: float, reserved: bool) -> float:
-        """Wait out a slot another script reserved (see `RESERVE_FUNCTION`); returns the
-        seconds waited. Without a slot (a pause was on), or if a pause began meanwhile,
-        take one the ordinary way."""
-        waited = 0.0
-        if wait_ms > 0:
-            self._sleep(wait_ms / 1000)
-            waited = wait_ms / 1000
-        if reserved and (wait_ms == 0 or not self._paused()):
-            return waited
-        return waited + self.acquire()
+    def settle(
+        self, wait_ms: float, reserved: bool, slot_id: str = "", asked_at: float | None = None
+    ) -> float:
+        """Wait for the slot `slot_id` another script reserved (see `RESERVE_FUNCTION`),
+        asked for at `asked_at` (monotonic s; default now). If a pause began meanwhile, or
+        the slot was missed, take a new one. Returns the slot's time (monotonic s)."""
+        asked_at = time.monotonic() if asked_at is None else asked_at
+        if self._keep(wait_ms, reserved, asked_at):
+            return asked_at + max(0.0, wait_ms) / 1000
+        return self.acquire(given_up=slot_id if reserved else "")
 
     @store_errors
-    def acquire(self) -> float:
-        """Wait for a slot; returns the seconds waited.
-
-        A slot reserved for later is given up if a pause began while we waited for it:
-        the request would land inside the window Graph asked everyone to keep quiet.
-        """
-        waited = 0.0
+    def acquire(self, given_up: str = "") -> float:
+        """Wait for a slot of our own, giving up the slot `given_up` if any; returns the
+        slot's time (monotonic s)."""
         while True:
-            result = self._reserve(keys=_KEYS, args=self.slot_args())
-            wait_ms, reserved = float(result[0]), int(result[1])
-            if wait_ms > 0:
-                self._sleep(wait_ms / 1000)
-                waited += wait_ms / 1000
-            if reserved and (wait_ms == 0 or not self._paused()):
-                return waited
+            asked_at = time.monotonic()
+            wait_ms, reserved, slot_id = self._reserve(
+                keys=_KEYS, args=[*self.slot_args(), given_up]
+            )
+            if self._keep(float(wait_ms), bool(int(reserved)), asked_at):
+                return asked_at + max(0.0, float(wait_ms)) / 1000
+            given_up = slot_id.decode() if isinstance(slot_id, bytes) else str(slot_id)
+
+    def _keep(self, wait_ms: float, reserved: bool, asked_at: float) -> bool:
+        """Sleep until the slot; True if the request may go now.
+
+        Its time counts from when it was asked for, not from when the answer was read (a
+        busy process reads it late). It is given up if a pause began while we waited: the
+        request would land inside the window Graph asked everyone to keep quiet. And if
+        this thread woke too late for it: requests that missed their slots in a stall
+        would all go at once when it ends, a clump over the limit.
+        """
+        due = asked_at + wait_ms / 1000
+        left_s = due - time.monotonic()
+        if left_s > 0:
+            self._sleep(left_s)
+        if not reserved:
+            return False
+        if wait_ms <= 0:  # not paced: the rate is not what holds us back
+            return True
+        return time.monotonic() - due <= self.tuning.late_s and not self._paused()
 
     @store_errors
-    def throttled(self, retry_after_s: float) -> tuple[float, float]:
-        """Graph said "slow down": pause every worker for `retry_after_s` and lower the rate.
-
-        Returns the pause left (s) and the rate now in force (requests/s).
-        """
-        tuning = self.tuning
-        result = self._throttled(
-            keys=_KEYS,
+    def throttled(self, retry_after_s: float, slot_ago_s: float = 0.0) -> Throttled:
+        """Graph said "slow down" to a request whose slot was `slot_ago_s` ago: pause every
+        worker for `retry_after_s` and adapt the rate (see the module's docstring)."""
+        pause_ms, rate, reading = self._throttled(
+            keys=[*_KEYS, keys.RATE_STORM],
             args=[
                 max(0.0, retry_after_s),
+                max(0.0, slot_ago_s) * 1000,
                 self.cap_per_s,
-                tuning.increase_per_s,
-                tuning.decrease,
-                tuning.storm_ms,
-                tuning.min_rate_per_s,
+                *self.tuning.args(),
             ],
         )
-        return float(result[0]) / 1000, float(result[1])
+        reading = reading.decode() if isinstance(reading, bytes) else str(reading)
+        return Throttled(float(pause_ms) / 1000, float(rate), reading)
 
     @store_errors
     def rate_now(self) -> float:
-        """The rate in force for all workers (requests/s), after decreases and regrowth."""
-        return float(self._rate_now(keys=_KEYS, args=[self.cap_per_s, self.tuning.increase_per_s]))
+        """The rate in force for all workers (requests/s), before the pacing margin."""
+        return float(self._rate_now(keys=_KEYS, args=[self.cap_per_s, *self.tuning.args()]))
 
     def _paused(self) -> bool:
-        until = self._redis.get(keys.RATE_PAUSE_UNTIL)
-        if until is None:
-            return False
-        return float(until) > redis_now_ms(self._redis)
+        return bool(self._pause_on(keys=[keys.RATE_PAUSE_UNTIL]))
 
 
-_KEYS = [keys.RATE_TAT, keys.RATE_PAUSE_UNTIL, keys.RATE_STATE]
+_KEYS = [keys.RATE_TAT, keys.RATE_PAUSE_UNTIL, keys.RATE_STATE, keys.RATE_LOG]

@@ -130,6 +130,8 @@ class RowJob:
         self.throttles = 0
         self.lease: tuple[str, str] | None = None  # (meeting id, token) while we hold it
         self.slot: Slot | None = None  # a rate slot reserved for the next Graph call
+        self.slot_asked_at = 0.0  # when the store call that reserved it began (monotonic s)
+        self.slot_at = 0.0  # the rate slot of the latest Graph call (monotonic s)
 
     def run(self) -> RowState | None:
         try:
@@ -192,9 +194,9 @@ class RowJob:
         self.row.attempts += 1
         slot, self.slot = self.slot, None
         if slot is not None:
-            self.deps.limiter.settle(*slot)
+            self.slot_at = self.deps.limiter.settle(*slot, asked_at=self.slot_asked_at)
         else:
-            self.deps.limiter.acquire()
+            self.slot_at = self.deps.limiter.acquire()
         return request()
 
     def _slot_request(self) -> SlotRequest:
@@ -206,6 +208,7 @@ class RowJob:
         learn that the meeting is done. One round trip when nobody else holds it."""
         token = self.token
         while True:
+            self.slot_asked_at = time.monotonic()
             claim, record, self.slot = self.store.claim(
                 self.batch_id,
                 self.row,
@@ -230,6 +233,7 @@ class RowJob:
     def _record_post(self, meeting_id: str) -> None:
         """Count the POST in the store before it leaves; raise LeaseLost if we may not send."""
         assert self.lease is not None
+        self.slot_asked_at = time.monotonic()
         code, self.slot = self.store.record_post(
             self.batch_id, self.row, meeting_id, self.lease[1], slot=self._slot_request()
         )
@@ -276,8 +280,10 @@ class RowJob:
                 self.deps.rng,
                 base_s=self.deps.policy.backoff_base_s,
             )
+            # Every worker waits (acquire() sleeps it out); the rate adapts to this 429.
+            # First of all: each moment without the pause, more requests join the storm.
+            self.deps.limiter.throttled(wait_s, slot_ago_s=time.monotonic() - self.slot_at)
             self._save(RowState.RETRYING)
-            self.deps.limiter.throttled(wait_s)  # every worker waits; acquire() sleeps it out
             return True
         self.transient_failures += 1
         if self.transient_failures >= self.deps.policy.max_attempts:

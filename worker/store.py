@@ -45,6 +45,11 @@ READ_PAGE = 1_000
 # with it. `live`: refuse to touch a row that is already final (a stale worker must not
 # undo an outcome). Returns -1 no such row, 0 final already, 1 saved.
 _ROW_FUNCTIONS = """
+local function from(t, first)
+  local rest = {}
+  for i = first, #t do rest[#rest + 1] = t[i] end
+  return rest
+end
 local FINAL = {created=1, already_enabled=1, skipped=1, failed=1, invalid=1}
 local function set_row(rows_key, batch_key, seq, json, state, live, ttl_s, stamp)
   local old = redis.call('HGET', rows_key, seq)
@@ -75,13 +80,13 @@ return set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', A
 """
 )
 
-# KEYS: rows, batch, meeting, lease, [tat, pause, state]. ARGV: seq, JSON (running), ttl_s,
-# stamp, token, lease_ms, get_first ('1' always GET first), [cap, burst, margin, growth].
+# KEYS: rows, batch, meeting, lease, [the limiter's slot keys]. ARGV: seq, JSON (running),
+# ttl_s, stamp, token, lease_ms, get_first ('1' always GET first), [its slot arguments].
 # One round trip to start work on a row: read the meeting's record; if it is done, say so;
 # else take its lease (or find it held) and mark the row running; with the rate keys,
 # also reserve the slot for the GET that comes next (a GET comes when `get_first` says
 # so, or when a POST may ever have been sent).
-# Returns {code, meeting fields, wait_ms, reserved}: code 2 meeting done, 1 claimed,
+# Returns {code, meeting fields, wait_ms, reserved, slot id}: code 2 meeting done, 1 claimed,
 # 0 lease held by another, -1 the row is final already (or ended now: batch cancelled),
 # -2 the batch is paused. reserved -1: no slot taken.
 _CLAIM = (
@@ -91,53 +96,54 @@ _CLAIM = (
 local paused = redis.call('HGET', KEYS[2], 'paused')
 if paused then
   -- A paused batch sends nothing more; a cancelled one ends its rows as they come.
-  if redis.call('HGET', KEYS[2], 'cancelled') ~= '1' then return {-2, {}, '0', -1} end
+  if redis.call('HGET', KEYS[2], 'cancelled') ~= '1' then return {-2, {}, '0', -1, ''} end
   local row = cjson.decode(ARGV[2])
   row['status'] = 'failed'
   row['error'] = paused
   set_row(KEYS[1], KEYS[2], ARGV[1], cjson.encode(row), 'failed', true, ARGV[3], ARGV[4])
-  return {-1, {}, '0', -1}
+  return {-1, {}, '0', -1, ''}
 end
 local meeting = redis.call('HGETALL', KEYS[3])
 local state = field(meeting, 'state')
-if state == 'created' or state == 'already_enabled' then return {2, meeting, '0', -1} end
+if state == 'created' or state == 'already_enabled' then return {2, meeting, '0', -1, ''} end
 local holder = redis.call('GET', KEYS[4])
-if holder and holder ~= ARGV[5] then return {0, meeting, '0', -1} end
+if holder and holder ~= ARGV[5] then return {0, meeting, '0', -1, ''} end
 if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
-  return {-1, meeting, '0', -1}
+  return {-1, meeting, '0', -1, ''}
 end
 redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
 local posts = tonumber(field(meeting, 'posts') or '0')
 if KEYS[5] and (ARGV[7] == '1' or posts > 0) then
-  local slot = reserve_slot(KEYS[5], KEYS[6], KEYS[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
-  return {1, meeting, slot[1], slot[2]}
+  local slot = reserve_slot(from(KEYS, 5), from(ARGV, 8))
+  return {1, meeting, slot[1], slot[2], slot[3]}
 end
-return {1, meeting, '0', -1}
+return {1, meeting, '0', -1, ''}
 """
 )
 
-# KEYS: rows, batch, meeting, lease, [tat, pause, state]. ARGV: seq, JSON, ttl_s, stamp,
-# token, row ref, idem_ttl_s, [cap, burst, margin, growth].
+# KEYS: rows, batch, meeting, lease, [the limiter's slot keys]. ARGV: seq, JSON, ttl_s,
+# stamp, token, row ref, idem_ttl_s, [its slot arguments].
 # Counts a POST as sent *before* it is sent, with the row's attempt, and only while this
 # worker holds the lease: a worker that lost it (paused too long) must not send. With the
 # rate keys, also reserves the POST's slot.
-# Returns {code, wait_ms, reserved}: code 1 go ahead, 0 lease lost, -1 row final already.
+# Returns {code, wait_ms, reserved, slot id}: code 1 go ahead, 0 lease lost, -1 row final
+# already.
 _RECORD_POST = (
     _ROW_FUNCTIONS
     + RESERVE_FUNCTION
     + """
-if redis.call('GET', KEYS[4]) ~= ARGV[5] then return {0, '0', -1} end
+if redis.call('GET', KEYS[4]) ~= ARGV[5] then return {0, '0', -1, ''} end
 if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
-  return {-1, '0', -1}
+  return {-1, '0', -1, ''}
 end
 redis.call('HINCRBY', KEYS[3], 'posts', 1)
 redis.call('HSET', KEYS[3], 'state', 'posting', 'posted_by', ARGV[6], 'updated_at', ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[7])
 if KEYS[5] then
-  local slot = reserve_slot(KEYS[5], KEYS[6], KEYS[7], ARGV[8], ARGV[9], ARGV[10], ARGV[11])
-  return {1, slot[1], slot[2]}
+  local slot = reserve_slot(from(KEYS, 5), from(ARGV, 8))
+  return {1, slot[1], slot[2], slot[3]}
 end
-return {1, '0', -1}
+return {1, '0', -1, ''}
 """
 )
 
@@ -276,8 +282,9 @@ class MeetingRecord:
 
 SlotRequest = tuple[list[str], list[float]]
 """The rate limiter's keys and arguments, for a script that reserves a slot as it writes."""
-Slot = tuple[float, bool]
-"""A reserved rate slot: wait this many ms; False: a pause was on, no slot was taken."""
+Slot = tuple[float, bool, str]
+"""A reserved rate slot: wait this many ms; False: a pause was on, no slot was taken; the
+slot's id (for `RateLimiter.settle`)."""
 
 
 class Claim(IntEnum):
@@ -460,11 +467,11 @@ class OutcomeStore:
         one comes, is reserved in the same trip and returned.
         """
         extra_keys, extra_args = slot if slot is not None else ([], [])
-        code, flat, wait_ms, reserved = self._claim(
+        code, flat, wait_ms, reserved, slot_id = self._claim(
             keys=[*self._row_keys(batch_id, meeting_id), *extra_keys],
             args=[*self._running(row), token, lease_ms, "1" if get_first else "0", *extra_args],
         )
-        return Claim(int(code)), _meeting_record(_pairs(flat)), _slot(wait_ms, reserved)
+        return Claim(int(code)), _meeting_record(_pairs(flat)), _slot(wait_ms, reserved, slot_id)
 
     @store_errors
     def record_post(
@@ -480,7 +487,7 @@ class OutcomeStore:
         final. Nothing may be sent unless this returned 1. With `slot`, the POST's rate
         slot is reserved in the same trip and returned."""
         extra_keys, extra_args = slot if slot is not None else ([], [])
-        code, wait_ms, reserved = self._record_post(
+        code, wait_ms, reserved, slot_id = self._record_post(
             keys=[*self._row_keys(batch_id, meeting_id), *extra_keys],
             args=[
                 *self._running(row),
@@ -490,7 +497,7 @@ class OutcomeStore:
                 *extra_args,
             ],
         )
-        return int(code), _slot(wait_ms, reserved)
+        return int(code), _slot(wait_ms, reserved, slot_id)
 
     @store_errors
     def finish(
@@ -655,8 +662,8 @@ class OutcomeStore:
         self.redis.set(keys.upn(upn), object_id, ex=DAY_S)
 
 
-def _slot(wait_ms: bytes | str | int, reserved: int) -> Slot | None:
-    return None if int(reserved) < 0 else (float(wait_ms), bool(int(reserved)))
+def _slot(wait_ms: bytes | str | int, reserved: int, slot_id: bytes | str) -> Slot | None:
+    return None if int(reserved) < 0 else (float(wait_ms), bool(int(reserved)), as_text(slot_id))
 
 
 def _pairs(flat: Sequence[bytes | str]) -> Iterator[tuple[bytes | str, bytes | str]]:

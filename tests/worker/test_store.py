@@ -155,12 +155,13 @@ def test_claim_and_record_post_reserve_the_next_calls_rate_slot(
     _, _, first = store.claim("b1", row(1), "m1", "a", 10_000, slot=request)
     _, second = store.record_post("b1", row(1), "m1", "a", slot=request)
     _, _, none = store.claim("b1", row(2), "m2", "b", 10_000, slot=request, get_first=False)
-    assert first == (0.0, True)  # the GET's slot, at once
+    assert first is not None and first[:2] == (0.0, True)  # the GET's slot, at once
     assert second is not None and second[1] and 95 <= second[0] <= 100  # 1/10 s later
+    assert first[2] != second[2]  # each slot named, for giving it up
     assert none is None  # no GET comes: no slot taken
     limiter.throttled(5.0)
     _, paused = store.record_post("b1", row(1), "m1", "a", slot=request)
-    assert paused is not None and not paused[1] and paused[0] > 4000  # a pause: no slot
+    assert paused is not None and paused[1] and paused[0] > 4000  # a pause: a slot after it
 
 
 def fail_rows(store: OutcomeStore, seqs: range, signature: str, users: int) -> list[bool]:
