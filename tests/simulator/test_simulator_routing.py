@@ -63,7 +63,7 @@ def test_a_tricky_user_id_stays_one_segment(sim, graph, user_id):
         "/beta/groups",
         "/beta/users",
         "/beta/users/",
-        f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}",
+        f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}/attendanceReports",
         f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}/registration/extra",
         f"/beta/users/{ORGANIZER}/onlineMeetings//registration",
         f"/beta/me/onlineMeetings/{MEETING}/registration",
@@ -100,3 +100,13 @@ def test_registration_under_v1_is_unknown_as_at_graph_alone_or_in_a_batch(sim, g
     assert answer["status"] == 404
     assert sim.state.registration(MEETING) is None
     assert graph.post_registration().status_code == 201  # beta, where it lives
+
+
+def test_a_meeting_can_be_read_but_not_posted_to(sim, graph):
+    sim.state.add_meeting(ORGANIZER, MEETING)
+    headers = {"Authorization": f"Bearer {graph.token}"}
+    path = f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}"
+    assert graph.http.get(path, headers=headers).json()["id"] == MEETING
+    assert graph.http.get(path + "x", headers=headers).status_code == 404
+    assert graph.http.post(path, json=EXTERNAL, headers=headers).status_code == 405
+    assert sim.state.registration(MEETING) is None
