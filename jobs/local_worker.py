@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from celery import signals
 from celery.worker import state as worker_state
 
 from worker import keys
@@ -34,6 +35,9 @@ def run_worker_until(stop_when: Callable[[], bool], *, concurrency: int) -> None
         without_mingle=True,
         without_gossip=True,
         loglevel="WARNING",
+        # Only the command-line worker sends `worker_ready`; the sweeper starts on it, and
+        # without it rows a dead worker held would wait for the broker's 12 h timeout.
+        ready_callback=lambda consumer: signals.worker_ready.send(sender=consumer),
     )
     done = threading.Event()
 

@@ -8,6 +8,7 @@ timeout is 12 h), so finishing proves the sweeper took the rows up from the outc
 from __future__ import annotations
 
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -15,14 +16,23 @@ from cli_helpers import command_env, meetreg, start_worker, wait_until
 from pipeline_helpers import ORGANIZER
 
 from worker.simulator import SimulatorServer
-from worker.store import OutcomeStore
+from worker.store import BatchStatus, OutcomeStore
 
 ROWS = 150
 
 
-def test_killed_worker_rows_are_finished_by_another_without_duplicates(
+@dataclass
+class KilledMidBatch:
+    batch_id: str
+    env: dict[str, str]
+    store: OutcomeStore
+    at_kill: BatchStatus
+
+
+def kill_worker_mid_batch(
     sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
-) -> None:
+) -> KilledMidBatch:
+    """A batch of ROWS enqueued, and its worker SIGKILLed with rows mid-call."""
     sim.state.set_faults(latency_ms=80)
     lines = ["user_id,meeting_id"]
     for i in range(ROWS):
@@ -53,15 +63,50 @@ def test_killed_worker_rows_are_finished_by_another_without_duplicates(
     at_kill = store.batch_status(batch_id)
     assert not at_kill.finished
     assert at_kill.counts["running"] > 0  # killed with rows in the middle of Graph calls
+    return KilledMidBatch(batch_id, env, store, at_kill)
 
-    second = start_worker("second", env, tmp_path)
+
+def assert_created_once_each(sim: SimulatorServer, status: BatchStatus) -> None:
+    assert status.counts["created"] + status.counts["already_enabled"] == ROWS
+    assert status.counts["created"] == sum(sim.state.creations.values()) == ROWS
+    assert sim.state.stats()["duplicates"] == []
+
+
+def test_killed_worker_rows_are_finished_by_another_without_duplicates(
+    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    killed = kill_worker_mid_batch(sim, redis_url, redis_client, tmp_path)
+    batch_id, store = killed.batch_id, killed.store
+
+    second = start_worker("second", killed.env, tmp_path)
     try:
         wait_until(lambda: store.batch_status(batch_id).finished, timeout_s=90, what="the batch")
     finally:
         second.terminate()
         second.wait(timeout=30)
 
-    final = store.batch_status(batch_id)
-    assert final.counts["created"] + final.counts["already_enabled"] == ROWS
-    assert final.counts["created"] == sum(sim.state.creations.values()) == ROWS
+    assert_created_once_each(sim, store.batch_status(batch_id))
+
+
+def test_meetreg_run_takes_up_the_rows_a_dead_worker_held(
+    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """`meetreg run` on the same Redis is a worker too: its sweeper finds the dead worker's
+    rows and its threads finish them, while it runs a batch of its own."""
+    killed = kill_worker_mid_batch(sim, redis_url, redis_client, tmp_path)
+    lines = ["user_id,meeting_id"]
+    for i in range(20):
+        sim.state.add_meeting(ORGANIZER, f"own-{i}")
+        lines.append(f"{ORGANIZER},own-{i}")
+    own = tmp_path / "own.csv"
+    own.write_text("\n".join(lines) + "\n")
+    # Its own batch paced to last well past the sweeper's first look (within 4 s).
+    env = {**killed.env, "MEETREG_RATE_LIMIT": "4"}
+    ran = meetreg("run", str(own), env=env, timeout=90)
+    assert ran.returncode == 0, ran.stderr
+
+    # Every row the dead worker held is final: taken up, not left to the broker's 12 h.
+    final = killed.store.batch_status(killed.batch_id)
+    assert final.counts["running"] == 0
+    assert final.done > killed.at_kill.done
     assert sim.state.stats()["duplicates"] == []
