@@ -17,7 +17,8 @@ agree on theirs.
   the simulator) counts every request it received in a sliding window, 429s included.
 - **Shared pause.** A `429` (or `503`) with `Retry-After` sets `rate:pause_until` for all
   workers: requests sent while throttled still count against the app. A pause is only
-  ever extended.
+  ever extended. A request about to leave checks it in this process's `PauseWatch`,
+  which one thread keeps fresh, not with a round trip of its own.
 - **Finding the rate.** With nothing learned, *slow start*: the rate starts at
   `start_rate_per_s` and doubles every `doubling_s` up to the cap, so a cap far above the
   real limit is not hit with a storm of 256 threads before the first 429 comes back. A 429
@@ -41,6 +42,8 @@ agree on theirs.
 
 from __future__ import annotations
 
+import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -50,6 +53,7 @@ import redis
 from redis.commands.core import Script
 
 from worker import keys
+from worker.errors import StoreError
 from worker.redis_conn import store_errors
 
 
@@ -87,7 +91,11 @@ class Tuning:
     # Forget what was learned after this long without a request.
     idle_s: float = 60.0
     # A thread that wakes this long after its slot takes a new one (see RateLimiter._keep).
-    late_s: float = 0.05
+    # The requests a stall lets go at once are at most late_s x rate: kept under the
+    # margin's headroom, (1 - margin) x 1 s = 30 ms, they cannot tip a second over.
+    late_s: float = 0.02
+    # How often each process reads the shared pause in the background (see PauseWatch).
+    pause_poll_s: float = 0.02
     # How long slots stay in the log: a 429 answered later than this less 1 s after its
     # slot is not measured.
     log_s: float = 5.0
@@ -269,12 +277,11 @@ return tostring(current_rate(st, T, now))
 """
 )
 
-# KEYS: pause. 1 while a pause is on (one round trip: its end, and Redis' clock).
-_PAUSE_ON = """
+# KEYS: pause. The pause left (ms, 0 if none), by Redis' clock.
+_PAUSE_LEFT = """
 local until_ms = tonumber(redis.call('GET', KEYS[1]) or '0')
 local t = redis.call('TIME')
-if until_ms > t[1] * 1000 + t[2] / 1000 then return 1 end
-return 0
+return tostring(math.max(0, until_ms - (t[1] * 1000 + t[2] / 1000)))
 """
 
 
@@ -301,7 +308,8 @@ class RateLimiter:
         self._reserve: Script = client.register_script(_RESERVE)
         self._throttled: Script = client.register_script(_THROTTLED)
         self._rate_now: Script = client.register_script(_RATE_NOW)
-        self._pause_on: Script = client.register_script(_PAUSE_ON)
+        self._pause_left: Script = client.register_script(_PAUSE_LEFT)
+        self._pause = PauseWatch(self._read_pause_s, self.tuning.pause_poll_s)
 
     @property
     def slot_keys(self) -> list[str]:
@@ -354,12 +362,13 @@ class RateLimiter:
             return False
         if wait_ms <= 0:  # not paced: the rate is not what holds us back
             return True
-        return time.monotonic() - due <= self.tuning.late_s and not self._paused()
+        return time.monotonic() - due <= self.tuning.late_s and not self._pause.paused()
 
     @store_errors
     def throttled(self, retry_after_s: float, slot_ago_s: float = 0.0) -> Throttled:
         """Graph said "slow down" to a request whose slot was `slot_ago_s` ago: pause every
         worker for `retry_after_s` and adapt the rate (see the module's docstring)."""
+        asked_at = time.monotonic()
         pause_ms, rate, reading = self._throttled(
             keys=[*_KEYS, keys.RATE_STORM],
             args=[
@@ -370,6 +379,7 @@ class RateLimiter:
             ],
         )
         reading = reading.decode() if isinstance(reading, bytes) else str(reading)
+        self._pause.extend(float(pause_ms) / 1000, asked_at)  # this process knows at once
         return Throttled(float(pause_ms) / 1000, float(rate), reading)
 
     @store_errors
@@ -377,8 +387,68 @@ class RateLimiter:
         """The rate in force for all workers (requests/s), before the pacing margin."""
         return float(self._rate_now(keys=_KEYS, args=[self.cap_per_s, *self.tuning.args()]))
 
-    def _paused(self) -> bool:
-        return bool(self._pause_on(keys=[keys.RATE_PAUSE_UNTIL]))
+    @store_errors
+    def _read_pause_s(self) -> float:
+        return float(self._pause_left(keys=[keys.RATE_PAUSE_UNTIL])) / 1000
+
+
+class PauseWatch:
+    """This process's view of the shared pause, for a request about to leave.
+
+    Checking Redis there cost a round trip per request, and under 256 threads that round
+    trip's own delay scattered requests that had left their slots evenly: clumps, and a
+    429 at a known limit (each worth a whole `Retry-After` of silence). Instead one
+    background thread reads the pause every `poll_s` while requests are being checked,
+    and stops after `idle_s` without one. A pause another process begins is seen within
+    `poll_s`: less than the requests already on the wire when its 429 came back. When
+    the view is stale (no watcher yet, or it stalled) the check reads Redis itself.
+    """
+
+    def __init__(
+        self, read_pause_s: Callable[[], float], poll_s: float, idle_s: float = 5.0
+    ) -> None:
+        self._read_pause_s = read_pause_s
+        self.poll_s = poll_s
+        self.idle_s = idle_s
+        self._until = 0.0  # monotonic: the end of the latest pause known here
+        self._read_at = -math.inf  # monotonic: when Redis was last read
+        self._asked_at = 0.0
+        self._lock = threading.Lock()
+        self._watcher: threading.Thread | None = None
+
+    def paused(self) -> bool:
+        now = time.monotonic()
+        self._asked_at = now
+        if now - self._read_at > 2 * self.poll_s:
+            self._refresh()
+            self._watch()
+        return time.monotonic() < self._until
+
+    def extend(self, pause_s: float, asked_at: float) -> None:
+        """A pause of `pause_s` from Redis' answer to a call made at `asked_at` (monotonic):
+        counted from the call, not the answer, so it ends no later than in Redis."""
+        self._until = max(self._until, asked_at + pause_s)
+
+    def _refresh(self) -> None:
+        read_at = time.monotonic()
+        self.extend(self._read_pause_s(), read_at)  # a pause is only ever extended
+        self._read_at = read_at
+
+    def _watch(self) -> None:
+        with self._lock:
+            if self._watcher is None or not self._watcher.is_alive():
+                self._watcher = threading.Thread(
+                    target=self._poll, name="meetreg-pause-watch", daemon=True
+                )
+                self._watcher.start()
+
+    def _poll(self) -> None:
+        while time.monotonic() - self._asked_at < self.idle_s:
+            try:
+                self._refresh()
+            except StoreError:  # Redis away: checks read it themselves, and say so
+                return
+            time.sleep(self.poll_s)
 
 
 _KEYS = [keys.RATE_TAT, keys.RATE_PAUSE_UNTIL, keys.RATE_STATE, keys.RATE_LOG]
