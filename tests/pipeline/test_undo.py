@@ -6,7 +6,7 @@ The real protocol and Graph client, the simulator over HTTPS, real Redis.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pytest
 from pipeline_helpers import HEADER, ORGANIZER, Batch, Work, rows
@@ -23,8 +23,11 @@ NEW = [f"m-{i}" for i in range(4)]
 PRE_EXISTING = ["p-0", "p-1"]
 
 
+Undo = Callable[[str], str]
+
+
 @pytest.fixture
-def undo(runtime: Runtime, queued: list[Chunk]):  # type: ignore[no-untyped-def]
+def undo(runtime: Runtime, queued: list[Chunk]) -> Undo:
     """`undo(source_id)`: enqueue the source batch's undo batch; returns its id."""
 
     def publish(chunks: Iterable[Chunk]) -> int:
@@ -63,7 +66,7 @@ def path_of(meeting: str) -> str:
 
 
 def test_undo_deletes_exactly_the_registrations_the_batch_created(
-    sim: SimulatorServer, source: str, undo, work: Work, runtime: Runtime
+    sim: SimulatorServer, source: str, undo: Undo, work: Work, runtime: Runtime
 ) -> None:
     created_ids = {r.meeting_id: r.registration_id for r in rows(runtime, source)}
     kept = {m: sim.state.registration(m) for m in PRE_EXISTING}
@@ -82,7 +85,7 @@ def test_undo_deletes_exactly_the_registrations_the_batch_created(
 
 
 def test_after_an_undo_the_same_file_enables_registration_again(
-    sim: SimulatorServer, source: str, undo, batch: Batch, work: Work
+    sim: SimulatorServer, source: str, undo: Undo, batch: Batch, work: Work
 ) -> None:
     work(undo(source))
     again = work(batch(HEADER + "".join(f"{ORGANIZER},{m},\n" for m in NEW)))
@@ -92,7 +95,7 @@ def test_after_an_undo_the_same_file_enables_registration_again(
 
 
 def test_undoing_twice_deletes_nothing_more(
-    sim: SimulatorServer, source: str, undo, work: Work, runtime: Runtime
+    sim: SimulatorServer, source: str, undo: Undo, work: Work, runtime: Runtime
 ) -> None:
     first = undo(source)
     work(first)
@@ -118,7 +121,7 @@ def test_undoing_twice_deletes_nothing_more(
 
 
 def test_throttling_and_outages_during_the_undo_are_retried_after_retry_after(
-    sim: SimulatorServer, source: str, undo, work: Work, runtime: Runtime
+    sim: SimulatorServer, source: str, undo: Undo, work: Work, runtime: Runtime
 ) -> None:
     sim.state.script("m-0", [{"status": 429, "retry_after": "0.3"}])  # on its GET
     sim.state.script("m-1", [{"action": "answer"}, {"status": 429, "retry_after": "0.3"}])
@@ -133,7 +136,7 @@ def test_throttling_and_outages_during_the_undo_are_retried_after_retry_after(
 
 
 def test_a_delete_whose_answer_was_lost_ends_disabled_after_a_look(
-    sim: SimulatorServer, source: str, undo, work: Work, runtime: Runtime
+    sim: SimulatorServer, source: str, undo: Undo, work: Work, runtime: Runtime
 ) -> None:
     # Every DELETE is done, then answered 500: the retry GETs, finds it gone, sends no more.
     sim.state.set_faults(commit_then_500_probability=1.0)
@@ -143,7 +146,7 @@ def test_a_delete_whose_answer_was_lost_ends_disabled_after_a_look(
 
 
 def test_a_registration_made_again_since_the_batch_is_left_alone(
-    sim: SimulatorServer, source: str, undo, work: Work, runtime: Runtime
+    sim: SimulatorServer, source: str, undo: Undo, work: Work, runtime: Runtime
 ) -> None:
     body = {"@odata.type": "#microsoft.graph.externalMeetingRegistration"}
     sim.state.delete_registration(ORGANIZER, "m-0")
@@ -160,7 +163,7 @@ def test_a_registration_made_again_since_the_batch_is_left_alone(
 
 
 def test_graph_refusing_the_delete_fails_the_row_with_graphs_code(
-    sim: SimulatorServer, source: str, undo, work: Work, runtime: Runtime
+    sim: SimulatorServer, source: str, undo: Undo, work: Work, runtime: Runtime
 ) -> None:
     sim.state.script("m-0", [{"action": "answer"}, {"status": 403}])
     status = work(undo(source))
