@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import pytest
+from cli_helpers import wait_until
 from pipeline_helpers import HEADER, ORGANIZER, Batch, Work, rows
 
 from jobs.enqueue import Chunk
@@ -18,6 +19,7 @@ from worker.models import Operation, RowState
 from worker.register import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
+from worker.store import Claim
 
 NEW = [f"m-{i}" for i in range(4)]
 PRE_EXISTING = ["p-0", "p-1"]
@@ -173,3 +175,32 @@ def test_graph_refusing_the_delete_fails_the_row_with_graphs_code(
     assert by_meeting["m-0"].error.startswith("Forbidden")
     assert sim.state.registration("m-0") is not None
     assert status.counts["disabled"] == len(NEW) - 1
+
+
+def test_a_worker_that_died_after_sending_its_delete_leaves_the_row_to_be_finished(
+    sim: SimulatorServer, source: str, undo: Undo, work: Work, runtime: Runtime
+) -> None:
+    # What a worker killed mid-call leaves behind: the row `running`, its meeting's lease
+    # (about to lapse, as a dead worker's does), the DELETE counted, and done by Graph.
+    store = runtime.store
+    undo_id = undo(source)
+    row = store.row(undo_id, 1)
+    assert row is not None
+    claim = store.claim(
+        undo_id,
+        row,
+        row.meeting_id,
+        "dead-worker",
+        50,
+        done_states=Operation.DISABLE.done_states,
+        done_id=row.registration_id,
+    )
+    assert claim[0] is Claim.CLAIMED
+    assert store.record_post(undo_id, row, row.meeting_id, "dead-worker")[0] == 1
+    sim.state.delete_registration(ORGANIZER, row.meeting_id)
+    lease = keys.lease(row.meeting_id)
+    wait_until(lambda: not store.redis.exists(lease), timeout_s=5, what="the lease to lapse")
+
+    status = work(undo_id)
+    assert status.finished and status.counts["disabled"] == len(NEW)  # ours, not "already"
+    assert path_of(row.meeting_id) not in deleted(sim)  # looked first; sent no second DELETE
