@@ -34,6 +34,7 @@ from jobs.progress import BatchProgress, counts_text, summary_table
 from jobs.report import write_csv, write_json
 from jobs.subscriptions import SubscriptionBook, utc_now
 from jobs.subscriptions import subscribe as subscribe_user
+from jobs.undo import check_source, enqueue_undo
 from worker.errors import ConfigError, GraphAuthError, GraphError, InputError, MeetregError
 from worker.graph.calendar import CalendarApi, build_calendar_api
 from worker.models import AllowedRegistrant, RowState
@@ -75,7 +76,7 @@ def refusals(fn: Callable[P, T]) -> Callable[P, T]:
 
 
 def exit_code(status: BatchStatus) -> int:
-    bad = status.counts[RowState.FAILED] + status.counts[RowState.INVALID]
+    bad = status.counts[RowState.FAILED] + status.counts.get(RowState.INVALID, 0)
     return EXIT_ROWS_FAILED if bad or not status.finished else EXIT_OK
 
 
@@ -204,16 +205,21 @@ def run_batch(
         runtime(must_sign_in=True)
         done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
         err.print(f"batch {done.batch_id}: {done.total} rows", markup=False)
+        return work_until_finished(settings, store, done.batch_id)
 
-        with BatchProgress(store, done.batch_id, err) as progress:
-            if not progress.update():
-                run_worker_until(progress.update, concurrency=settings.worker_threads)
-        status = store.batch_status(done.batch_id)
-        out.print(summary_table(status, progress.elapsed_s))
-        if status.paused and not status.finished:
-            err.print(paused_text(status), markup=False)
-        out.print(f"report: meetreg report {done.batch_id}", markup=False)
-        return exit_code(status)
+
+def work_until_finished(settings: Settings, store: OutcomeStore, batch_id: str) -> int:
+    """Process the batch in this process with a progress bar, until it is finished (or
+    paused); print the summary. Returns the exit code."""
+    with BatchProgress(store, batch_id, err) as progress:
+        if not progress.update():
+            run_worker_until(progress.update, concurrency=settings.worker_threads)
+    status = store.batch_status(batch_id)
+    out.print(summary_table(status, progress.elapsed_s))
+    if status.paused and not status.finished:
+        err.print(paused_text(status), markup=False)
+    out.print(f"report: meetreg report {batch_id}", markup=False)
+    return exit_code(status)
 
 
 def dry_run_file(
@@ -279,6 +285,10 @@ def status(
         out.print(f"  {counts_text(current) or 'no rows'}", markup=False)
         if current.paused and not current.finished and not current.cancelled:
             out.print(f"  why: {current.paused}", markup=False)
+        if current.undoes:
+            out.print(f"  undo of {current.undoes}", markup=False)
+        if current.undone_by:
+            out.print(f"  undone by {current.undone_by}", markup=False)
 
 
 @cli.command()
@@ -323,6 +333,50 @@ def resume(batch_id: Annotated[str, typer.Argument(help="The paused batch.")]) -
     settings, store = settings_and_store()
     sent = resume_batch(store, batch_id, publish=publish_chunks, chunk_size=settings.chunk_size)
     out.print(f"{batch_id}: resumed, {sent} chunks of unfinished rows enqueued", markup=False)
+
+
+@cli.command()
+@refusals
+def disable(
+    source: Annotated[
+        str, typer.Option("--batch", help="The batch whose registrations to delete.")
+    ],
+    batch_id: Annotated[
+        str | None,
+        typer.Option("--batch-id", help="Your id for the undo batch; made up if absent."),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Process here and wait, as `run` does (default); or leave it to the workers.",
+        ),
+    ] = True,
+) -> None:
+    """Undo a batch: delete the registrations it created (never ones it found), as a new
+    undo batch; prints its id. Run again, it resumes that undo batch."""
+    settings = load_settings()
+    settings.require_redis()  # the batch to undo lives there; an embedded one would be empty
+    if wait:
+        settings.require_credentials()
+    store = open_store(settings)
+    check_source(store, source)  # refused before any sign-in
+    if wait:
+        runtime(must_sign_in=True)
+    done = enqueue_undo(
+        store, source, publish=publish_chunks, batch_id=batch_id, chunk_size=settings.chunk_size
+    )
+    if done is None:
+        err.print(f"{source}: created no registration; nothing to undo", markup=False)
+        return
+    out.print(done.batch_id, markup=False)
+    verb = "resuming" if done.resumed else "undoing"
+    err.print(
+        f"{verb} {source}: undo batch {done.batch_id}, {done.total} registrations to delete",
+        markup=False,
+    )
+    if wait:
+        raise typer.Exit(work_until_finished(settings, store, done.batch_id))
 
 
 @cli.command()

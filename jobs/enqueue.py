@@ -21,7 +21,7 @@ from pathlib import Path
 
 from jobs.csv_source import InvalidRow, SourceRow, read_rows
 from worker.errors import InputError
-from worker.models import AllowedRegistrant, RowRecord, RowState
+from worker.models import AllowedRegistrant, Operation, RowRecord, RowState
 from worker.store import OutcomeStore
 
 MAX_MESSAGES_PER_BATCH = 2_000
@@ -181,6 +181,8 @@ def _resume(
     chunk_size: int,
 ) -> Enqueued:
     status = store.batch_status(batch_id)
+    if status.operation is not Operation.CREATE:
+        raise InputError(f"batch {batch_id} is an undo batch; `meetreg disable` resumes it")
     total = sum(1 for _ in rows)  # the whole source is read (and checked) before anything
     if total != status.total:
         raise InputError(

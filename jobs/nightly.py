@@ -34,7 +34,7 @@ from jobs.subscriptions import RenewalSummary, SubscriptionBook, renew_due
 from worker import keys
 from worker.errors import MeetregError, UnknownBatchError
 from worker.graph.calendar import CalendarApi
-from worker.models import RowState
+from worker.models import Operation, RowState
 from worker.redis_conn import store_errors
 from worker.schedule import slot_for
 from worker.settings import Settings
@@ -109,9 +109,15 @@ class NightlyReport:
             and not self.renewal.failed
         )
 
+    def states(self) -> list[RowState]:
+        """The states the summed-up batches' rows can be in (an undo batch has its own)."""
+        return [s for s in RowState if any(s in b.counts for b in self.batches)] or list(
+            Operation.CREATE.states
+        )
+
     def totals(self) -> dict[str, int]:
         """Rows of the summed-up batches, by state, and `total`."""
-        sums = {str(state): sum(b.counts[state] for b in self.batches) for state in RowState}
+        sums = {str(s): sum(b.counts.get(s, 0) for b in self.batches) for s in self.states()}
         sums["total"] = sum(batch.total for batch in self.batches)
         return sums
 
@@ -140,7 +146,7 @@ class NightlyReport:
                 "last 24 h",
                 self.summary_step,
                 f"{len(self.batches)} batches, {totals['total']} rows"
-                + "".join(f", {s} {totals[s]}" for s in RowState if totals[s]),
+                + "".join(f", {s} {totals[s]}" for s in self.states() if totals[s]),
             )
         )
         return lines
@@ -294,7 +300,7 @@ def _sum_up(deps: NightlyDeps, report: NightlyReport, now: datetime) -> Step:
 
 def batch_line(batch: BatchStatus) -> str:
     state = "finished" if batch.finished else "in progress"
-    counts = "".join(f", {s} {batch.counts[s]}" for s in RowState if batch.counts[s])
+    counts = "".join(f", {s} {n}" for s, n in batch.counts.items() if n)
     return f"batch {batch.batch_id}: {batch.total} rows{counts} ({state})"
 
 

@@ -7,7 +7,6 @@ from rich.console import Console
 from rich.table import Table
 
 from jobs.nightly import NightlyReport, StepStatus, stamp
-from worker.models import RowState
 
 
 def show_report(report: NightlyReport, console: Console) -> None:
@@ -58,14 +57,15 @@ def _batches_table(report: NightlyReport) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("batch")
     table.add_column("rows", justify="right")
-    for state in RowState:
+    states = report.states()
+    for state in states:
         table.add_column(str(state), justify="right")
     table.add_column("finished")
     for batch in report.batches:
         table.add_row(
             batch.batch_id,
             str(batch.total),
-            *(str(batch.counts[state]) for state in RowState),
+            *(str(batch.counts.get(state, 0)) for state in states),
             "yes" if batch.finished else "no",
         )
     totals = report.totals()
@@ -73,7 +73,7 @@ def _batches_table(report: NightlyReport) -> Table:
     table.add_row(
         f"{len(report.batches)} batches",
         str(totals["total"]),
-        *(str(totals[state]) for state in RowState),
+        *(str(totals[state]) for state in states),
         "",
     )
     return table

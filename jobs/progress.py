@@ -16,17 +16,14 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from worker.models import RowState
 from worker.store import BatchStatus, OutcomeStore
 
 PLAIN_EVERY_S = 5.0
 
 
 def counts_text(status: BatchStatus) -> str:
-    """`created 120, failed 2, ...`: the states that hold any row, in the enum's order."""
-    return ", ".join(
-        f"{state} {status.counts[state]}" for state in RowState if status.counts[state]
-    )
+    """`created 120, failed 2, ...`: the states that hold any row, in the batch's order."""
+    return ", ".join(f"{state} {count}" for state, count in status.counts.items() if count)
 
 
 class BatchProgress:
@@ -94,8 +91,8 @@ def summary_table(status: BatchStatus, elapsed_s: float | None = None) -> Table:
     table = Table(title=f"batch {status.batch_id}", show_header=True)
     table.add_column("outcome")
     table.add_column("rows", justify="right")
-    for state in RowState:
-        table.add_row(str(state), str(status.counts[state]))
+    for state, count in status.counts.items():
+        table.add_row(state, str(count))
     table.add_row("total", str(status.total), end_section=True)
     if elapsed_s is not None:
         rate = status.total / elapsed_s if elapsed_s > 0 else 0.0

@@ -2,11 +2,13 @@
 
 Redis keys (all under the prefix `meetreg:`):
 
-    batch:{batch_id}        hash    the batch: total, source, created_at, one counter per RowState
+    batch:{batch_id}        hash    the batch: total, source, created_at, operation (create |
+                                    disable), undoes / undone_by, one counter per RowState
     rows:{batch_id}         hash    field = row seq (1-based), value = the row's JSON record
     batches                 zset    batch ids by creation time (ms)
     meeting:{meeting_key}   hash    idempotency record of one meeting, outlives batches:
                                     state, registration_id, batch_id, seq, posts, updated_at
+                                    (an undo sets state disabled / already_disabled)
     lease:{meeting_key}     string  the worker token that may talk to Graph about the meeting
     inflight                zset    chunks a worker holds, scored by when its claim expires (ms)
     upn:{upn}               string  a UPN's objectId, cached

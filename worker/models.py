@@ -1,4 +1,5 @@
-"""The records meetreg passes around: a registration request, a row's state, a row's outcome."""
+"""The records meetreg passes around: a registration request, a batch's operation, a row's
+state, a row's outcome."""
 
 from __future__ import annotations
 
@@ -33,10 +34,33 @@ class RowState(StrEnum):
     SKIPPED = "skipped"  # not sent: a duplicate row, or done by an earlier batch
     FAILED = "failed"  # Graph refused for good, or retries ran out
     INVALID = "invalid"  # the row itself is wrong
+    # Rows of an undo batch (Operation.DISABLE):
+    DISABLED = "disabled"  # this undo's DELETE removed the registration the batch created
+    ALREADY_DISABLED = "already_disabled"  # that registration was gone already (404)
+    CHANGED = "changed"  # the meeting has another registration now: left alone
 
     @property
     def is_final(self) -> bool:
         return self in FINAL_STATES
+
+
+class Operation(StrEnum):
+    """What a batch does to each row's meeting. Stored in the batch's header."""
+
+    CREATE = "create"  # enable registration: POST (meetreg enqueue / run / serve / nightly)
+    DISABLE = "disable"  # undo a batch: DELETE the registrations it created (meetreg disable)
+
+    @property
+    def states(self) -> tuple[RowState, ...]:
+        """The states a row of such a batch can be in, in the order status shows them."""
+        return _STATES[self]
+
+    @property
+    def done_states(self) -> tuple[RowState, RowState]:
+        """A meeting's record in one of these states needs no more calls for this operation."""
+        if self is Operation.CREATE:
+            return (RowState.CREATED, RowState.ALREADY_ENABLED)
+        return (RowState.DISABLED, RowState.ALREADY_DISABLED)
 
 
 FINAL_STATES = frozenset(
@@ -46,9 +70,31 @@ FINAL_STATES = frozenset(
         RowState.SKIPPED,
         RowState.FAILED,
         RowState.INVALID,
+        RowState.DISABLED,
+        RowState.ALREADY_DISABLED,
+        RowState.CHANGED,
     }
 )
 SUCCESS_STATES = frozenset({RowState.CREATED, RowState.ALREADY_ENABLED, RowState.SKIPPED})
+_WAITING = (RowState.QUEUED, RowState.RUNNING, RowState.RETRYING)
+_STATES = {
+    Operation.CREATE: (
+        *_WAITING,
+        RowState.CREATED,
+        RowState.ALREADY_ENABLED,
+        RowState.SKIPPED,
+        RowState.FAILED,
+        RowState.INVALID,
+    ),
+    Operation.DISABLE: (
+        *_WAITING,
+        RowState.DISABLED,
+        RowState.ALREADY_DISABLED,
+        RowState.CHANGED,
+        RowState.SKIPPED,
+        RowState.FAILED,
+    ),
+}
 
 
 def _check_id(value: str, name: str, max_length: int = MAX_ID_LENGTH) -> str:

@@ -1,5 +1,6 @@
 """The registration protocol: one row from `queued` to a final state, at most one POST that
-counts.
+counts; and its inverse, the undo of a batch (one DELETE, only of the registration the
+batch created).
 
     row final already?            -> nothing to do
     meeting done by an earlier row -> skipped (or this row's own outcome, if it was this row)
@@ -12,9 +13,20 @@ counts.
         429, 503 + Retry-After     -> every worker pauses; not counted as an attempt
         5xx, timeout, reset        -> counted; retried after backoff; GET before re-POST
 
-The POST is counted in the meeting's record *before* it leaves, so a worker that takes
-the row up after another died mid-call knows the call is ambiguous and looks first.
-GRAPH.md: a POST over an existing registration may silently replace it.
+An undo batch's row (Operation.DISABLE) carries the registration id its source batch
+recorded, and goes the same way up to the lease, then:
+
+    GET the registration (always)
+        404                        -> already_disabled (disabled, if our DELETE went before)
+        another id                 -> changed: someone made a new one; left alone
+        our id                     -> record the DELETE, then send it
+    DELETE                         -> 204 disabled; 404 already_disabled
+        403/400/...                -> failed; 429/503/5xx/timeout as above, then GET again
+
+The POST (the DELETE) is counted in the meeting's record *before* it leaves, so a worker
+that takes the row up after another died mid-call knows the call is ambiguous and looks
+first. GRAPH.md: a POST over an existing registration may silently replace it; a DELETE
+sent twice is harmless, but one sent after someone re-created the registration is not.
 """
 
 from __future__ import annotations
@@ -30,9 +42,9 @@ from typing import Protocol, TypeVar
 
 from worker.backoff import retry_wait_s
 from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
-from worker.graph.client import Registration
+from worker.graph.client import Deletion, Registration
 from worker.leases import LeaseKeeper
-from worker.models import RowRecord, RowState, is_guid
+from worker.models import Operation, RowRecord, RowState, is_guid
 from worker.ratelimit import RateLimiter
 from worker.store import Claim, MeetingRecord, OutcomeStore, Slot, SlotRequest, row_ref
 
@@ -44,13 +56,15 @@ CONFIRM_STATUSES = (400, 409)  # POST said "no"; a GET tells whether it is "alre
 
 
 class GraphApi(Protocol):
-    """The four Graph calls the protocol needs; `worker.graph.GraphClient` is one."""
+    """The Graph calls the protocol needs; `worker.graph.GraphClient` is one."""
 
     def create_registration(
         self, user_id: str, meeting_id: str, allowed_registrant: str
     ) -> Registration: ...
 
     def get_registration(self, user_id: str, meeting_id: str) -> Registration | None: ...
+
+    def delete_registration(self, user_id: str, meeting_id: str) -> Deletion: ...
 
     def resolve_user_id(self, upn: str) -> str: ...
 
@@ -102,9 +116,10 @@ def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
     name = chunk_name(batch_id, start, stop)
     deps.leases.hold_chunk(name)
     try:
+        operation = deps.store.batch_operation(batch_id)
         for row in deps.store.rows(batch_id, list(range(start, stop))):
             if row is not None and not row.status.is_final:
-                RowJob(deps, batch_id, row).run()
+                RowJob(deps, batch_id, row, operation).run()
     except BaseException:
         # Redis failed, or the worker is going down: let the claim lapse so the sweeper
         # sends the chunk again, rather than drop it with rows left half-done.
@@ -116,11 +131,20 @@ def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
 class RowJob:
     """One row's way through the protocol. Not shared between threads."""
 
-    def __init__(self, deps: Deps, batch_id: str, row: RowRecord) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        batch_id: str,
+        row: RowRecord,
+        operation: Operation = Operation.CREATE,
+    ) -> None:
         self.deps = deps
         self.store = deps.store
         self.batch_id = batch_id
         self.row = row
+        self.operation = operation
+        # The one place the operation picks its Graph calls and outcomes; all else is shared.
+        self._work = self._create if operation is Operation.CREATE else self._disable
         self.ref = row_ref(batch_id, row.seq)
         # Unique to this job, not only to the row: two copies of one chunk (the sweeper's
         # and the original, or a resumed batch) may run the same row in one process at
@@ -157,9 +181,12 @@ class RowJob:
     def _attempt(self) -> RowState | None:
         user_id = self._user_id()
         meeting_id = self._meeting_id(user_id)
-        record = self._claim(meeting_id)
-        if record.succeeded:
+        record, done = self._claim(meeting_id)
+        if done:
             return self._already_done(record)
+        return self._work(user_id, meeting_id, record)
+
+    def _create(self, user_id: str, meeting_id: str, record: MeetingRecord) -> RowState | None:
         # A registration found after this row's own earlier POST is that POST's doing.
         posted_before = record.posted_by == self.ref
         if self.deps.policy.get_before_post or record.posts > 0:
@@ -183,6 +210,37 @@ class RowJob:
             return self._succeed(self._found_state(found, posted_before), found, exc.status)
         return self._succeed(RowState.CREATED, created)
 
+    def _disable(self, user_id: str, meeting_id: str, record: MeetingRecord) -> RowState | None:
+        """DELETE the registration the source batch created, if the meeting still has it."""
+        ours = self.row.registration_id
+        # Gone after this row's own earlier DELETE: that DELETE's doing.
+        deleted_before = record.posted_by == self.ref
+        found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
+        if found is None:
+            gone = Deletion(removed=deleted_before, status=404, request_id=None)
+            return self._removed(gone)
+        if found.id != ours:
+            self.row.http_status = found.status
+            self.row.request_id = found.request_id or ""
+            self.row.error = f"the meeting now has registration {found.id}, not {ours}: left alone"
+            return self._finish(RowState.CHANGED, signature="ok")
+        self._record_post(meeting_id)
+        deletion = self._call(lambda: self.deps.graph.delete_registration(user_id, meeting_id))
+        return self._removed(deletion)
+
+    def _removed(self, deletion: Deletion) -> RowState | None:
+        """The registration is gone: the meeting's record says so, and creates may come again."""
+        state = RowState.DISABLED if deletion.removed else RowState.ALREADY_DISABLED
+        self.row.http_status = deletion.status
+        self.row.request_id = deletion.request_id or ""
+        self.row.error = ""
+        return self._finish(
+            state,
+            meeting_state=state,
+            registration_id=self.row.registration_id,
+            signature="ok",
+        )
+
     @staticmethod
     def _found_state(found: Registration, posted_before: bool) -> RowState:
         ours = posted_before and found.kind in (EXTERNAL, "")
@@ -203,10 +261,11 @@ class RowJob:
         limiter = self.deps.limiter
         return (limiter.slot_keys, limiter.slot_args())
 
-    def _claim(self, meeting_id: str) -> MeetingRecord:
+    def _claim(self, meeting_id: str) -> tuple[MeetingRecord, bool]:
         """Take the meeting's lease (waiting while another row holds it: it is working), or
-        learn that the meeting is done. One round trip when nobody else holds it."""
+        learn that the meeting is done (True). One round trip when nobody else holds it."""
         token = self.token
+        undo = self.operation is Operation.DISABLE
         while True:
             self.slot_asked_at = time.monotonic()
             claim, record, self.slot = self.store.claim(
@@ -216,14 +275,18 @@ class RowJob:
                 token,
                 self.deps.leases.lease_ms,
                 slot=self._slot_request(),
-                get_first=self.deps.policy.get_before_post,
+                # An undo always looks first: it deletes only the registration it recorded.
+                get_first=undo or self.deps.policy.get_before_post,
+                done_states=self.operation.done_states,
+                # Undone only if the registration undone was this row's, not an earlier one.
+                done_id=self.row.registration_id if undo else "",
             )
             if claim is Claim.CLAIMED:
                 self.deps.leases.holding(meeting_id, token)
                 self.lease = (meeting_id, token)
-                return record
+                return record, False
             if claim is Claim.DONE:
-                return record
+                return record, True
             if claim is Claim.ROW_FINAL:
                 raise LeaseLost
             if claim is Claim.PAUSED:

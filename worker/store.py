@@ -28,7 +28,7 @@ from redis.commands.core import Script
 
 from worker import keys
 from worker.errors import InputError, StoreError, UnknownBatchError
-from worker.models import FINAL_STATES, RowRecord, RowState
+from worker.models import FINAL_STATES, Operation, RowRecord, RowState
 from worker.ratelimit import RESERVE_FUNCTION
 from worker.redis_conn import redis_now_ms, store_errors
 
@@ -50,7 +50,8 @@ local function from(t, first)
   for i = first, #t do rest[#rest + 1] = t[i] end
   return rest
 end
-local FINAL = {created=1, already_enabled=1, skipped=1, failed=1, invalid=1}
+local FINAL = {created=1, already_enabled=1, skipped=1, failed=1, invalid=1, disabled=1,
+               already_disabled=1, changed=1}
 local function set_row(rows_key, batch_key, seq, json, state, live, ttl_s, stamp)
   local old = redis.call('HGET', rows_key, seq)
   if not old then return -1 end
@@ -81,7 +82,9 @@ return set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', A
 )
 
 # KEYS: rows, batch, meeting, lease, [the limiter's slot keys]. ARGV: seq, JSON (running),
-# ttl_s, stamp, token, lease_ms, get_first ('1' always GET first), [its slot arguments].
+# ttl_s, stamp, token, lease_ms, get_first ('1' always GET first), done states (' '-separated:
+# the operation's), done id ('' any; else the meeting is done only if its record holds this
+# registration id), [its slot arguments].
 # One round trip to start work on a row: read the meeting's record; if it is done, say so;
 # else take its lease (or find it held) and mark the row running; with the rate keys,
 # also reserve the slot for the GET that comes next (a GET comes when `get_first` says
@@ -105,7 +108,10 @@ if paused then
 end
 local meeting = redis.call('HGETALL', KEYS[3])
 local state = field(meeting, 'state')
-if state == 'created' or state == 'already_enabled' then return {2, meeting, '0', -1, ''} end
+if state and string.find(' ' .. ARGV[8] .. ' ', ' ' .. state .. ' ', 1, true)
+   and (ARGV[9] == '' or field(meeting, 'registration_id') == ARGV[9]) then
+  return {2, meeting, '0', -1, ''}
+end
 local holder = redis.call('GET', KEYS[4])
 if holder and holder ~= ARGV[5] then return {0, meeting, '0', -1, ''} end
 if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
@@ -114,7 +120,7 @@ end
 redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
 local posts = tonumber(field(meeting, 'posts') or '0')
 if KEYS[5] and (ARGV[7] == '1' or posts > 0) then
-  local slot = reserve_slot(from(KEYS, 5), from(ARGV, 8))
+  local slot = reserve_slot(from(KEYS, 5), from(ARGV, 10))
   return {1, meeting, slot[1], slot[2], slot[3]}
 end
 return {1, meeting, '0', -1, ''}
@@ -123,9 +129,9 @@ return {1, meeting, '0', -1, ''}
 
 # KEYS: rows, batch, meeting, lease, [the limiter's slot keys]. ARGV: seq, JSON, ttl_s,
 # stamp, token, row ref, idem_ttl_s, [its slot arguments].
-# Counts a POST as sent *before* it is sent, with the row's attempt, and only while this
-# worker holds the lease: a worker that lost it (paused too long) must not send. With the
-# rate keys, also reserves the POST's slot.
+# Counts a POST (or an undo's DELETE) as sent *before* it is sent, with the row's attempt,
+# and only while this worker holds the lease: a worker that lost it (paused too long) must
+# not send. With the rate keys, also reserves the call's slot.
 # Returns {code, wait_ms, reserved, slot id}: code 1 go ahead, 0 lease lost, -1 row final
 # already.
 _RECORD_POST = (
@@ -235,10 +241,13 @@ class BatchStatus:
     updated_at: str = ""
     paused: str = ""  # why the batch is paused; "" when it is not
     cancelled: bool = False
+    operation: Operation = Operation.CREATE
+    undoes: str = ""  # an undo batch: the batch whose registrations it deletes
+    undone_by: str = ""  # the undo batch of this one, once `meetreg disable` made it
 
     @property
     def done(self) -> int:
-        return sum(self.counts[state] for state in FINAL_STATES)
+        return sum(count for state, count in self.counts.items() if state in FINAL_STATES)
 
     @property
     def finished(self) -> bool:
@@ -257,6 +266,9 @@ class BatchStatus:
             "source": self.source,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
+            "operation": str(self.operation),
+            "undoes": self.undoes or None,
+            "undone_by": self.undone_by or None,
         }
 
 
@@ -264,11 +276,14 @@ class BatchStatus:
 class MeetingRecord:
     """What meetreg knows about one meeting, across every batch that named it.
 
-    `posts` counts POSTs that may have reached Graph; more than zero means a registration
-    may exist even if no answer said so, so the next worker must GET before any POST.
+    `posts` counts POSTs (and undo DELETEs) that may have reached Graph; more than zero
+    means a registration may exist, or be gone, even if no answer said so, so the next
+    worker must GET before any POST or DELETE.
     """
 
-    state: str = ""  # "", "posting", "created", "already_enabled", "failed"
+    # "", "posting" (a POST or DELETE may be in flight), "created", "already_enabled",
+    # "disabled", "already_disabled" (an undo removed, or found gone, `registration_id`)
+    state: str = ""
     posts: int = 0
     posted_by: str = ""  # "batch:seq" of the row that last sent a POST
     registration_id: str = ""
@@ -293,7 +308,7 @@ class Claim(IntEnum):
     ROW_FINAL = -1  # the row was finished elsewhere: nothing to do
     BUSY = 0  # another row holds the meeting's lease: wait
     CLAIMED = 1  # the lease is ours, the row is running
-    DONE = 2  # the meeting succeeded before: no call needed
+    DONE = 2  # the meeting needs nothing more (done before): no call needed
     PAUSED = -2  # the batch is paused: leave the row as it is
 
 
@@ -333,14 +348,23 @@ class OutcomeStore:
         return bool(self.redis.exists(keys.batch(batch_id)))
 
     @store_errors
-    def create_batch(self, batch_id: str, source: str, rows: Iterable[RowRecord]) -> int:
+    def create_batch(
+        self,
+        batch_id: str,
+        source: str,
+        rows: Iterable[RowRecord],
+        *,
+        operation: Operation = Operation.CREATE,
+        undoes: str = "",
+    ) -> int:
         """Write a new batch and all its rows; returns how many. Counters start from the
-        rows' states.
+        rows' states; `operation` says what workers do with them (`undoes`: the batch an
+        undo batch undoes).
 
         Written in pipelined pages; the batch hash goes last, so a batch whose writing was
         cut short has no header and is simply written again by the next `enqueue`.
         """
-        counts = dict.fromkeys(RowState, 0)
+        counts = dict.fromkeys(operation.states, 0)
         total = 0
         pipe = self.redis.pipeline(transaction=False)
         rows_key = keys.rows(batch_id)
@@ -357,7 +381,14 @@ class OutcomeStore:
             pipe.hset(rows_key, mapping=cast(Any, page))
         pipe.expire(rows_key, self.retention_s)
         stamp = now_iso()
-        header: dict[str, Any] = {"total": total, "source": source, "created_at": stamp}
+        header: dict[str, Any] = {
+            "total": total,
+            "source": source,
+            "created_at": stamp,
+            "operation": str(operation),
+        }
+        if undoes:
+            header["undoes"] = undoes
         header.update({str(state): count for state, count in counts.items()})
         header["updated_at"] = stamp
         pipe.hset(keys.batch(batch_id), mapping=cast(Any, header))  # redis-py's stub is too narrow
@@ -387,7 +418,8 @@ class OutcomeStore:
         if not header:
             raise UnknownBatchError(f"unknown batch {batch_id!r}")
         text = {as_text(k): as_text(v) for k, v in header.items()}
-        counts = {str(state): int(text.get(str(state), 0)) for state in RowState}
+        operation = Operation(text.get("operation", Operation.CREATE))
+        counts = {str(state): int(text.get(str(state), 0)) for state in operation.states}
         return BatchStatus(
             batch_id=batch_id,
             total=int(text.get("total", 0)),
@@ -397,7 +429,25 @@ class OutcomeStore:
             updated_at=text.get("updated_at", ""),
             paused=text.get("paused", ""),
             cancelled=text.get("cancelled") == "1",
+            operation=operation,
+            undoes=text.get("undoes", ""),
+            undone_by=text.get("undone_by", ""),
         )
+
+    @store_errors
+    def batch_operation(self, batch_id: str) -> Operation:
+        """What the batch's rows are for; a batch written before operations existed creates."""
+        value = self.redis.hget(keys.batch(batch_id), "operation")
+        return Operation(as_text(value)) if value else Operation.CREATE
+
+    @store_errors
+    def mark_undone(self, batch_id: str, undo_batch_id: str) -> str:
+        """Note `undo_batch_id` as the batch's undo, unless one is noted already; returns the
+        one that stands (two `meetreg disable` at once agree on one undo batch)."""
+        key = keys.batch(batch_id)
+        if self.redis.hsetnx(key, "undone_by", undo_batch_id):
+            return undo_batch_id
+        return as_text(cast(bytes, self.redis.hget(key, "undone_by")))
 
     # Rows ----------------------------------------------------------------------------------
 
@@ -458,18 +508,29 @@ class OutcomeStore:
         *,
         slot: SlotRequest | None = None,
         get_first: bool = True,
+        done_states: Sequence[str] = Operation.CREATE.done_states,
+        done_id: str = "",
     ) -> tuple[Claim, MeetingRecord, Slot | None]:
         """Start work on a row's meeting in one round trip (see `_CLAIM`).
 
         CLAIMED: the lease is ours and the row is `running`. BUSY: another row holds the
-        meeting. DONE: the meeting succeeded before (no lease taken). ROW_FINAL: the row
+        meeting. DONE: the meeting's record is in one of `done_states` (with `done_id`, for
+        that registration id only): nothing to do, no lease taken. ROW_FINAL: the row
         was finished elsewhere. With `slot`, the rate slot of the GET that comes next, if
         one comes, is reserved in the same trip and returned.
         """
         extra_keys, extra_args = slot if slot is not None else ([], [])
         code, flat, wait_ms, reserved, slot_id = self._claim(
             keys=[*self._row_keys(batch_id, meeting_id), *extra_keys],
-            args=[*self._running(row), token, lease_ms, "1" if get_first else "0", *extra_args],
+            args=[
+                *self._running(row),
+                token,
+                lease_ms,
+                "1" if get_first else "0",
+                " ".join(done_states),
+                done_id,
+                *extra_args,
+            ],
         )
         return Claim(int(code)), _meeting_record(_pairs(flat)), _slot(wait_ms, reserved, slot_id)
 

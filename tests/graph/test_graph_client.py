@@ -238,6 +238,36 @@ def test_get_registration_is_none_on_404(graph):
     assert client.get_registration(ORGANIZER, MEETING) is None
 
 
+def test_delete_registration_sends_delete_and_tells_removed_from_not_there(graph):
+    client, script = graph(
+        httpx.Response(204, headers={"request-id": "r-1"}),
+        graph_error(404, "NotFound", "The meeting has no registration."),
+    )
+
+    removed = client.delete_registration(ORGANIZER, MEETING)
+    gone = client.delete_registration(ORGANIZER, MEETING)
+
+    assert (removed.removed, removed.status, removed.request_id) == (True, 204, "r-1")
+    assert (gone.removed, gone.status) == (False, 404)
+    assert script.last.method == "DELETE"
+    assert script.last.url.path == f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}/registration"
+
+
+def test_delete_registration_refused_is_permanent_and_an_outage_ambiguous(graph):
+    client, _ = graph(
+        graph_error(403, "Forbidden", "No Application Access Policy found for this app"),
+        httpx.ReadTimeout("timed out"),
+    )
+
+    with pytest.raises(GraphPermanent) as refused:
+        client.delete_registration(ORGANIZER, MEETING)
+    with pytest.raises(GraphTransient) as lost:
+        client.delete_registration(ORGANIZER, MEETING)
+
+    assert (refused.value.status, refused.value.code) == (403, "Forbidden")
+    assert lost.value.ambiguous is True
+
+
 @pytest.mark.parametrize(
     "answer",
     [

@@ -195,13 +195,26 @@ def test_random_throttling_uses_the_configured_retry_after(sim, graph, meeting):
     assert (response.status_code, response.headers["Retry-After"]) == (429, "2.128")
 
 
-def test_random_commit_then_500_applies_to_post_only(sim, graph, meeting):
+def test_random_commit_then_500_applies_to_post_and_delete_only(sim, graph, meeting):
     meeting()
     sim.state.set_faults(commit_then_500_probability=1.0)
 
     assert graph.get_registration().status_code == 404
     assert graph.post_registration().status_code == 500
     assert sim.state.registration(MEETING) is not None
+    assert graph.delete_registration().status_code == 500
+    assert sim.state.registration(MEETING) is None  # deleted all the same
+
+
+def test_an_answer_step_lets_a_script_fault_the_second_request(sim, graph, meeting):
+    meeting()
+    graph.post_registration()
+    sim.state.script(MEETING, [{"action": "answer"}, {"status": 503, "retry_after": "1"}])
+
+    assert graph.get_registration().status_code == 200
+    assert graph.delete_registration().status_code == 503
+    assert sim.state.registration(MEETING) is not None  # nothing committed
+    assert graph.delete_registration().status_code == 204
 
 
 def test_latency_delays_graph_calls(sim, graph, meeting):

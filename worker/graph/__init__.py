@@ -1,6 +1,6 @@
 """Microsoft Graph for meetreg: the client, its tokens, and `Retry-After`.
 
-    client.py       GraphClient (registration, user and meeting calls), Registration,
+    client.py       GraphClient (registration, user and meeting calls), Registration, Deletion,
                     build_http_client / build_graph_client; httpx -> worker.errors
     auth.py         TokenSource, MsalTokenSource (msal -> worker.errors), BearerAuth
     retry_after.py  parse_retry_after
@@ -9,11 +9,18 @@ Callers see only worker.errors' exceptions; httpx and msal stay inside this pack
 """
 
 from worker.graph.auth import BearerAuth, MsalTokenSource, StaticTokenSource, TokenSource
-from worker.graph.client import GraphClient, Registration, build_graph_client, build_http_client
+from worker.graph.client import (
+    Deletion,
+    GraphClient,
+    Registration,
+    build_graph_client,
+    build_http_client,
+)
 from worker.graph.retry_after import parse_retry_after
 
 __all__ = [
     "BearerAuth",
+    "Deletion",
     "GraphClient",
     "MsalTokenSource",
     "Registration",

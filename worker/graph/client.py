@@ -41,6 +41,16 @@ class Registration:
     status: int
 
 
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """Graph's answer to a DELETE of a registration: `removed` (204), or nothing was there
+    (404)."""
+
+    removed: bool
+    status: int
+    request_id: str | None
+
+
 class GraphClient:
     """The registration, user and meeting calls; every method raises GraphError subclasses.
 
@@ -76,6 +86,19 @@ class GraphClient:
         if response.status_code == 404:
             return None
         return _registration(response, ambiguous=False)
+
+    def delete_registration(self, user_id: str, meeting_id: str) -> Deletion:
+        """DELETE the meeting's registration: removed (204), or none there (404).
+
+        DELETE is idempotent, so a repeat after an ambiguous failure does no harm.
+        Raises GraphPermanent (403, 400, ...), GraphTransient, GraphAuthError.
+        """
+        response = self.send("DELETE", keys.registration_path(user_id, meeting_id), missing_ok=True)
+        return Deletion(
+            removed=response.status_code != 404,
+            status=response.status_code,
+            request_id=_request_id(response),
+        )
 
     def meeting_exists(self, user_id: str, meeting_id: str) -> bool:
         """Whether the organizer has this meeting (GET the onlineMeeting; 404: no). A 404 on

@@ -49,8 +49,8 @@ class FaultConfig(BaseModel):
     # Retry-After of random 429s, and of random 503s (which may carry one, GRAPH.md says).
     throttle_retry_after_s: float = Field(default=DEFAULT_THROTTLE_RETRY_AFTER_S, ge=0)
     error_5xx_probability: float = Field(default=0.0, ge=0, le=1)  # nothing committed
-    commit_then_timeout_probability: float = Field(default=0.0, ge=0, le=1)  # POST only
-    commit_then_500_probability: float = Field(default=0.0, ge=0, le=1)  # POST only
+    commit_then_timeout_probability: float = Field(default=0.0, ge=0, le=1)  # POST, DELETE
+    commit_then_500_probability: float = Field(default=0.0, ge=0, le=1)  # POST, DELETE
     stall_s: float = Field(default=DEFAULT_STALL_S, ge=0)  # how long commit_then_timeout stalls
     seed: int | None = None
 

@@ -26,12 +26,15 @@ from worker.simulator.errors import format_retry_after
 CommitAction = Literal["timeout", "500"]
 SCRIPT_STATUSES = frozenset({400, 401, 403, 404, 429, 500, 502, 503, 504})
 SERVER_ERRORS = (500, 502, 503, 504)
+# The calls that change something, so can be done and then answered badly (ambiguous).
+COMMITTING_METHODS = frozenset({"POST", "DELETE"})
 
 
 @dataclass(frozen=True, slots=True)
 class Fault:
     """What happens to one request instead of, or after, its normal answer.
 
+    Neither set: answer normally (a script's `answer` step).
     `status` set: answer that status and do nothing (nothing is committed).
     `commit` set: do the operation, then stall past the client's timeout ("timeout") or
     answer 500 ("500") anyway.
@@ -47,6 +50,8 @@ def parse_step(step: Mapping[str, Any]) -> Fault:
     `{"action": "commit_then_timeout"}`, ...) into a Fault; raises ValueError if unknown."""
     action = step.get("action")
     if action is not None:
+        if action == "answer":  # answer normally: lets a script reach a later request
+            return Fault()
         if action == "commit_then_timeout":
             return Fault(commit="timeout")
         if action == "commit_then_500":
@@ -130,7 +135,7 @@ class FaultPlan:
                 format_retry_after(config.throttle_retry_after_s, style) if status == 503 else None
             )
             return Fault(status, retry_after)
-        if method != "POST":
+        if method not in COMMITTING_METHODS:
             return None
         if (
             config.commit_then_timeout_probability

@@ -228,7 +228,8 @@ class SimulatorState:
         Steps: `{"status": 429, "retry_after": "0.5"}`, `{"status": 500|502|503|504}`
         (nothing committed), `{"status": 400|403|404}`, `{"status": 401}` (as if the token
         had expired; the token stays valid), `{"action": "commit_then_timeout"}`,
-        `{"action": "commit_then_500"}`.
+        `{"action": "commit_then_500"}`, `{"action": "answer"}` (answer normally: a
+        script's way to fault the second request about a meeting, not the first).
         """
         with self._lock:
             self._faults.script(meeting_id, steps)
