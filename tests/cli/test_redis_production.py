@@ -23,7 +23,7 @@ from worker.simulator.tls import make_tls_files
 from worker.store import OutcomeStore
 
 ROWS = 5
-PASSWORD = "acl-secret-8c1f2e"  # noqa: S105 - a test server's
+PASSWORD = "acl-secret-8c1f2e"
 # What an operator grants meetreg: everything but the admin and dangerous commands.
 ACL_USER = ["--user", "default", "off"]
 ACL_USER += ["--user", "meetreg", "on", f">{PASSWORD}", "~*", "&*", "+@all", "-@dangerous"]
@@ -114,27 +114,39 @@ def test_redis_with_a_certificate_from_an_untrusted_ca_is_refused_in_one_line(
         assert_refused_in_one_line(result, "not trusted", f"127.0.0.1:{tls_redis.port}")
 
 
-def test_an_acl_user_without_dangerous_commands_runs_a_batch_and_its_password_stays_hidden(
+def test_an_acl_user_without_dangerous_commands_runs_workers_and_its_password_stays_hidden(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
     path = batch_file(sim, tmp_path)
     with EmbeddedRedis(args=ACL_USER) as server:
         url = f"redis://meetreg:{PASSWORD}@127.0.0.1:{server.port}/0"
-        result = meetreg("run", str(path), "--batch-id", "acl-1", env=env_for(sim, url))
-        assert result.returncode == 0, result.stderr
-        doctor = meetreg("doctor", "--json", env=env_for(sim, url))
+        env = env_for(sim, url)
+        enqueued = meetreg("enqueue", str(path), "--batch-id", "acl-1", env=env)
+        assert enqueued.returncode == 0, enqueued.stderr
+        logs = [tmp_path / "worker.log", tmp_path / "beat.log"]
+        worker = start_worker("acl", env, tmp_path, log=logs[0])
+        beat = start_beat(env, tmp_path, logs[1])
+        store = OutcomeStore(connect(parse_redis_url(url)))
+        try:
+            wait_until(lambda: store.batch_status("acl-1").finished, timeout_s=60, what="batch")
+            wait_until(lambda: BEAT_LEADS in logs[1].read_text(), timeout_s=30, what="beat")
+        finally:
+            stop(worker)
+            stop(beat)
+        all_created(sim, store, "acl-1")
+        doctor = meetreg("doctor", "--json", env=env)
         wrong = f"redis://meetreg:wrong-{PASSWORD}@127.0.0.1:{server.port}/0"
         refused = meetreg("status", "acl-1", env=env_for(sim, wrong))
-        store = OutcomeStore(connect(parse_redis_url(url)))
-        all_created(sim, store, "acl-1")
 
-    # INFO and CONFIG are @dangerous: doctor says the policy could not be read, and passes.
+    # INFO and CONFIG are @dangerous: doctor and the worker say the policy could not be
+    # read, and go on.
     assert doctor.returncode == 0, doctor.stdout
     assert checks(doctor)["redis"]["status"] == "ok"
     assert checks(doctor)["redis eviction"]["status"] == "warn"
+    assert "maxmemory-policy could not be read" in logs[0].read_text()
     assert_refused_in_one_line(refused, "refused the user name or password")
-    for output in (result, doctor, refused):
-        assert PASSWORD not in output.stdout + output.stderr
+    outputs = [enqueued.stdout, enqueued.stderr, doctor.stdout, refused.stderr]
+    assert not [text for text in outputs + [log.read_text() for log in logs] if PASSWORD in text]
 
 
 def test_a_batch_runs_through_sentinel_and_beat_finds_the_master(

@@ -12,7 +12,7 @@ from worker.errors import ConfigError
 from worker.redis_target import parse_redis_url
 from worker.settings import load_settings
 
-SECRET = "pw-7f3a9c"  # noqa: S105 - not a real one
+SECRET = "pw-7f3a9c"
 
 
 @pytest.fixture
