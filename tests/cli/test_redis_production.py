@@ -43,9 +43,9 @@ def batch_file(sim: SimulatorServer, tmp_path: Path) -> Path:
 
 
 def env_for(sim: SimulatorServer, redis_url: str, **extra: str) -> dict[str, str]:
-    return command_env(
-        **{**sim.env(), "REDIS_URL": redis_url, "MEETREG_RATE_LIMIT": "1000", **extra}
-    )
+    # Few threads: a worker with the default 256 takes seconds to start and stop.
+    small = {"MEETREG_RATE_LIMIT": "1000", "MEETREG_CONCURRENCY": "2"}
+    return command_env(**{**sim.env(), "REDIS_URL": redis_url, **small, **extra})
 
 
 def assert_refused_in_one_line(result, *words: str) -> None:
