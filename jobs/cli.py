@@ -38,6 +38,7 @@ from jobs.undo import check_source, enqueue_undo
 from worker.errors import ConfigError, GraphAuthError, GraphError, InputError, MeetregError
 from worker.graph.calendar import CalendarApi, build_calendar_api
 from worker.models import AllowedRegistrant, RowState
+from worker.redis_conn import describe_failure
 from worker.runtime import open_store as open_runtime_store
 from worker.runtime import runtime, use_settings
 from worker.schedule import next_run
@@ -98,7 +99,7 @@ def open_store(settings: Settings) -> OutcomeStore:
     try:
         client.ping()
     except Exception as exc:  # redis-py's errors; the URL may hold a password: not shown
-        raise _redis_unreachable(settings, exc) from None
+        raise ConfigError(describe_failure(settings.require_redis(), exc)) from None
     return store
 
 
@@ -108,13 +109,6 @@ def settings_and_store() -> tuple[Settings, OutcomeStore]:
     settings = load_settings()
     settings.require_redis()
     return settings, open_store(settings)
-
-
-def _redis_unreachable(settings: Settings, exc: Exception) -> MeetregError:
-
-    parts = urlsplit(settings.redis_url or "")
-    where = f"{parts.hostname}:{parts.port or 6379}" if parts.hostname else "REDIS_URL"
-    return ConfigError(f"cannot reach Redis at {where}: {type(exc).__name__}")
 
 
 def _enqueue_file(

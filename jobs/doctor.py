@@ -18,13 +18,11 @@ from worker import keys
 from worker.errors import ConfigError, GraphError, GraphPermanent
 from worker.graph.auth import BearerAuth, MsalTokenSource
 from worker.graph.client import GraphClient, build_http_client
-from worker.redis_conn import connect
+from worker.redis_conn import connect, describe_failure
+from worker.redis_eviction import EvictionPolicy, read_eviction_policy
 from worker.settings import Settings
 
 MIN_REDIS_VERSION = (6, 2)  # Lua, SET ... GET, ZADD GT: what the outcome store's scripts use
-# A policy that may evict a key with a TTL would drop batches, leases and the limiter's
-# state: only `noeviction` keeps Redis from losing what meetreg wrote.
-SAFE_EVICTION = "noeviction"
 # A join link no meeting has: the filter answers 200 with no meeting when the permission
 # and the access policy are in place, 403 when they are not. Nothing is created.
 PROBE_JOIN_URL = "https://teams.microsoft.com/l/meetup-join/meetreg-doctor-probe"
@@ -77,39 +75,65 @@ def check_redis(settings: Settings) -> Iterator[Check]:
     if not settings.redis_url:
         yield Check("redis", Status.SKIPPED, "REDIS_URL is not set")
         return
-    client = connect(settings.redis_url, max_connections=2)
     try:
-        server = client.info("server")
-        persistence = client.info("persistence")
-        memory = client.info("memory")
-        try:
-            save: str | None = str(client.config_get("save").get("save", ""))
-        except redis.ResponseError:  # managed Redis often refuses CONFIG
-            save = None
-    except redis.RedisError as exc:  # the URL may hold a password: only the error's kind
-        yield Check("redis", Status.FAIL, f"unreachable: {type(exc).__name__}")
+        target = settings.require_redis()
+    except ConfigError as exc:
+        yield Check("redis", Status.FAIL, str(exc))
         return
+    client = connect(target, max_connections=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        yield Check("redis", Status.FAIL, describe_failure(target, exc))
+        client.close()
+        return
+    try:
+        yield Check("redis", Status.OK, f"reachable at {target.where}")
+        server = _info(client, "server")
+        yield redis_version_check(None if server is None else str(server.get("redis_version")))
+        persistence = _info(client, "persistence")
+        aof = None if persistence is None else str(persistence.get("aof_enabled")) == "1"
+        yield persistence_check(aof, _snapshot_schedule(client))
+        yield eviction_check(read_eviction_policy(client))
+    except redis.RedisError as exc:  # Redis went away between two checks
+        yield Check("redis", Status.FAIL, describe_failure(target, exc))
     finally:
         client.close()
-    yield Check("redis", Status.OK, "reachable")
-    yield redis_version_check(str(server.get("redis_version", "0")))
-    yield persistence_check(int(persistence.get("aof_enabled", 0)) == 1, save)
-    yield eviction_check(str(memory.get("maxmemory_policy", "")), int(memory.get("maxmemory", 0)))
 
 
-def redis_version_check(version: str) -> Check:
+def _info(client: redis.Redis, section: str) -> dict[str, object] | None:
+    """An INFO section, or None when Redis refuses INFO (ACL users without @dangerous)."""
+    try:
+        return dict(client.info(section))
+    except redis.ResponseError:
+        return None
+
+
+def _snapshot_schedule(client: redis.Redis) -> str | None:
+    try:
+        return str(client.config_get("save").get("save", ""))
+    except redis.ResponseError:  # managed Redis often refuses CONFIG
+        return None
+
+
+def redis_version_check(version: str | None) -> Check:
+    wanted = ".".join(map(str, MIN_REDIS_VERSION))
+    if version is None:
+        return Check("redis version", Status.WARN, f"not readable; meetreg needs {wanted} or newer")
     numbers = tuple(int(part) for part in version.split(".")[:2] if part.isdigit())
     if numbers < MIN_REDIS_VERSION:
-        wanted = ".".join(map(str, MIN_REDIS_VERSION))
         return Check("redis version", Status.FAIL, f"{version}; meetreg needs {wanted} or newer")
     return Check("redis version", Status.OK, version)
 
 
-def persistence_check(aof: bool, save: str | None) -> Check:
-    """`save` is the snapshot schedule (CONFIG GET save), None when Redis would not say."""
+def persistence_check(aof: bool | None, save: str | None) -> Check:
+    """`aof`: whether AOF is on, None when Redis would not say; `save` is the snapshot
+    schedule (CONFIG GET save), None when Redis would not say."""
     if aof:
         return Check("redis persistence", Status.OK, "AOF on")
-    if save:
+    if aof is None:
+        detail = "not readable (INFO refused): a restart may lose recent outcomes without AOF"
+    elif save:
         detail = f"snapshots only ({save}): a restart loses what changed since the last one"
     elif save is None:
         detail = "no AOF (snapshot schedule not readable): a restart may lose recent outcomes"
@@ -118,14 +142,13 @@ def persistence_check(aof: bool, save: str | None) -> Check:
     return Check("redis persistence", Status.WARN, f"{detail}; set appendonly yes")
 
 
-def eviction_check(policy: str, maxmemory: int) -> Check:
-    if policy == SAFE_EVICTION or (not policy and maxmemory == 0):
-        return Check("redis eviction", Status.OK, policy or "no memory limit")
-    return Check(
-        "redis eviction",
-        Status.FAIL,
-        f"maxmemory-policy {policy}: Redis may drop meetreg's keys; set {SAFE_EVICTION}",
-    )
+def eviction_check(policy: EvictionPolicy) -> Check:
+    """Keys that may be evicted fail the check; a policy Redis would not show warns."""
+    if not policy.known:
+        return Check("redis eviction", Status.WARN, policy.describe())
+    if policy.may_evict:
+        return Check("redis eviction", Status.FAIL, policy.describe())
+    return Check("redis eviction", Status.OK, policy.describe())
 
 
 def check_token(settings: Settings) -> Check:

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -19,6 +20,7 @@ from typing import Self
 import redis
 
 from worker.errors import ConfigError
+from worker.simulator.tls import TlsFiles
 
 START_TIMEOUT_S = 10.0
 
@@ -50,22 +52,39 @@ class EmbeddedRedis:
 
     `appendonly` keeps every write on disk in its folder, so a test can kill and restart
     the server (`restart()`) and find the data again, as a production Redis with AOF would.
+    `tls` makes it listen with TLS only (`url` is then a rediss:// URL trusting its CA);
+    `sentinel_of` (a master's name and port) makes it a Sentinel monitoring that master;
+    `args` go on redis-server's command line as they are (`--user`, `--maxmemory`, ...).
     """
 
-    def __init__(self, *, appendonly: bool = False, port: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        port: int | None = None,
+        tls: TlsFiles | None = None,
+        sentinel_of: tuple[str, int] | None = None,
+        args: Sequence[str] = (),
+    ) -> None:
         self.appendonly = appendonly
         self.port = port or free_port()
+        self.tls = tls
+        self.sentinel_of = sentinel_of
+        self.args = list(args)
         self._dir = tempfile.TemporaryDirectory(prefix="meetreg-redis-")
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
+        if self.tls is not None:
+            return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.tls.ca_path}"
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> Self:
-        command = [
-            find_redis_server(),
-            "--port", str(self.port),
+        plain_port = 0 if self.tls is not None else self.port
+        command = [find_redis_server(), *self._config_file()]
+        command += [
+            "--port", str(plain_port),
             "--bind", "127.0.0.1",
             "--dir", self._dir.name,
             "--save", "",
@@ -73,14 +92,32 @@ class EmbeddedRedis:
             "--daemonize", "no",
             "--loglevel", "warning",
         ]  # fmt: skip
+        if self.tls is not None:
+            command += [
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.cert_path),
+                "--tls-key-file", str(self.tls.key_path),
+                "--tls-ca-cert-file", str(self.tls.ca_path),
+                "--tls-auth-clients", "no",
+            ]  # fmt: skip
+        command += self.args
         self._process = subprocess.Popen(  # noqa: S603 - our own arguments, no shell
             command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         self._wait_ready()
         return self
 
+    def _config_file(self) -> list[str]:
+        """A Sentinel's configuration file, which it rewrites as it learns: in our folder."""
+        if self.sentinel_of is None:
+            return []
+        name, master_port = self.sentinel_of
+        config = Path(self._dir.name) / "sentinel.conf"
+        config.write_text(f"sentinel monitor {name} 127.0.0.1 {master_port} 1\n")
+        return [str(config), "--sentinel"]
+
     def _wait_ready(self) -> None:
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
         deadline = time.monotonic() + START_TIMEOUT_S
         try:
             while True:
@@ -95,6 +132,8 @@ class EmbeddedRedis:
                 try:
                     client.ping()
                     return
+                except (redis.AuthenticationError, redis.ResponseError):
+                    return  # it answers; the default user is off (an ACL test's server)
                 except redis.ConnectionError:
                     if time.monotonic() > deadline:
                         raise ConfigError("embedded redis-server did not answer in time") from None

@@ -18,6 +18,8 @@ from celery import Celery
 
 from worker import keys
 from worker.errors import ConfigError
+from worker.redis_conn import CONNECT_TIMEOUT_S, SENTINEL_OPTIONS, SOCKET_TIMEOUT_S
+from worker.redis_target import RedisTarget
 from worker.runtime import current_settings
 from worker.settings import BEAT_TICK_S, Settings
 
@@ -30,11 +32,10 @@ app = Celery("meetreg", include=["worker.tasks"])
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     """Celery's settings, derived from ours."""
-    settings.require_redis()
+    target = settings.require_redis()
     return {
-        "broker_url": settings.redis_url,
+        **broker_config(target),
         "broker_connection_retry_on_startup": True,
-        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_S},
         # JSON only: a message is data, never a pickle that runs code on the worker.
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -59,11 +60,49 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_pool_limit": max(10, settings.concurrency),
         "timezone": settings.timezone,
         "enable_utc": True,
-        **beat_config(settings),
+        **beat_config(settings, target),
     }
 
 
-def beat_config(settings: Settings) -> dict[str, Any]:
+def broker_config(target: RedisTarget) -> dict[str, Any]:
+    """The broker on REDIS_URL: TLS options given explicitly, since kombu turns a bare
+    `rediss://` into an unverified connection; behind Sentinel, the master's name."""
+    options: dict[str, Any] = {"visibility_timeout": VISIBILITY_TIMEOUT_S}
+    if target.is_sentinel:
+        options["master_name"] = target.master_name
+        options["sentinel_kwargs"] = SENTINEL_OPTIONS
+    return {
+        "broker_url": target.url,
+        "broker_use_ssl": target.tls or False,
+        "broker_transport_options": options,
+    }
+
+
+def redbeat_connection(target: RedisTarget) -> dict[str, Any]:
+    """celery-redbeat's spelling of the same Redis: a `redis-sentinel` URL and the Sentinel
+    list in its options, or the URL with the TLS options beside it."""
+    options: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+    }
+    if not target.is_sentinel:
+        return {
+            "redbeat_redis_url": target.url,
+            "redbeat_redis_use_ssl": target.tls,
+            "redbeat_redis_options": options,
+        }
+    options |= {
+        "sentinels": list(target.sentinels),
+        "service_name": target.master_name,
+        "db": target.db,
+        "username": target.username,
+        "password": target.password,
+        "sentinel_kwargs": SENTINEL_OPTIONS,
+    }
+    return {"redbeat_redis_url": "redis-sentinel://", "redbeat_redis_options": options}
+
+
+def beat_config(settings: Settings, target: RedisTarget) -> dict[str, Any]:
     """The schedule, and celery-redbeat's settings: its keys and its lock in our Redis."""
     return {
         "beat_scheduler": "redbeat.RedBeatScheduler",
@@ -76,9 +115,8 @@ def beat_config(settings: Settings) -> dict[str, Any]:
         },
         # The leader renews its lock every tick; a standby tries to take it every tick.
         "beat_max_loop_interval": BEAT_TICK_S,
-        "redbeat_redis_url": settings.redis_url,
         # Given explicitly: redbeat would otherwise reuse the broker's transport options.
-        "redbeat_redis_options": {"socket_connect_timeout": 5, "socket_timeout": 10},
+        **redbeat_connection(target),
         "redbeat_key_prefix": keys.BEAT_PREFIX,
         "redbeat_lock_key": keys.BEAT_LOCK,
         "redbeat_lock_timeout": int(settings.beat_lock_timeout_s),

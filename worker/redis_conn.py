@@ -7,23 +7,66 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import redis
+from redis.sentinel import MasterNotFoundError, Sentinel
 
 from worker.errors import StoreError
+from worker.redis_target import RedisTarget
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
-def connect(url: str, *, max_connections: int = 64) -> redis.Redis:
-    """A pooled client. Sockets time out so a dead Redis is an error, not a hang."""
-    return redis.Redis.from_url(
-        url,
-        max_connections=max_connections,
-        socket_timeout=10,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-        retry_on_timeout=True,
-    )
+SOCKET_TIMEOUT_S = 10
+CONNECT_TIMEOUT_S = 5
+# For the connections to the Sentinels themselves: they answer at once or are down.
+SENTINEL_OPTIONS = {
+    "socket_timeout": CONNECT_TIMEOUT_S,
+    "socket_connect_timeout": CONNECT_TIMEOUT_S,
+}
+
+
+def connect(target: RedisTarget, *, max_connections: int = 64) -> redis.Redis:
+    """A pooled client. Sockets time out so a dead Redis is an error, not a hang.
+
+    Behind Sentinel, the client asks the Sentinels where the master is on every new
+    connection, so it follows a failover."""
+    options = {
+        "max_connections": max_connections,
+        "socket_timeout": SOCKET_TIMEOUT_S,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        "health_check_interval": 30,
+        "retry_on_timeout": True,
+    }
+    if target.is_sentinel:
+        sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=SENTINEL_OPTIONS)
+        return sentinel.master_for(
+            str(target.master_name),
+            db=target.db,
+            username=target.username,
+            password=target.password,
+            **options,
+        )
+    return redis.Redis.from_url(target.url, **(target.tls or {}), **options)
+
+
+def describe_failure(target: RedisTarget, exc: Exception) -> str:
+    """One line saying why Redis could not be used, and what to do; never the password."""
+    where = target.where
+    text = str(exc)
+    if isinstance(exc, redis.AuthenticationError) or "WRONGPASS" in text or "NOAUTH" in text:
+        return f"Redis at {where} refused the user name or password in REDIS_URL"
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return (
+            f"Redis at {where} presented a TLS certificate that is not trusted: add "
+            "?ssl_ca_certs=/path/to/ca.pem to REDIS_URL, or set SSL_CERT_FILE"
+        )
+    if isinstance(exc, MasterNotFoundError):
+        nodes = ", ".join(f"{host}:{port}" for host, port in target.sentinels)
+        return (
+            f"no Sentinel ({nodes}) gave the address of master {target.master_name}: "
+            "none answered, or none monitors a master of that name"
+        )
+    return f"cannot reach Redis at {where}: {type(exc).__name__}"
 
 
 def redis_now_ms(client: redis.Redis) -> float:

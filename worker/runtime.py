@@ -54,9 +54,8 @@ class Runtime:
 
 def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
     """A Redis client and the outcome store on it; raises ConfigError without REDIS_URL."""
-    settings.require_redis()
-    assert settings.redis_url is not None
-    client = connect(settings.redis_url, max_connections=settings.worker_threads * 2 + 8)
+    target = settings.require_redis()
+    client = connect(target, max_connections=settings.worker_threads * 2 + 8)
     store = OutcomeStore(
         client,
         retention_days=settings.retention_days,

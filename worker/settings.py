@@ -6,10 +6,11 @@ from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.errors import ConfigError
+from worker.redis_target import RedisTarget, parse_redis_url
 from worker.schedule import Cron, parse_cron
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/beta"
@@ -45,6 +46,10 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True
     )
 
+    # Before REDIS_URL: its validator reads it (a sentinel:// URL needs the master's name).
+    redis_sentinel_master: str | None = Field(
+        None, validation_alias="MEETREG_REDIS_SENTINEL_MASTER"
+    )
     redis_url: str | None = Field(None, validation_alias="REDIS_URL")
     graph_base_url: str = Field(DEFAULT_GRAPH_BASE_URL, validation_alias="GRAPH_BASE_URL")
     tenant_id: str | None = Field(None, validation_alias="AZURE_TENANT_ID")
@@ -120,11 +125,10 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url")
     @classmethod
-    def _is_redis_url(cls, value: str | None) -> str | None:
+    def _is_redis_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None or not value.strip():
             return None
-        if urlsplit(value).scheme not in ("redis", "rediss", "unix", "redis+sentinel"):
-            raise ValueError("must start with redis://, rediss:// or unix://")
+        parse_redis_url(value, sentinel_master=info.data.get("redis_sentinel_master"))
         return value
 
     @field_validator("nightly_cron")
@@ -186,9 +190,14 @@ class Settings(BaseSettings):
             return self.concurrency * ROWS_PER_SLOT_BATCHED
         return self.concurrency
 
-    def require_redis(self) -> None:
+    def require_redis(self) -> RedisTarget:
+        """The Redis REDIS_URL names; raises ConfigError when it is not set."""
         if not self.redis_url:
             raise ConfigError("REDIS_URL is not set (e.g. redis://localhost:6379/0)")
+        try:
+            return parse_redis_url(self.redis_url, sentinel_master=self.redis_sentinel_master)
+        except ValueError as exc:  # a CA file removed since start-up, say
+            raise ConfigError(f"REDIS_URL: {exc}") from None
 
     def require_credentials(self) -> None:
         """Raise ConfigError naming what is missing for an application token."""

@@ -5,7 +5,8 @@
 - `meetreg.handle_lifecycle`: a lifecycle notification about one of our subscriptions.
 - `meetreg.nightly`: the nightly job, sent by `celery -A worker.app beat`.
 
-Also the worker's lifecycle hooks: the sweeper starts with the worker and stops with it.
+Also the worker's lifecycle hooks: the sweeper starts with the worker and stops with it,
+and a Redis that may evict keys is reported when the worker starts.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from worker.app import app
 from worker.backoff import retry_wait_s
 from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
 from worker.recovery import Sweeper
+from worker.redis_eviction import read_eviction_policy
 from worker.register import chunk_name, process_chunk
 from worker.runtime import close_runtime, current_settings, runtime
 
@@ -166,6 +168,20 @@ def _start_sweeper(**_: Any) -> None:
     _sweeper = Sweeper(
         current.store, publish_chunks, settings.lease_ms, settings.sweep_interval_s
     ).start()
+
+
+@worker_ready.connect
+def _warn_if_keys_may_be_evicted(**_: Any) -> None:
+    """A Redis that may evict keys loses rows without a word: say so where operators look."""
+    try:
+        policy = read_eviction_policy(runtime().redis)
+    except Exception as exc:  # a hook never stops the worker
+        log.warning("could not check Redis' maxmemory-policy: %s", type(exc).__name__)
+        return
+    if policy.may_evict:
+        log.warning("Redis %s", policy.describe())
+    elif not policy.known:  # managed Redis, ACL users: expected, not alarming
+        log.info("Redis %s", policy.describe())
 
 
 @worker_shutdown.connect

@@ -11,6 +11,7 @@ from cli_helpers import command_env, meetreg
 from pipeline_helpers import NO_POLICY_USER, ORGANIZER, posts
 
 from jobs.doctor import Status, eviction_check, persistence_check, redis_version_check
+from worker.redis_eviction import EvictionPolicy
 from worker.simulator import SimulatorServer
 
 
@@ -90,9 +91,15 @@ def test_an_unreachable_redis_fails_without_showing_its_password(sim: SimulatorS
 
 @pytest.mark.parametrize(
     ("version", "status"),
-    [("7.0.15", Status.OK), ("6.2.0", Status.OK), ("6.0.9", Status.FAIL), ("5.0", Status.FAIL)],
+    [
+        ("7.0.15", Status.OK),
+        ("6.2.0", Status.OK),
+        ("6.0.9", Status.FAIL),
+        ("5.0", Status.FAIL),
+        (None, Status.WARN),
+    ],
 )
-def test_redis_versions(version: str, status: Status) -> None:
+def test_redis_versions(version: str | None, status: Status) -> None:
     assert redis_version_check(version).status is status
 
 
@@ -103,10 +110,14 @@ def test_redis_versions(version: str, status: Status) -> None:
         ("noeviction", 1 << 30, Status.OK),
         ("allkeys-lru", 1 << 30, Status.FAIL),
         ("volatile-ttl", 0, Status.FAIL),
+        (None, 0, Status.WARN),  # Redis would not say: checked by hand
     ],
 )
-def test_eviction_policies(policy: str, maxmemory: int, status: Status) -> None:
-    assert eviction_check(policy, maxmemory).status is status
+def test_eviction_policies(policy: str | None, maxmemory: int, status: Status) -> None:
+    check = eviction_check(EvictionPolicy(policy, maxmemory))
+    assert check.status is status
+    if status is not Status.OK:
+        assert "noeviction" in check.detail  # the fix is named
 
 
 @pytest.mark.parametrize(
@@ -116,9 +127,10 @@ def test_eviction_policies(policy: str, maxmemory: int, status: Status) -> None:
         (False, "3600 1", Status.WARN, "snapshots only"),
         (False, "", Status.WARN, "nothing on disk"),
         (False, None, Status.WARN, "not readable"),
+        (None, None, Status.WARN, "not readable"),
     ],
 )
-def test_persistence(aof: bool, save: str | None, status: Status, words: str) -> None:
+def test_persistence(aof: bool | None, save: str | None, status: Status, words: str) -> None:
     check = persistence_check(aof, save)
     assert check.status is status
     assert words in check.detail
