@@ -17,6 +17,8 @@ from worker.models import RowState
 
 POLL_MS = 2000
 _COUNT_COLUMNS = [str(state) for state in RowState]
+# The list shows the outcomes one by one and the rows still at work together.
+_OUTCOME_COLUMNS = [str(state) for state in RowState if state.is_final]
 
 _CSS = """
 :root { --ink: #1f2933; --muted: #616e7c; --line: #e4e7eb; --accent: #2563eb; }
@@ -25,17 +27,17 @@ body { margin: 0; font: 14px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, s
        color: var(--ink); background: #f5f7fa; }
 header { background: #1f2933; color: #fff; padding: 12px 24px; }
 header a { color: #fff; text-decoration: none; font-weight: 600; }
-main { max-width: 1200px; margin: 0 auto; padding: 20px 24px; }
+main { max-width: 1280px; margin: 0 auto; padding: 20px 24px; }
 h1 { font-size: 20px; margin: 0 0 16px; word-break: break-all; }
 h2 { font-size: 16px; margin: 0 0 12px; }
-section { background: #fff; border: 1px solid var(--line); border-radius: 8px;
+section { overflow-x: auto; background: #fff; border: 1px solid var(--line); border-radius: 8px;
           padding: 16px 20px; margin-bottom: 16px; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 6px 10px; border-bottom: 1px solid var(--line);
          vertical-align: middle; }
 th { color: var(--muted); font-weight: 600; font-size: 12px; text-transform: uppercase; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.id { word-break: break-all; min-width: 260px; max-width: 380px; }
+td.id { word-break: break-all; min-width: 200px; max-width: 360px; }
 .source { font-size: 12px; }
 .nowrap { white-space: nowrap; }
 .muted { color: var(--muted); }
@@ -210,13 +212,16 @@ def _progress(batch: dict[str, Any]) -> str:
 
 def batches_page(batches: list[dict[str, Any]]) -> str:
     """`/`: the most recent batches (`status_view.batch_summary` dicts), newest first."""
-    head = "".join(f'<th class="num">{_e(name.replace("_", " "))}</th>' for name in _COUNT_COLUMNS)
+    head = "".join(
+        f'<th class="num">{_e(name.replace("_", " "))}</th>' for name in _OUTCOME_COLUMNS
+    )
     rows = []
     for batch in batches:
         counts = "".join(
             f'<td class="num" data-count="{name}">{batch["counts"][name]}</td>'
-            for name in _COUNT_COLUMNS
+            for name in _OUTCOME_COLUMNS
         )
+        counts += f'<td class="num" data-field="pending">{batch["pending"]}</td>'
         rows.append(
             f'<tr data-batch="{_e(batch["batch_id"])}">'
             f'<td class="id"><a href="{_e(batch_url(batch["batch_id"]))}">'
@@ -226,10 +231,10 @@ def batches_page(batches: list[dict[str, Any]]) -> str:
             f"<td>{_state(batch)}</td><td>{_progress(batch)}</td>{counts}</tr>"
         )
     if not rows:
-        rows.append('<tr><td colspan="12" class="muted">no batches yet</td></tr>')
+        rows.append('<tr><td colspan="10" class="muted">no batches yet</td></tr>')
     body = (
         "<h1>Batches</h1><section><table><thead><tr><th>batch</th><th>created</th>"
-        f"<th>state</th><th>progress</th>{head}</tr></thead>"
+        f'<th>state</th><th>progress</th>{head}<th class="num">to do</th></tr></thead>'
         f"<tbody>{''.join(rows)}</tbody></table></section>"
     )
     return _page("meetreg: batches", body, api="/api/batches")

@@ -24,8 +24,10 @@ def batch_state(status: BatchStatus) -> str:
 
 
 def batch_summary(status: BatchStatus) -> dict[str, Any]:
-    """`meetreg status --json`'s object, with the page's one-word state."""
-    return {**status.to_json_dict(), "state": batch_state(status)}
+    """`meetreg status --json`'s object, with the page's one-word state and the rows
+    still to do (queued, running or retrying)."""
+    pending = status.total - status.done
+    return {**status.to_json_dict(), "state": batch_state(status), "pending": pending}
 
 
 def batch_detail(status: BatchStatus, stats: BatchStats) -> dict[str, Any]:

@@ -459,7 +459,9 @@ class OutcomeStore:
         failures: list[FailureGroup] = []
         finished: list[tuple[str, int]] = []
         for raw_field, raw_count in fields.items():
-            kind, _, rest = as_text(raw_field).partition(" ")
+            # The script cuts a long message at 120 bytes, maybe inside a character.
+            text = raw_field.decode(errors="replace") if isinstance(raw_field, bytes) else raw_field
+            kind, _, rest = text.partition(" ")
             count = int(raw_count)
             if kind == "fail" and count > 0:
                 http_status, _, code = rest.partition(" ")

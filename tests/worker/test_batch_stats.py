@@ -89,3 +89,11 @@ def test_recent_batches_are_newest_first_and_skip_expired_ones(
 
     assert [status.batch_id for status in store.recent_batches(10)] == ["third", "first"]
     assert [status.batch_id for status in store.recent_batches(1)] == ["third"]
+
+
+def test_a_long_message_is_cut_yet_still_read(store: OutcomeStore) -> None:
+    store.create_batch("b1", "f.csv", [row(1)])
+    store.save_row("b1", failed(1, None, "é" * 100))  # 200 bytes: cut inside a character
+    (group,) = store.batch_stats("b1").failures
+    assert group.code.startswith("é" * 59)
+    assert group.rows == 1
