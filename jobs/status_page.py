@@ -273,7 +273,8 @@ def batch_page(batch: dict[str, Any], retried: int | None) -> str:
         "<section><h2>Failures by Graph error</h2><table><thead><tr><th>HTTP status</th>"
         '<th>error code</th><th class="num">rows</th></tr></thead>'
         f'<tbody id="failures">{failures}</tbody></table></section>'
-        "<section><h2>Report</h2><p>One record per input row, as `meetreg report` writes it."
+        "<section><h2>Report</h2>"
+        "<p>One record per input row, as <code>meetreg report</code> writes it."
         f'</p><p><a class="button" href="{_e(batch_url(batch_id, "/report.csv"))}">CSV</a> '
         f'<a class="button" href="{_e(batch_url(batch_id, "/report.json"))}">JSON</a></p>'
         "</section><section><h2>Retry failed rows</h2>"
