@@ -31,7 +31,7 @@ from jobs.local_worker import run_worker_until
 from jobs.nightly import NightlyDeps, run_nightly
 from jobs.nightly_view import show_report
 from jobs.progress import BatchProgress, counts_text, summary_table
-from jobs.report import write_csv, write_json
+from jobs.report import check_format, write_report
 from jobs.subscriptions import SubscriptionBook, utc_now
 from jobs.subscriptions import subscribe as subscribe_user
 from jobs.undo import check_source, enqueue_undo
@@ -293,18 +293,15 @@ def report(
     output: Annotated[Path | None, typer.Option("--output", help="Write here, not stdout.")] = None,
 ) -> None:
     """One record per input row: its outcome, HTTP status, error and Graph request-id."""
-    if fmt not in ("csv", "json"):
-        raise InputError(f"--format must be csv or json, not {fmt!r}")
+    check_format(fmt)
     _, store = settings_and_store()
-    current = store.batch_status(batch_id)
-    rows = store.iter_rows(batch_id, current.total)
-    write = write_csv if fmt == "csv" else write_json
+    store.batch_status(batch_id)  # an unknown batch is refused before the file is made
     if output is None:
-        write(rows, sys.stdout)
+        write_report(store, batch_id, fmt, sys.stdout)
         return
     try:
         with output.open("w", encoding="utf-8", newline="") as handle:
-            write(rows, handle)
+            write_report(store, batch_id, fmt, handle)
     except OSError as exc:
         raise InputError(f"{output}: {exc.strerror or exc}") from None
 

@@ -7,7 +7,9 @@ import json
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+from worker.errors import InputError
 from worker.models import RowRecord
+from worker.store import OutcomeStore
 
 COLUMNS = (
     "line",
@@ -22,6 +24,7 @@ COLUMNS = (
     "request_id",
     "updated_at",
 )
+FORMATS = ("csv", "json")
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -62,3 +65,19 @@ def write_json(rows: Iterable[RowRecord], out: TextIO) -> int:
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
+
+
+def check_format(fmt: str) -> str:
+    """Raises InputError for a report format other than csv or json."""
+    if fmt not in FORMATS:
+        raise InputError(f"--format must be csv or json, not {fmt!r}")
+    return fmt
+
+
+def write_report(store: OutcomeStore, batch_id: str, fmt: str, out: TextIO) -> int:
+    """`meetreg report`: the batch's rows in input order, as `fmt`; returns how many.
+
+    Raises UnknownBatchError, InputError (a format other than csv or json), StoreError.
+    """
+    write = write_csv if check_format(fmt) == "csv" else write_json
+    return write(store.iter_rows(batch_id, store.batch_status(batch_id).total), out)

@@ -4,33 +4,54 @@
     POST /graph/lifecycle       Graph lifecycle notifications (same handshake)
     POST /api/registrations     JSON intake, behind `Authorization: Bearer MEETREG_API_KEY`
     GET  /healthz               Redis reachable and a worker heartbeat seen
+    GET  /                      the status page: recent batches, live (jobs.status_page)
+    GET  /batches/{id}          one batch: counts, failures by Graph error, throughput
+    GET  /batches/{id}/report.csv, .json    `meetreg report`, as a download
+    POST /batches/{id}/retry    `meetreg retry`, behind the API key (header or form field)
+    GET  /api/batches, /api/batches/{id}    the JSON the page polls (read-only, no secret)
 
 Graph wants an answer within 3 s and retries for hours after a 5xx, so the webhook does
 no Graph work itself: it checks each item's clientState, records the accepted ones in
 Redis, puts a task on the queue for each, and answers 202. The workers do the rest.
 Every secret comparison is constant-time; every body is read up to a size limit.
+Viewing the status page needs no key: bind to an internal interface, or put the
+ingress's own sign-in in front of it.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
 import logging
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import IO, Any, cast
+from urllib.parse import parse_qs
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.routing import Route
 
-from jobs.enqueue import PublishMany, enqueue_rows
+from jobs import status_page
+from jobs.enqueue import PublishMany, enqueue_rows, requeue_failed
 from jobs.inbox import Inbox
 from jobs.intake import RejectedItems, read_requests
 from jobs.notifications import ChangeNotification, LifecycleNotification, read_delivery
-from worker.errors import InputError, StoreError
+from jobs.report import FORMATS, write_report
+from jobs.status_view import RECENT_BATCHES, batch_detail, batch_summary
+from worker.errors import InputError, StoreError, UnknownBatchError
 from worker.settings import Settings
 from worker.store import OutcomeStore
 
@@ -39,6 +60,21 @@ log = logging.getLogger(__name__)
 MAX_NOTIFICATION_BYTES = 1024 * 1024  # Graph sends at most a few hundred items at a time
 MAX_VALIDATION_TOKEN_CHARS = 1024
 _NO_SNIFF = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+MAX_FORM_BYTES = 4096  # the retry form holds the API key and nothing else
+REPORT_IN_MEMORY_BYTES = 4 * 1024 * 1024  # a larger report is spooled to a temporary file
+_REPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+# The page's own script is the only one a browser will run (its hash), and the page may
+# not be framed: the retry button cannot be clicked through another site.
+_SCRIPT_HASH = base64.b64encode(hashlib.sha256(status_page.SCRIPT.encode()).digest()).decode()
+_PAGE_HEADERS = {
+    **_NO_SNIFF,
+    "Content-Security-Policy": (
+        f"default-src 'none'; script-src 'sha256-{_SCRIPT_HASH}'; style-src 'unsafe-inline'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class BodyTooLarge(Exception):
@@ -74,12 +110,39 @@ def build_app(deps: ServeDeps) -> Starlette:
     async def healthz(request: Request) -> Response:
         return await run_in_threadpool(_health, deps)
 
+    async def batches_page(request: Request) -> Response:
+        return await run_in_threadpool(_batches_page, deps)
+
+    async def batch_page(request: Request) -> Response:
+        retried = request.query_params.get("retried", "")
+        shown = int(retried) if retried.isdigit() else None
+        return await run_in_threadpool(_batch_page, deps, request.path_params["batch_id"], shown)
+
+    async def batches_json(request: Request) -> Response:
+        return await run_in_threadpool(_batches_json, deps)
+
+    async def batch_json(request: Request) -> Response:
+        return await run_in_threadpool(_batch_json, deps, request.path_params["batch_id"])
+
+    async def report(request: Request) -> Response:
+        params = request.path_params
+        return await run_in_threadpool(_report, deps, params["batch_id"], params["fmt"])
+
+    async def retry(request: Request) -> Response:
+        return await _retry(request, deps)
+
     return Starlette(
         routes=[
             Route("/graph/notifications", notifications, methods=["POST"]),
             Route("/graph/lifecycle", lifecycle, methods=["POST"]),
             Route("/api/registrations", registrations, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/", batches_page, methods=["GET"]),
+            Route("/batches/{batch_id}", batch_page, methods=["GET"]),
+            Route("/batches/{batch_id}/report.{fmt}", report, methods=["GET"]),
+            Route("/batches/{batch_id}/retry", retry, methods=["POST"]),
+            Route("/api/batches", batches_json, methods=["GET"]),
+            Route("/api/batches/{batch_id}", batch_json, methods=["GET"]),
         ]
     )
 
@@ -184,7 +247,132 @@ def _authorized(header: str, api_key: str) -> bool:
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(presented.strip().encode(), api_key.encode())
+    return _same_key(presented.strip(), api_key)
+
+
+def _same_key(presented: str, api_key: str) -> bool:
+    return hmac.compare_digest(presented.encode(), api_key.encode())
+
+
+# The status page ----------------------------------------------------------------------------
+
+
+def _batches_page(deps: ServeDeps) -> Response:
+    try:
+        batches = [batch_summary(status) for status in deps.store.recent_batches(RECENT_BATCHES)]
+    except StoreError:
+        return _page_problem(503, "Unavailable", "The outcome store is unreachable.")
+    return HTMLResponse(status_page.batches_page(batches), headers=_PAGE_HEADERS)
+
+
+def _batch_page(deps: ServeDeps, batch_id: str, retried: int | None) -> Response:
+    try:
+        detail = batch_detail(deps.store.batch_status(batch_id), deps.store.batch_stats(batch_id))
+    except UnknownBatchError:
+        return _page_problem(404, "Unknown batch", f"No batch {batch_id!r} is kept.")
+    except StoreError:
+        return _page_problem(503, "Unavailable", "The outcome store is unreachable.")
+    return HTMLResponse(status_page.batch_page(detail, retried), headers=_PAGE_HEADERS)
+
+
+def _batches_json(deps: ServeDeps) -> Response:
+    try:
+        batches = [batch_summary(status) for status in deps.store.recent_batches(RECENT_BATCHES)]
+    except StoreError:
+        return _problem(503, "the outcome store is unreachable")
+    return JSONResponse({"batches": batches}, headers=_NO_SNIFF)
+
+
+def _batch_json(deps: ServeDeps, batch_id: str) -> Response:
+    try:
+        detail = batch_detail(deps.store.batch_status(batch_id), deps.store.batch_stats(batch_id))
+    except UnknownBatchError as exc:
+        return _problem(404, str(exc))
+    except StoreError:
+        return _problem(503, "the outcome store is unreachable")
+    return JSONResponse(detail, headers=_NO_SNIFF)
+
+
+def _report(deps: ServeDeps, batch_id: str, fmt: str) -> Response:
+    """`meetreg report` as a download, spooled first: a store failure half-way is a 503,
+    not a truncated file that looks whole."""
+    if fmt not in FORMATS:
+        return _problem(404, f"reports are .csv or .json, not .{fmt}")
+    # Closed by _drain once sent, not by a `with`: the response outlives this function.
+    spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115
+        max_size=REPORT_IN_MEMORY_BYTES, mode="w+", encoding="utf-8", newline=""
+    )
+    try:
+        write_report(deps.store, batch_id, fmt, cast(Any, spool))
+    except (UnknownBatchError, StoreError) as exc:
+        spool.close()
+        if isinstance(exc, UnknownBatchError):
+            return _problem(404, str(exc))
+        return _problem(503, "the outcome store is unreachable")
+    spool.seek(0)
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in batch_id)
+    headers = {**_NO_SNIFF, "Content-Disposition": f'attachment; filename="{name}.{fmt}"'}
+    return StreamingResponse(_drain(spool), media_type=_REPORT_TYPES[fmt], headers=headers)
+
+
+def _drain(spool: IO[str]) -> Iterator[bytes]:
+    try:
+        while part := spool.read(64 * 1024):
+            yield part.encode()
+    finally:
+        spool.close()
+
+
+async def _retry(request: Request, deps: ServeDeps) -> Response:
+    """`meetreg retry` for the page's button (the key in a form field; answered with the
+    batch page again) or for a script (the key as a bearer token; answered in JSON)."""
+    batch_id = request.path_params["batch_id"]
+    from_form = request.headers.get("content-type", "").startswith(
+        "application/x-www-form-urlencoded"
+    )
+    back = status_page.batch_url(batch_id)
+    if deps.api_key is None:
+        return _refusal(from_form, 503, "MEETREG_API_KEY is not set on this server", back)
+    if from_form:
+        try:
+            form = parse_qs((await _read_body(request, MAX_FORM_BYTES)).decode(errors="replace"))
+        except BodyTooLarge:
+            return _problem(413, f"the body is larger than {MAX_FORM_BYTES} bytes")
+        allowed = _same_key(form.get("api_key", [""])[0], deps.api_key)
+    else:
+        allowed = _authorized(request.headers.get("authorization", ""), deps.api_key)
+    if not allowed:
+        return _refusal(from_form, 401, "a valid API key is required", back)
+    try:
+        retried = await run_in_threadpool(
+            requeue_failed,
+            deps.store,
+            batch_id,
+            publish=deps.publish_rows,
+            chunk_size=deps.chunk_size,
+        )
+    except UnknownBatchError as exc:
+        return _refusal(from_form, 404, str(exc), "/")
+    except StoreError:
+        return _refusal(
+            from_form, 503, "the outcome store is unreachable; nothing was enqueued", back
+        )
+    log.info("batch %s: %d failed rows enqueued again from the status page", batch_id, retried)
+    if from_form:  # post, redirect, get: a reload does not retry again
+        return RedirectResponse(f"{back}?retried={retried}", status_code=303)
+    return JSONResponse({"batch_id": batch_id, "retried": retried}, headers=_NO_SNIFF)
+
+
+def _refusal(for_page: bool, status: int, message: str, back: str) -> Response:
+    if for_page:
+        return _page_problem(status, "Refused" if status == 401 else "Not done", message, back)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return _problem(status, message, headers)
+
+
+def _page_problem(status: int, title: str, message: str, back: str = "/") -> Response:
+    page = status_page.message_page(title, message, back)
+    return HTMLResponse(page, status_code=status, headers=_PAGE_HEADERS)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

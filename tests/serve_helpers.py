@@ -7,9 +7,22 @@ from pathlib import Path
 
 import httpx
 from cli_helpers import MEETREG, free_port, stop, wait_until
+from pipeline_helpers import NO_POLICY_USER, ORGANIZER
 
 CLIENT_STATE = "client-state-for-tests-0123456789"
 API_KEY = "api-key-for-tests-0123456789abcdef"
+
+# The status page's batch: two meetings registered, two unknown to Graph (404), one whose
+# organizer has no access policy (403), a repeated row (skipped).
+FAILING_BATCH_ROWS = [
+    (ORGANIZER, "m-ok-1"),
+    (ORGANIZER, "m-ok-2"),
+    (ORGANIZER, "m-gone-1"),
+    (ORGANIZER, "m-gone-2"),
+    (NO_POLICY_USER, "m-forbidden"),
+    (ORGANIZER, "m-ok-1"),
+]
+FAILING_BATCH_COUNTS = {"created": 2, "failed": 3, "skipped": 1}
 
 
 class Served:

@@ -5,6 +5,9 @@ Redis keys (all under the prefix `meetreg:`):
     batch:{batch_id}        hash    the batch: total, source, created_at, operation (create |
                                     disable), undoes / undone_by, one counter per RowState
     rows:{batch_id}         hash    field = row seq (1-based), value = the row's JSON record
+    stats:{batch_id}        hash    moved with the rows: `fail {http status|-} {Graph code}`
+                                    = failed rows that failed so; `done {time to 10 s}` = rows
+                                    that became final in those 10 s (the status page)
     batches                 zset    batch ids by creation time (ms)
     meeting:{meeting_key}   hash    idempotency record of one meeting, outlives batches:
                                     state, registration_id, batch_id, seq, posts, updated_at
@@ -80,6 +83,10 @@ def meeting(meeting_id: str) -> str:
 
 def lease(meeting_id: str) -> str:
     return f"{PREFIX}lease:{meeting_key(meeting_id)}"
+
+
+def stats(batch_id: str) -> str:
+    return f"{PREFIX}stats:{batch_id}"
 
 
 def valve(batch_id: str) -> str:

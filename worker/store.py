@@ -52,16 +52,45 @@ local function from(t, first)
 end
 local FINAL = {created=1, already_enabled=1, skipped=1, failed=1, invalid=1, disabled=1,
                already_disabled=1, changed=1}
-local function set_row(rows_key, batch_key, seq, json, state, live, ttl_s, stamp)
+-- A failed row's field in the batch's stats: 'fail <http status|-> <Graph code>', the
+-- code being what GraphError.describe() put before ': ' (else the message itself).
+local function failure_field(row)
+  local status = row['http_status']
+  if type(status) ~= 'number' then status = '-' end
+  local text = row['error'] or ''
+  local code = string.match(text, '^(%a[%w_.]*): ') or string.sub(text, 1, 120)
+  return 'fail ' .. status .. ' ' .. code
+end
+local function set_row(rows_key, batch_key, stats_key, seq, json, state, live, ttl_s, stamp)
   local old = redis.call('HGET', rows_key, seq)
   if not old then return -1 end
-  local old_state = cjson.decode(old)['status']
+  local old_row = cjson.decode(old)
+  local old_state = old_row['status']
   if live and FINAL[old_state] then return 0 end
   redis.call('HSET', rows_key, seq, json)
   if old_state ~= state then
     redis.call('HINCRBY', batch_key, old_state, -1)
     redis.call('HINCRBY', batch_key, state, 1)
   end
+  -- The batch's stats move with its rows (O(1) per row): failed rows by how they failed,
+  -- and rows finished per 10 s (the stamp cut after the tens of seconds).
+  local stats = false
+  if old_state == 'failed' then
+    local field = failure_field(old_row)
+    if redis.call('HINCRBY', stats_key, field, -1) <= 0 then
+      redis.call('HDEL', stats_key, field)
+    end
+    stats = true
+  end
+  if state == 'failed' then
+    redis.call('HINCRBY', stats_key, failure_field(cjson.decode(json)), 1)
+    stats = true
+  end
+  if FINAL[state] and not FINAL[old_state] then
+    redis.call('HINCRBY', stats_key, 'done ' .. string.sub(stamp, 1, 18), 1)
+    stats = true
+  end
+  if stats then redis.call('EXPIRE', stats_key, ttl_s) end
   redis.call('HSET', batch_key, 'updated_at', stamp)
   redis.call('EXPIRE', rows_key, ttl_s)
   redis.call('EXPIRE', batch_key, ttl_s)
@@ -73,18 +102,19 @@ local function field(flat, name)
 end
 """
 
-# KEYS: rows, batch. ARGV: seq, JSON, state, "live"|"any", ttl_s, stamp.
+# KEYS: rows, batch, stats. ARGV: seq, JSON, state, "live"|"any", ttl_s, stamp.
 _SET_ROW = (
     _ROW_FUNCTIONS
     + """
-return set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', ARGV[5], ARGV[6])
+return set_row(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', ARGV[5],
+               ARGV[6])
 """
 )
 
-# KEYS: rows, batch, meeting, lease, [the limiter's slot keys]. ARGV: seq, JSON (running),
-# ttl_s, stamp, token, lease_ms, get_first ('1' always GET first), done states (' '-separated:
-# the operation's), done id ('' any; else the meeting is done only if its record holds this
-# registration id), [its slot arguments].
+# KEYS: rows, batch, meeting, lease, stats, [the limiter's slot keys]. ARGV: seq, JSON
+# (running), ttl_s, stamp, token, lease_ms, get_first ('1' always GET first), done states
+# (' '-separated: the operation's), done id ('' any; else the meeting is done only if its
+# record holds this registration id), [its slot arguments].
 # One round trip to start work on a row: read the meeting's record; if it is done, say so;
 # else take its lease (or find it held) and mark the row running; with the rate keys,
 # also reserve the slot for the GET that comes next (a GET comes when `get_first` says
@@ -103,7 +133,7 @@ if paused then
   local row = cjson.decode(ARGV[2])
   row['status'] = 'failed'
   row['error'] = paused
-  set_row(KEYS[1], KEYS[2], ARGV[1], cjson.encode(row), 'failed', true, ARGV[3], ARGV[4])
+  set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], cjson.encode(row), 'failed', true, ARGV[3], ARGV[4])
   return {-1, {}, '0', -1, ''}
 end
 local meeting = redis.call('HGETALL', KEYS[3])
@@ -114,20 +144,20 @@ if state and string.find(' ' .. ARGV[8] .. ' ', ' ' .. state .. ' ', 1, true)
 end
 local holder = redis.call('GET', KEYS[4])
 if holder and holder ~= ARGV[5] then return {0, meeting, '0', -1, ''} end
-if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
+if set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
   return {-1, meeting, '0', -1, ''}
 end
 redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
 local posts = tonumber(field(meeting, 'posts') or '0')
-if KEYS[5] and (ARGV[7] == '1' or posts > 0) then
-  local slot = reserve_slot(from(KEYS, 5), from(ARGV, 10))
+if KEYS[6] and (ARGV[7] == '1' or posts > 0) then
+  local slot = reserve_slot(from(KEYS, 6), from(ARGV, 10))
   return {1, meeting, slot[1], slot[2], slot[3]}
 end
 return {1, meeting, '0', -1, ''}
 """
 )
 
-# KEYS: rows, batch, meeting, lease, [the limiter's slot keys]. ARGV: seq, JSON, ttl_s,
+# KEYS: rows, batch, meeting, lease, stats, [the limiter's slot keys]. ARGV: seq, JSON, ttl_s,
 # stamp, token, row ref, idem_ttl_s, [its slot arguments].
 # Counts a POST (or an undo's DELETE) as sent *before* it is sent, with the row's attempt,
 # and only while this worker holds the lease: a worker that lost it (paused too long) must
@@ -139,21 +169,21 @@ _RECORD_POST = (
     + RESERVE_FUNCTION
     + """
 if redis.call('GET', KEYS[4]) ~= ARGV[5] then return {0, '0', -1, ''} end
-if set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
+if set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
   return {-1, '0', -1, ''}
 end
 redis.call('HINCRBY', KEYS[3], 'posts', 1)
 redis.call('HSET', KEYS[3], 'state', 'posting', 'posted_by', ARGV[6], 'updated_at', ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[7])
-if KEYS[5] then
-  local slot = reserve_slot(from(KEYS, 5), from(ARGV, 8))
+if KEYS[6] then
+  local slot = reserve_slot(from(KEYS, 6), from(ARGV, 8))
   return {1, slot[1], slot[2], slot[3]}
 end
 return {1, '0', -1, ''}
 """
 )
 
-# KEYS: rows, batch, meeting, lease, valve. ARGV: seq, JSON, state, ttl_s, stamp, token,
+# KEYS: rows, batch, meeting, lease, stats, valve. ARGV: seq, JSON, state, ttl_s, stamp, token,
 # meeting state ('' none), registration id, row ref, kind, idem_ttl_s, signature ('ok',
 # a failure's 'status code', '' when no Graph call decided the row), user, window,
 # min users, failure text.
@@ -171,17 +201,18 @@ if ARGV[7] ~= '' then
              'done_by', ARGV[9], 'kind', ARGV[10], 'updated_at', ARGV[5])
   redis.call('EXPIRE', KEYS[3], ARGV[11])
 end
-local saved = set_row(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], true, ARGV[4], ARGV[5])
+local saved = set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2], ARGV[3], true, ARGV[4],
+                      ARGV[5])
 if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) == ARGV[6] then redis.call('DEL', KEYS[4]) end
 local window = tonumber(ARGV[14])
 if saved ~= 1 or ARGV[12] == '' or window < 1 then return {saved, 0} end
 -- The safety valve: the batch's last `window` rows that reached Graph, newest first.
-redis.call('LPUSH', KEYS[5], ARGV[12] .. '\t' .. ARGV[13])
-redis.call('LTRIM', KEYS[5], 0, window - 1)
-redis.call('EXPIRE', KEYS[5], ARGV[4])
-if ARGV[12] == 'ok' or redis.call('LLEN', KEYS[5]) < window then return {saved, 0} end
+redis.call('LPUSH', KEYS[6], ARGV[12] .. '\t' .. ARGV[13])
+redis.call('LTRIM', KEYS[6], 0, window - 1)
+redis.call('EXPIRE', KEYS[6], ARGV[4])
+if ARGV[12] == 'ok' or redis.call('LLEN', KEYS[6]) < window then return {saved, 0} end
 local users, distinct = {}, 0
-for _, entry in ipairs(redis.call('LRANGE', KEYS[5], 0, window - 1)) do
+for _, entry in ipairs(redis.call('LRANGE', KEYS[6], 0, window - 1)) do
   local tab = string.find(entry, '\t', 1, true)
   if string.sub(entry, 1, tab - 1) ~= ARGV[12] then return {saved, 0} end
   local user = string.sub(entry, tab + 1)
@@ -270,6 +301,23 @@ class BatchStatus:
             "undoes": self.undoes or None,
             "undone_by": self.undone_by or None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """A batch's failed rows that failed the same way."""
+
+    http_status: str  # "403"; "-" when no answer came (a timeout, a cancellation)
+    code: str  # Graph's error code; the message when Graph gave none
+    rows: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStats:
+    """What the status page draws: failures by how, rows finished over time."""
+
+    failures: list[FailureGroup]  # most rows first
+    finished_per_10s: list[tuple[str, int]]  # (start of the 10 s, UTC ISO), oldest first
 
 
 @dataclass(slots=True)
@@ -401,7 +449,7 @@ class OutcomeStore:
 
     @store_errors
     def delete_batch(self, batch_id: str) -> None:
-        self.redis.delete(keys.rows(batch_id), keys.batch(batch_id))
+        self.redis.delete(keys.rows(batch_id), keys.batch(batch_id), keys.stats(batch_id))
         self.redis.zrem(keys.BATCHES, batch_id)
 
     @store_errors
@@ -412,27 +460,47 @@ class OutcomeStore:
         return [as_text(batch_id) for batch_id in found]
 
     @store_errors
+    def recent_batches(self, limit: int) -> list[BatchStatus]:
+        """The `limit` most recently created batches that are still kept, newest first:
+        one read of the index and one pipelined read of their headers."""
+        found = cast(list[bytes], self.redis.zrevrange(keys.BATCHES, 0, limit - 1))
+        batch_ids = [as_text(batch_id) for batch_id in found]
+        pipe = self.redis.pipeline(transaction=False)
+        for batch_id in batch_ids:
+            pipe.hgetall(keys.batch(batch_id))
+        headers = pipe.execute() if batch_ids else []
+        return [
+            _batch_status(batch_id, header)
+            for batch_id, header in zip(batch_ids, headers, strict=True)
+            if header  # expired since it was indexed
+        ]
+
+    @store_errors
     def batch_status(self, batch_id: str) -> BatchStatus:
         """Raises UnknownBatchError when the store holds no such batch."""
         header = self.redis.hgetall(keys.batch(batch_id))
         if not header:
             raise UnknownBatchError(f"unknown batch {batch_id!r}")
-        text = {as_text(k): as_text(v) for k, v in header.items()}
-        operation = Operation(text.get("operation", Operation.CREATE))
-        counts = {str(state): int(text.get(str(state), 0)) for state in operation.states}
-        return BatchStatus(
-            batch_id=batch_id,
-            total=int(text.get("total", 0)),
-            counts=counts,
-            source=text.get("source", ""),
-            created_at=text.get("created_at", ""),
-            updated_at=text.get("updated_at", ""),
-            paused=text.get("paused", ""),
-            cancelled=text.get("cancelled") == "1",
-            operation=operation,
-            undoes=text.get("undoes", ""),
-            undone_by=text.get("undone_by", ""),
-        )
+        return _batch_status(batch_id, header)
+
+    @store_errors
+    def batch_stats(self, batch_id: str) -> BatchStats:
+        """How the batch's failed rows failed and when its rows finished (see `set_row`)."""
+        fields = self.redis.hgetall(keys.stats(batch_id))
+        failures: list[FailureGroup] = []
+        finished: list[tuple[str, int]] = []
+        for raw_field, raw_count in fields.items():
+            # The script cuts a long message at 120 bytes, maybe inside a character.
+            text = raw_field.decode(errors="replace") if isinstance(raw_field, bytes) else raw_field
+            kind, _, rest = text.partition(" ")
+            count = int(raw_count)
+            if kind == "fail" and count > 0:
+                http_status, _, code = rest.partition(" ")
+                failures.append(FailureGroup(http_status, code, count))
+            elif kind == "done":
+                finished.append((rest + "0Z", count))  # the 10 s start, e.g. ...T09:21:30Z
+        failures.sort(key=lambda group: (-group.rows, group.http_status, group.code))
+        return BatchStats(failures=failures, finished_per_10s=sorted(finished))
 
     @store_errors
     def batch_operation(self, batch_id: str) -> Operation:
@@ -477,7 +545,7 @@ class OutcomeStore:
         """
         row.updated_at = now_iso()
         result = self._set_row(
-            keys=[keys.rows(batch_id), keys.batch(batch_id)],
+            keys=[keys.rows(batch_id), keys.batch(batch_id), keys.stats(batch_id)],
             args=[
                 str(row.seq),
                 json.dumps(row.to_json_dict()),
@@ -657,6 +725,7 @@ class OutcomeStore:
             keys.batch(batch_id),
             keys.meeting(meeting_id),
             keys.lease(meeting_id),
+            keys.stats(batch_id),
         ]
 
     # Leases --------------------------------------------------------------------------------
@@ -721,6 +790,24 @@ class OutcomeStore:
     @store_errors
     def cache_user_id(self, upn: str, object_id: str) -> None:
         self.redis.set(keys.upn(upn), object_id, ex=DAY_S)
+
+
+def _batch_status(batch_id: str, header: dict[Any, Any]) -> BatchStatus:
+    text = {as_text(k): as_text(v) for k, v in header.items()}
+    operation = Operation(text.get("operation", Operation.CREATE))
+    return BatchStatus(
+        batch_id=batch_id,
+        total=int(text.get("total", 0)),
+        counts={str(state): int(text.get(str(state), 0)) for state in operation.states},
+        source=text.get("source", ""),
+        created_at=text.get("created_at", ""),
+        updated_at=text.get("updated_at", ""),
+        paused=text.get("paused", ""),
+        cancelled=text.get("cancelled") == "1",
+        operation=operation,
+        undoes=text.get("undoes", ""),
+        undone_by=text.get("undone_by", ""),
+    )
 
 
 def _slot(wait_ms: bytes | str | int, reserved: int, slot_id: bytes | str) -> Slot | None:
