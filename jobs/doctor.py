@@ -16,10 +16,12 @@ import redis
 
 from worker import keys
 from worker.errors import ConfigError, GraphError, GraphPermanent
-from worker.graph.auth import BearerAuth, MsalTokenSource
-from worker.graph.client import GraphClient, build_http_client
+from worker.graph.auth import BearerAuth
+from worker.graph.client import GraphClient, build_http_client, signed_in_user
+from worker.graph.credentials import build_token_source, describe_source
+from worker.graph.managed_identity import identity_endpoint
 from worker.redis_conn import connect
-from worker.settings import Settings
+from worker.settings import AuthMode, Settings
 
 MIN_REDIS_VERSION = (6, 2)  # Lua, SET ... GET, ZADD GT: what the outcome store's scripts use
 # A policy that may evict a key with a TTL would drop batches, leases and the limiter's
@@ -61,16 +63,26 @@ def run_checks(settings: Settings, user_id: str | None = None) -> Iterator[Check
 def check_configuration(settings: Settings) -> Check:
     try:
         settings.require_redis()
-        settings.require_credentials()
+        mode = settings.require_credentials()
     except ConfigError as exc:
         return Check("configuration", Status.FAIL, str(exc))
-    credential = "certificate" if settings.client_certificate_path else "client secret"
     return Check(
         "configuration",
         Status.OK,
-        f"tenant {settings.tenant_id}, client {settings.client_id}, {credential}; "
+        f"{credential_text(settings, mode)}; "
         f"Graph {settings.graph_base_url}; rate limit {settings.rate_limit_per_s:g}/s",
     )
+
+
+def credential_text(settings: Settings, mode: AuthMode) -> str:
+    """Which credential is in use, in words (never a secret)."""
+    app = f"tenant {settings.tenant_id}, client {settings.client_id}"
+    if mode is AuthMode.MANAGED_IDENTITY:
+        who = f"user-assigned {settings.client_id}" if settings.client_id else "system-assigned"
+        return f"managed identity ({who}) via {identity_endpoint()}"
+    if mode is AuthMode.DELEGATED:
+        return f"{app}, delegated (signed-in organizer), token cache {settings.token_cache}"
+    return f"{app}, {'certificate' if mode is AuthMode.CERTIFICATE else 'client secret'}"
 
 
 def check_redis(settings: Settings) -> Iterator[Check]:
@@ -130,31 +142,36 @@ def eviction_check(policy: str, maxmemory: int) -> Check:
 
 def check_token(settings: Settings) -> Check:
     try:
-        source = MsalTokenSource(settings)
+        source = build_token_source(settings)
     except ConfigError as exc:
         return Check("token", Status.SKIPPED, str(exc))
     try:
         source.token()
+        detail = describe_source(source)
     except GraphError as exc:
         return Check("token", Status.FAIL, exc.describe() if exc.code is None else exc.message)
     finally:
         source.close()
-    return Check("token", Status.OK, f"application token from {source.authority}")
+    return Check("token", Status.OK, detail)
 
 
 def check_user(settings: Settings, user_id: str) -> Iterator[Check]:
     """Read probes under the user: meetings (registrations need them), then calendar
     events when the webhook is configured (event-triggered runs need them)."""
-    http = build_http_client(settings, BearerAuth(MsalTokenSource(settings)))
+    source = build_token_source(settings)
+    http = build_http_client(settings, BearerAuth(source))
+    signed_in = signed_in_user(source)
+    works = (
+        f"OnlineMeetings.ReadWrite works for the signed-in {user_id}"
+        if signed_in
+        else f"OnlineMeetings.ReadWrite.All and the access policy work for {user_id}"
+    )
     try:
+        graph = GraphClient(http, settings.graph_base_url, signed_in=signed_in)
         yield _probe(
-            "graph meetings",
-            lambda: GraphClient(http, settings.graph_base_url).find_meeting_id(
-                user_id, PROBE_JOIN_URL
-            ),
-            f"OnlineMeetings.ReadWrite.All and the access policy work for {user_id}",
+            "graph meetings", lambda: graph.find_meeting_id(user_id, PROBE_JOIN_URL), works
         )
-        if settings.webhook_client_state is not None:
+        if settings.webhook_client_state is not None and signed_in is None:
             v1 = GraphClient(http, settings.graph_v1_base_url)
             yield _probe(
                 "graph calendar",

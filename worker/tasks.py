@@ -33,6 +33,7 @@ from worker import keys
 from worker.app import app
 from worker.backoff import retry_wait_s
 from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
+from worker.graph.credentials import build_token_source
 from worker.recovery import Sweeper
 from worker.register import chunk_name, process_chunk
 from worker.runtime import close_runtime, current_settings, runtime
@@ -152,7 +153,9 @@ def _hold_received_chunk(request: Any, **_: Any) -> None:
 def _check_configuration(**_: Any) -> None:
     """Refuse to start without what every task will need: one line, exit 2."""
     try:
-        current_settings().require_credentials()
+        # Built and dropped: a certificate or token cache that cannot be used is refused
+        # now, before the worker takes any row (no network call is made).
+        build_token_source(current_settings()).close()
     except ConfigError as exc:
         print(f"meetreg: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
