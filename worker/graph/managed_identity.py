@@ -80,7 +80,8 @@ class ManagedIdentityTokenSource(SharedTokenSource):
     def _acquire(self, *, forget: bool) -> Any:
         if forget:
             # MSAL's cache would hand back the very token Graph just refused.
-            for entry in self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+            held = list(self._cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN))
+            for entry in held:
                 self._cache.remove_at(entry)
         return self._client.acquire_token_for_client(resource=self.resource)
 
