@@ -108,9 +108,8 @@ def test_me_registers_on_the_signed_in_users_meeting_and_only_theirs(sim, http):
 
     assert http.get(me, headers=bearer).status_code == 404  # no registration yet
     created = http.post(me, json=EXTERNAL, headers=bearer)
-    other = http.post(
-        "/beta" + keys.registration_path("", "someone-elses", me=True), json=EXTERNAL, headers=bearer
-    )
+    theirs = "/beta" + keys.registration_path("", "someone-elses", me=True)
+    other = http.post(theirs, json=EXTERNAL, headers=bearer)
 
     assert created.status_code == 201
     assert sim.state.registration(MEETING)["id"] == created.json()["id"]
