@@ -35,7 +35,7 @@ from jobs.report import write_csv, write_json
 from jobs.subscriptions import SubscriptionBook, utc_now
 from jobs.subscriptions import subscribe as subscribe_user
 from worker.errors import ConfigError, GraphAuthError, GraphError, InputError, MeetregError
-from worker.graph.calendar import CalendarApi, build_calendar_api
+from worker.graph.calendar import CalendarApi, build_calendar_api, require_app_only
 from worker.models import AllowedRegistrant, RowState
 from worker.runtime import open_store as open_runtime_store
 from worker.runtime import runtime, use_settings
@@ -349,6 +349,8 @@ def serve(
     settings.require_redis()
     if settings.webhook_client_state is None and settings.api_key is None:
         raise ConfigError("set MEETREG_WEBHOOK_CLIENT_STATE, MEETREG_API_KEY, or both")
+    if settings.webhook_client_state is not None:
+        require_app_only(settings)  # notifications lead to reading calendars
     store = open_store(settings)
     for name, value in (
         ("MEETREG_WEBHOOK_CLIENT_STATE", settings.webhook_client_state),

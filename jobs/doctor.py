@@ -16,7 +16,7 @@ import redis
 
 from worker import keys
 from worker.errors import ConfigError, GraphError, GraphPermanent
-from worker.graph.auth import BearerAuth
+from worker.graph.auth import BearerAuth, SharedTokenSource
 from worker.graph.client import GraphClient, build_http_client, signed_in_user
 from worker.graph.credentials import build_token_source, describe_source
 from worker.graph.managed_identity import identity_endpoint
@@ -50,14 +50,22 @@ def run_checks(settings: Settings, user_id: str | None = None) -> Iterator[Check
     """Every check, in order; later ones are skipped when what they need failed."""
     yield check_configuration(settings)
     yield from check_redis(settings)
-    token = check_token(settings)
-    yield token
-    if user_id is None:
+    try:
+        source = build_token_source(settings)
+    except ConfigError as exc:
+        yield Check("token", Status.SKIPPED, str(exc))
         return
-    if token.status is not Status.OK:
-        yield Check("graph", Status.SKIPPED, "no token")
-        return
-    yield from check_user(settings, user_id)
+    try:  # one token source for both checks, as one worker process has
+        token = check_token(source)
+        yield token
+        if user_id is None:
+            return
+        if token.status is not Status.OK:
+            yield Check("graph", Status.SKIPPED, "no token")
+            return
+        yield from check_user(settings, source, user_id)
+    finally:
+        source.close()
 
 
 def check_configuration(settings: Settings) -> Check:
@@ -140,25 +148,17 @@ def eviction_check(policy: str, maxmemory: int) -> Check:
     )
 
 
-def check_token(settings: Settings) -> Check:
-    try:
-        source = build_token_source(settings)
-    except ConfigError as exc:
-        return Check("token", Status.SKIPPED, str(exc))
+def check_token(source: SharedTokenSource) -> Check:
     try:
         source.token()
-        detail = describe_source(source)
+        return Check("token", Status.OK, describe_source(source))
     except GraphError as exc:
         return Check("token", Status.FAIL, exc.describe() if exc.code is None else exc.message)
-    finally:
-        source.close()
-    return Check("token", Status.OK, detail)
 
 
-def check_user(settings: Settings, user_id: str) -> Iterator[Check]:
+def check_user(settings: Settings, source: SharedTokenSource, user_id: str) -> Iterator[Check]:
     """Read probes under the user: meetings (registrations need them), then calendar
     events when the webhook is configured (event-triggered runs need them)."""
-    source = build_token_source(settings)
     http = build_http_client(settings, BearerAuth(source))
     signed_in = signed_in_user(source)
     works = (

@@ -29,9 +29,7 @@ OTHER_ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 @pytest.fixture(scope="module")
 def server() -> Iterator[SimulatorServer]:
     # No pending poll: each sign-in here is immediate (the CLI test waits through one).
-    config = SimulatorConfig(
-        user_assigned_identities=(USER_ASSIGNED,), device_code_pending_polls=0
-    )
+    config = SimulatorConfig(user_assigned_identities=(USER_ASSIGNED,), device_code_pending_polls=0)
     with SimulatorServer(config) as sim:
         yield sim
 
