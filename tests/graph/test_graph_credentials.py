@@ -15,7 +15,7 @@ from worker.errors import ConfigError, GraphAuthError, GraphPermanent
 from worker.graph import build_graph_client
 from worker.graph.credentials import build_token_source
 from worker.graph.delegated import DelegatedTokenSource
-from worker.graph.managed_identity import ManagedIdentityTokenSource
+from worker.graph.managed_identity import ManagedIdentityTokenSource, endpoint_was_busy
 from worker.graph.token_file import TokenCacheFile
 from worker.settings import AuthMode, Settings, default_token_cache, load_settings
 from worker.simulator import SimulatorConfig, SimulatorServer
@@ -299,3 +299,20 @@ def expire_cached_access_tokens(cache: Path) -> None:
     for entry in data["AccessToken"].values():
         entry["expires_on"] = entry["extended_expires_on"] = "0"
     cache.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    ("description", "busy"),
+    [
+        ("500, An unexpected error occured while fetching the AAD Token.", True),
+        ("503, Service Unavailable", True),
+        ("429, Too many requests", True),
+        ("400, No User Assigned or Delegated Managed Identity found", False),
+        ("401, X-IDENTITY-HEADER is not valid.", False),
+        ("Identity not found", False),
+        ("", False),
+    ],
+)
+def test_an_identity_endpoint_that_was_busy_is_worth_a_retry(description: str, busy: bool) -> None:
+    result = {"error": "invalid_scope", "error_description": description}
+    assert endpoint_was_busy(result) is busy

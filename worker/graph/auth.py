@@ -108,10 +108,8 @@ class SharedTokenSource:
     5 minutes before it expires, and msal / requests errors translated.
 
     Subclasses say how a token is fetched (`_acquire`, MSAL's result dict). `authority` is
-    where tokens come from, named in every error; `kind` says what tokens they are.
+    where tokens come from, named in every error.
     """
-
-    kind = "application"
 
     def __init__(
         self,

@@ -61,8 +61,6 @@ class DelegatedTokenSource(SharedTokenSource):
     GraphTransient (login host unreachable).
     """
 
-    kind = "delegated"
-
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         settings.require_credentials()
         super().__init__(

@@ -87,8 +87,14 @@ class ManagedIdentityTokenSource(SharedTokenSource):
 
     def _refused(self, result: dict[str, Any]) -> GraphTransient | GraphAuthError:
         refused = super()._refused(result)
-        found = _STATUS_IN_DESCRIPTION.match(str(result.get("error_description") or ""))
-        status = int(found.group(1)) if found else None
-        if status is not None and (status >= 500 or status == 429):
+        if isinstance(refused, GraphAuthError) and endpoint_was_busy(result):
             return GraphTransient(refused.message, code=refused.code, ambiguous=False)
         return refused
+
+
+def endpoint_was_busy(result: dict[str, Any]) -> bool:
+    """Whether MSAL's error result hides an HTTP 429 or 5xx of the identity endpoint (App
+    Service's errors arrive as `invalid_scope` with "status, message"): worth a retry."""
+    found = _STATUS_IN_DESCRIPTION.match(str(result.get("error_description") or ""))
+    status = int(found.group(1)) if found else 0
+    return status == 429 or status >= 500

@@ -12,6 +12,7 @@ Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes
     add_event, update_event, delete_event, event(user_id, event_id)
     subscriptions(), remove_subscription(subscription_id), deliveries()
     set_faults, script(key, steps), set_conflict, expire_tokens
+    sign_in_as, revoke_refresh_tokens (the delegated sign-in)
     stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
 
 Sending notifications is the server's (`SimulatorServer.notify_event`, ...): it takes the
