@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 import redis
-from cli_helpers import command_env, meetreg
+from cli_helpers import command_env, meetreg, start_worker, stop
 from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN, redis_dump
 
 from worker.simulator import SimulatorServer
@@ -152,6 +152,23 @@ def test_a_token_cache_others_can_read_is_refused_with_one_line(
 
     line = one_line_refusal(result)
     assert f"{cache} has mode 0644" in line and f"chmod 600 {cache}" in line
+
+
+def test_a_worker_will_not_start_on_a_token_cache_others_can_read(
+    sim: SimulatorServer, redis_url: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "token-cache.json"
+    cache.write_text("{}")
+    cache.chmod(0o640)
+    log = tmp_path / "worker.log"
+    worker = start_worker(
+        "loose-cache", delegated_env(sim, cache, REDIS_URL=redis_url), tmp_path, log=log
+    )
+    try:
+        assert worker.wait(timeout=60) == 2
+    finally:
+        stop(worker)
+    assert f"meetreg: MEETREG_TOKEN_CACHE: {cache} has mode 0640" in log.read_text()
 
 
 def test_login_is_refused_when_another_credential_is_chosen(
