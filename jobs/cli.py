@@ -36,13 +36,13 @@ from jobs.subscriptions import SubscriptionBook, utc_now
 from jobs.subscriptions import subscribe as subscribe_user
 from jobs.undo import check_source, enqueue_undo
 from worker.errors import ConfigError, GraphAuthError, GraphError, InputError, MeetregError
-from worker.graph.calendar import CalendarApi, build_calendar_api
+from worker.graph.calendar import CalendarApi, build_calendar_api, require_app_only
 from worker.models import AllowedRegistrant, RowState
 from worker.redis_conn import describe_failure
 from worker.runtime import open_store as open_runtime_store
 from worker.runtime import runtime, use_settings
 from worker.schedule import next_run
-from worker.settings import Settings, load_settings
+from worker.settings import AuthMode, Settings, load_settings
 from worker.store import BatchStatus, OutcomeStore
 from worker.tasks import publish_chunks
 
@@ -394,6 +394,8 @@ def serve(
     settings.require_redis()
     if settings.webhook_client_state is None and settings.api_key is None:
         raise ConfigError("set MEETREG_WEBHOOK_CLIENT_STATE, MEETREG_API_KEY, or both")
+    if settings.webhook_client_state is not None:
+        require_app_only(settings)  # notifications lead to reading calendars
     store = open_store(settings)
     for name, value in (
         ("MEETREG_WEBHOOK_CLIENT_STATE", settings.webhook_client_state),
@@ -476,6 +478,36 @@ def subscriptions(
         left_h = (record.expiry - now).total_seconds() / 3600
         when = f"expires {record.expires_at} (in {left_h:.0f} h)" if left_h > 0 else "LAPSED"
         out.print(f"{record.id}  {record.user_id}  {when}  {record.notification_url}", markup=False)
+
+
+@cli.command()
+@refusals
+def login(
+    show_status: Annotated[
+        bool, typer.Option("--status", help="Show who is signed in, without signing in.")
+    ] = False,
+) -> None:
+    """Sign in as the organizer, once, for MEETREG_AUTH=delegated (the device-code flow):
+    open the URL shown, enter the code; the tokens are kept in MEETREG_TOKEN_CACHE (0600)."""
+    from worker.graph.delegated import DelegatedTokenSource
+
+    settings = load_settings()
+    if settings.auth_mode not in (AuthMode.DELEGATED, None):
+        raise ConfigError(
+            f"MEETREG_AUTH is {settings.auth_mode}: `meetreg login` is for MEETREG_AUTH=delegated"
+        )
+    settings = settings.model_copy(update={"auth": AuthMode.DELEGATED})
+    source = DelegatedTokenSource(settings)
+    try:
+        if show_status:
+            user = source.signed_in_user()
+        else:
+            user = source.login(lambda text: err.print(text, markup=False))
+    except GraphError as exc:
+        raise ConfigError(exc.message) from None
+    finally:
+        source.close()
+    out.print(f"signed in as {user}; token cache {source.file.path}", markup=False)
 
 
 @cli.command()

@@ -16,11 +16,13 @@ import redis
 
 from worker import keys
 from worker.errors import ConfigError, GraphError, GraphPermanent
-from worker.graph.auth import BearerAuth, MsalTokenSource
-from worker.graph.client import GraphClient, build_http_client
+from worker.graph.auth import BearerAuth, SharedTokenSource
+from worker.graph.client import GraphClient, build_http_client, signed_in_user
+from worker.graph.credentials import build_token_source, describe_source
+from worker.graph.managed_identity import identity_endpoint
 from worker.redis_conn import connect, describe_failure
 from worker.redis_eviction import EvictionPolicy, read_eviction_policy
-from worker.settings import Settings
+from worker.settings import AuthMode, Settings
 
 MIN_REDIS_VERSION = (6, 2)  # Lua, SET ... GET, ZADD GT: what the outcome store's scripts use
 # A join link no meeting has: the filter answers 200 with no meeting when the permission
@@ -46,29 +48,47 @@ def run_checks(settings: Settings, user_id: str | None = None) -> Iterator[Check
     """Every check, in order; later ones are skipped when what they need failed."""
     yield check_configuration(settings)
     yield from check_redis(settings)
-    token = check_token(settings)
-    yield token
-    if user_id is None:
+    try:
+        source = build_token_source(settings)
+    except ConfigError as exc:
+        yield Check("token", Status.SKIPPED, str(exc))
         return
-    if token.status is not Status.OK:
-        yield Check("graph", Status.SKIPPED, "no token")
-        return
-    yield from check_user(settings, user_id)
+    try:  # one token source for both checks, as one worker process has
+        token = check_token(source)
+        yield token
+        if user_id is None:
+            return
+        if token.status is not Status.OK:
+            yield Check("graph", Status.SKIPPED, "no token")
+            return
+        yield from check_user(settings, source, user_id)
+    finally:
+        source.close()
 
 
 def check_configuration(settings: Settings) -> Check:
     try:
         settings.require_redis()
-        settings.require_credentials()
+        mode = settings.require_credentials()
     except ConfigError as exc:
         return Check("configuration", Status.FAIL, str(exc))
-    credential = "certificate" if settings.client_certificate_path else "client secret"
     return Check(
         "configuration",
         Status.OK,
-        f"tenant {settings.tenant_id}, client {settings.client_id}, {credential}; "
+        f"{credential_text(settings, mode)}; "
         f"Graph {settings.graph_base_url}; rate limit {settings.rate_limit_per_s:g}/s",
     )
+
+
+def credential_text(settings: Settings, mode: AuthMode) -> str:
+    """Which credential is in use, in words (never a secret)."""
+    app = f"tenant {settings.tenant_id}, client {settings.client_id}"
+    if mode is AuthMode.MANAGED_IDENTITY:
+        who = f"user-assigned {settings.client_id}" if settings.client_id else "system-assigned"
+        return f"managed identity ({who}) via {identity_endpoint()}"
+    if mode is AuthMode.DELEGATED:
+        return f"{app}, delegated (signed-in organizer), token cache {settings.token_cache}"
+    return f"{app}, {'certificate' if mode is AuthMode.CERTIFICATE else 'client secret'}"
 
 
 def check_redis(settings: Settings) -> Iterator[Check]:
@@ -151,33 +171,30 @@ def eviction_check(policy: EvictionPolicy) -> Check:
     return Check("redis eviction", Status.OK, policy.describe())
 
 
-def check_token(settings: Settings) -> Check:
-    try:
-        source = MsalTokenSource(settings)
-    except ConfigError as exc:
-        return Check("token", Status.SKIPPED, str(exc))
+def check_token(source: SharedTokenSource) -> Check:
     try:
         source.token()
+        return Check("token", Status.OK, describe_source(source))
     except GraphError as exc:
         return Check("token", Status.FAIL, exc.describe() if exc.code is None else exc.message)
-    finally:
-        source.close()
-    return Check("token", Status.OK, f"application token from {source.authority}")
 
 
-def check_user(settings: Settings, user_id: str) -> Iterator[Check]:
+def check_user(settings: Settings, source: SharedTokenSource, user_id: str) -> Iterator[Check]:
     """Read probes under the user: meetings (registrations need them), then calendar
     events when the webhook is configured (event-triggered runs need them)."""
-    http = build_http_client(settings, BearerAuth(MsalTokenSource(settings)))
+    http = build_http_client(settings, BearerAuth(source))
+    signed_in = signed_in_user(source)
+    works = (
+        f"OnlineMeetings.ReadWrite works for the signed-in {user_id}"
+        if signed_in
+        else f"OnlineMeetings.ReadWrite.All and the access policy work for {user_id}"
+    )
     try:
+        graph = GraphClient(http, settings.graph_base_url, signed_in=signed_in)
         yield _probe(
-            "graph meetings",
-            lambda: GraphClient(http, settings.graph_base_url).find_meeting_id(
-                user_id, PROBE_JOIN_URL
-            ),
-            f"OnlineMeetings.ReadWrite.All and the access policy work for {user_id}",
+            "graph meetings", lambda: graph.find_meeting_id(user_id, PROBE_JOIN_URL), works
         )
-        if settings.webhook_client_state is not None:
+        if settings.webhook_client_state is not None and signed_in is None:
             v1 = GraphClient(http, settings.graph_v1_base_url)
             yield _probe(
                 "graph calendar",

@@ -19,7 +19,17 @@ from jobs.embedded_redis import EmbeddedRedis
 from worker.simulator import SimulatorServer
 
 # Variables meetreg reads: a developer's own settings must not leak into a test.
-MEETREG_ENV_PREFIXES = ("REDIS_URL", "GRAPH_", "AZURE_", "MEETREG_", "SSL_CERT_", "REQUESTS_CA")
+MEETREG_ENV_PREFIXES = (
+    "REDIS_URL",
+    "GRAPH_",
+    "AZURE_",
+    "MEETREG_",
+    "SSL_CERT_",
+    "REQUESTS_CA",
+    # Where MSAL looks for a managed identity: never the real metadata service in a test.
+    "IDENTITY_",
+    "MSI_",
+)
 
 
 @pytest.fixture(autouse=True)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+
+import redis
 
 from worker.models import RowRecord
 from worker.runtime import Runtime
@@ -50,3 +53,25 @@ def fast_settings(redis_url: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return load_settings(**values)
+
+
+def redis_dump(client: redis.Redis) -> bytes:
+    """Every key and every value in the database, as bytes."""
+    parts: list[bytes] = []
+    for key in client.scan_iter("*"):
+        parts.append(key)
+        kind = client.type(key).decode()
+        if kind == "string":
+            parts.append(client.get(key) or b"")
+        elif kind == "hash":
+            for field, value in client.hgetall(key).items():
+                parts += [field, value]
+        elif kind == "list":
+            parts += client.lrange(key, 0, -1)
+        elif kind == "set":
+            parts += list(client.smembers(key))
+        elif kind == "zset":
+            parts += [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
+        elif kind == "stream":
+            parts += [json.dumps(entry, default=str).encode() for entry in client.xrange(key)]
+    return b"\n".join(parts)

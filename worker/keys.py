@@ -115,20 +115,26 @@ def segment(value: str) -> str:
     return encoded
 
 
-def registration_path(user_id: str, meeting_id: str) -> str:
-    return f"/users/{segment(user_id)}/onlineMeetings/{segment(meeting_id)}/registration"
+def organizer_path(user_id: str, *, me: bool = False) -> str:
+    """Where an organizer's meetings hang: `/users/{id}`, or `/me` for a delegated token
+    (the signed-in organizer; `user_id` is then not part of the path)."""
+    return "/me" if me else f"/users/{segment(user_id)}"
+
+
+def registration_path(user_id: str, meeting_id: str, *, me: bool = False) -> str:
+    return f"{online_meeting_path(user_id, meeting_id, me=me)}/registration"
 
 
 def user_path(user_id: str) -> str:
     return f"/users/{segment(user_id)}"
 
 
-def online_meetings_path(user_id: str) -> str:
-    return f"/users/{segment(user_id)}/onlineMeetings"
+def online_meetings_path(user_id: str, *, me: bool = False) -> str:
+    return f"{organizer_path(user_id, me=me)}/onlineMeetings"
 
 
-def online_meeting_path(user_id: str, meeting_id: str) -> str:
-    return f"/users/{segment(user_id)}/onlineMeetings/{segment(meeting_id)}"
+def online_meeting_path(user_id: str, meeting_id: str, *, me: bool = False) -> str:
+    return f"{online_meetings_path(user_id, me=me)}/{segment(meeting_id)}"
 
 
 # Under Graph's v1.0 (Settings.graph_v1_base_url): calendar events and their subscriptions.

@@ -17,7 +17,7 @@ import redis
 
 from worker.errors import ConfigError, GraphError
 from worker.graph import build_graph_client
-from worker.graph.calendar import CalendarApi
+from worker.graph.calendar import CalendarApi, require_app_only
 from worker.graph.client import GraphClient
 from worker.leases import LeaseKeeper
 from worker.ratelimit import RateLimiter
@@ -39,6 +39,7 @@ class Runtime:
     @property
     def calendar(self) -> CalendarApi:
         """Events and subscriptions, on the registration client's connections and token."""
+        require_app_only(self.settings)
         graph = self.deps.graph
         if not isinstance(graph, GraphClient):
             raise ConfigError("this process has no Graph client for calendar events")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,9 +36,29 @@ DEFAULT_TIMEZONE = "UTC"
 # of the standby's, BEAT_TICK_S); the leader renews the lock every tick.
 DEFAULT_BEAT_LOCK_TIMEOUT_S = 30.0
 BEAT_TICK_S = 5.0
+TOKEN_CACHE_NAME = "token-cache.json"  # noqa: S105 - a file name
 # With $batch, each Graph request carries several rows: run this many rows per request
 # slot at once, so the slots fill.
 ROWS_PER_SLOT_BATCHED = 8
+
+
+class AuthMode(StrEnum):
+    """How meetreg gets its Graph tokens (MEETREG_AUTH)."""
+
+    SECRET = "secret"  # noqa: S105 - app-only: AZURE_CLIENT_SECRET
+    CERTIFICATE = "certificate"  # app-only: AZURE_CLIENT_CERTIFICATE_PATH (+ password)
+    MANAGED_IDENTITY = "managed-identity"  # app-only: the Azure host's identity
+    DELEGATED = "delegated"  # the organizer who ran `meetreg login`, through /me
+
+    @property
+    def app_only(self) -> bool:
+        return self is not AuthMode.DELEGATED
+
+
+def default_token_cache() -> Path:
+    """Where `meetreg login` keeps the delegated token cache: the user's config folder."""
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(config_home) / "meetreg" / TOKEN_CACHE_NAME
 
 
 class Settings(BaseSettings):
@@ -62,6 +84,9 @@ class Settings(BaseSettings):
         None, validation_alias="AZURE_CLIENT_CERTIFICATE_PASSWORD"
     )
     authority_host: str = Field(DEFAULT_AUTHORITY_HOST, validation_alias="AZURE_AUTHORITY_HOST")
+    # Unset: `secret` or `certificate`, whichever credential is set (the secret wins).
+    auth: AuthMode | None = Field(None, validation_alias="MEETREG_AUTH")
+    token_cache_path: Path | None = Field(None, validation_alias="MEETREG_TOKEN_CACHE")
     rate_limit_per_s: float = Field(
         DEFAULT_RATE_LIMIT_PER_S, gt=0, validation_alias="MEETREG_RATE_LIMIT"
     )
@@ -145,10 +170,11 @@ class Settings(BaseSettings):
             raise ValueError("not a time zone name such as UTC or Europe/Paris") from None
         return value
 
-    @field_validator("drop_dir", mode="before")
+    @field_validator("drop_dir", "token_cache_path", "auth", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # An empty MEETREG_DROP_DIR would otherwise be Path(""): the current folder.
+        # An empty MEETREG_AUTH means "not chosen", as when it is absent.
         if isinstance(value, str) and not value.strip():
             return None
         return value
@@ -199,20 +225,43 @@ class Settings(BaseSettings):
         except ValueError as exc:  # a CA file removed since start-up, say
             raise ConfigError(f"REDIS_URL: {exc}") from None
 
-    def require_credentials(self) -> None:
-        """Raise ConfigError naming what is missing for an application token."""
-        missing = [
-            name
-            for name, value in (
-                ("AZURE_TENANT_ID", self.tenant_id),
-                ("AZURE_CLIENT_ID", self.client_id),
-            )
-            if not value
-        ]
-        if not self.client_secret and not self.client_certificate_path:
-            missing.append("AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH")
+    @property
+    def auth_mode(self) -> AuthMode | None:
+        """MEETREG_AUTH, else the app credential that is set (the secret wins, as in
+        azure-identity's EnvironmentCredential), else None: nothing configured."""
+        if self.auth is not None:
+            return self.auth
+        if self.client_secret:
+            return AuthMode.SECRET
+        if self.client_certificate_path:
+            return AuthMode.CERTIFICATE
+        return None
+
+    @property
+    def token_cache(self) -> Path:
+        """The delegated token cache file: MEETREG_TOKEN_CACHE, else the config folder's."""
+        return self.token_cache_path or default_token_cache()
+
+    def require_credentials(self) -> AuthMode:
+        """The credential mode, with what it needs; raises ConfigError naming what is
+        missing (one line). Managed identity needs nothing: the Azure host provides it."""
+        mode = self.auth_mode
+        needed: list[tuple[str, object]] = []
+        if mode in (AuthMode.SECRET, AuthMode.CERTIFICATE, AuthMode.DELEGATED, None):
+            needed += [("AZURE_TENANT_ID", self.tenant_id), ("AZURE_CLIENT_ID", self.client_id)]
+        if mode is AuthMode.SECRET:
+            needed.append(("AZURE_CLIENT_SECRET", self.client_secret))
+        elif mode is AuthMode.CERTIFICATE:
+            needed.append(("AZURE_CLIENT_CERTIFICATE_PATH", self.client_certificate_path))
+        elif mode is None:
+            needed.append(("AZURE_CLIENT_SECRET or AZURE_CLIENT_CERTIFICATE_PATH", None))
+        missing = [name for name, value in needed if not value]
         if missing:
-            raise ConfigError(f"missing configuration: {', '.join(missing)}")
+            chosen = f" (MEETREG_AUTH={mode})" if self.auth is not None else ""
+            hint = "" if mode else " (or MEETREG_AUTH=managed-identity or delegated)"
+            raise ConfigError(f"missing configuration{chosen}: {', '.join(missing)}{hint}")
+        assert mode is not None
+        return mode
 
     def require_drop_dir(self) -> Path:
         if self.drop_dir is None:

@@ -34,6 +34,7 @@ from worker import keys
 from worker.app import app
 from worker.backoff import retry_wait_s
 from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
+from worker.graph.credentials import build_token_source
 from worker.recovery import Sweeper
 from worker.redis_eviction import read_eviction_policy
 from worker.register import chunk_name, process_chunk
@@ -154,7 +155,9 @@ def _hold_received_chunk(request: Any, **_: Any) -> None:
 def _check_configuration(**_: Any) -> None:
     """Refuse to start without what every task will need: one line, exit 2."""
     try:
-        current_settings().require_credentials()
+        # Built and dropped: a certificate or token cache that cannot be used is refused
+        # now, before the worker takes any row (no network call is made).
+        build_token_source(current_settings()).close()
     except ConfigError as exc:
         print(f"meetreg: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -5,7 +5,6 @@ issued."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import redis
 from cli_helpers import command_env, meetreg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
-from pipeline_helpers import ORGANIZER
+from pipeline_helpers import ORGANIZER, redis_dump
 from serve_helpers import API_KEY, CLIENT_STATE, Served, bearer
 
 from worker.simulator import SimulatorConfig, SimulatorServer
@@ -34,28 +33,6 @@ def server(certificate: tuple) -> Iterator[SimulatorServer]:
     cert_pem = certificate[1].public_bytes(serialization.Encoding.PEM).decode()
     with SimulatorServer(SimulatorConfig(client_certificates=(cert_pem,))) as sim:
         yield sim
-
-
-def redis_dump(client: redis.Redis) -> bytes:
-    """Every key and every value in the database, as bytes."""
-    parts: list[bytes] = []
-    for key in client.scan_iter("*"):
-        parts.append(key)
-        kind = client.type(key).decode()
-        if kind == "string":
-            parts.append(client.get(key) or b"")
-        elif kind == "hash":
-            for field, value in client.hgetall(key).items():
-                parts += [field, value]
-        elif kind == "list":
-            parts += client.lrange(key, 0, -1)
-        elif kind == "set":
-            parts += list(client.smembers(key))
-        elif kind == "zset":
-            parts += [member for member, _ in client.zrange(key, 0, -1, withscores=True)]
-        elif kind == "stream":
-            parts += [json.dumps(entry, default=str).encode() for entry in client.xrange(key)]
-    return b"\n".join(parts)
 
 
 def run_batch(env: dict[str, str], sim: SimulatorServer, tmp_path: Path, batch_id: str) -> str:

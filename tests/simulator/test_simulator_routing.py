@@ -66,7 +66,6 @@ def test_a_tricky_user_id_stays_one_segment(sim, graph, user_id):
         f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}/attendanceReports",
         f"/beta/users/{ORGANIZER}/onlineMeetings/{MEETING}/registration/extra",
         f"/beta/users/{ORGANIZER}/onlineMeetings//registration",
-        f"/beta/me/onlineMeetings/{MEETING}/registration",
         "/v1.0/users",
         "/",
     ],

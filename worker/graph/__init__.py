@@ -2,7 +2,12 @@
 
     client.py       GraphClient (registration, user and meeting calls), Registration, Deletion,
                     build_http_client / build_graph_client; httpx -> worker.errors
-    auth.py         TokenSource, MsalTokenSource (msal -> worker.errors), BearerAuth
+    auth.py         TokenSource, SharedTokenSource (msal -> worker.errors), BearerAuth,
+                    MsalTokenSource (a secret or a certificate)
+    managed_identity.py  ManagedIdentityTokenSource (the Azure host's identity)
+    delegated.py    DelegatedTokenSource (`meetreg login`'s organizer, `/me`)
+    token_file.py   the delegated token cache file (0600, atomic)
+    credentials.py  build_token_source: the one place MEETREG_AUTH is acted on
     retry_after.py  parse_retry_after
 
 Callers see only worker.errors' exceptions; httpx and msal stay inside this package.

@@ -1,9 +1,14 @@
-"""Graph application tokens: where they come from (`TokenSource`), how they ride (`BearerAuth`).
+"""Graph tokens: where they come from (`TokenSource`), how they ride (`BearerAuth`).
 
-`MsalTokenSource` is the production source: one MSAL confidential client per process, a
-secret or a certificate, and a local copy of the current token behind a lock, so that 32
-threads ask the login host once, not 32 times. msal and requests errors become
-GraphAuthError / GraphTransient / ConfigError here and nowhere else.
+`SharedTokenSource` is what every production source shares: a local copy of the current
+token behind a lock, so that 32 threads ask the login host once, not 32 times, and the
+translation of msal and requests errors into GraphAuthError / GraphTransient. Its kinds:
+
+    MsalTokenSource             here: app-only, a secret or a certificate
+    ManagedIdentityTokenSource  managed_identity.py: app-only, the Azure host's identity
+    DelegatedTokenSource        delegated.py: the organizer who ran `meetreg login`
+
+`credentials.build_token_source` picks one from MEETREG_AUTH.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 from requests.adapters import HTTPAdapter
 
 from worker.errors import ConfigError, GraphAuthError, GraphTransient
-from worker.settings import Settings
+from worker.settings import AuthMode, Settings
 
 # Hosts MSAL can validate through Microsoft's instance discovery; any other authority
 # (the simulator, an authenticating proxy) must be taken as configured.
@@ -98,28 +103,27 @@ class BearerAuth(httpx.Auth):
             close()
 
 
-class MsalTokenSource:
-    """Client-credentials tokens from Entra through one MSAL ConfidentialClientApplication.
+class SharedTokenSource:
+    """What every MSAL-backed source shares: one token held behind a lock and fetched again
+    5 minutes before it expires, and msal / requests errors translated.
 
-    Raises ConfigError at construction when credentials are missing or the certificate
-    cannot be used; `token()` raises GraphAuthError or GraphTransient. The MSAL app itself
-    is built on first use: building it already talks to the login host.
+    Subclasses say how a token is fetched (`_acquire`, MSAL's result dict). `authority` is
+    where tokens come from, named in every error.
     """
 
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
-        settings.require_credentials()
-        self.authority = f"{settings.authority_host}/{settings.tenant_id}"
-        self.scopes = [graph_scope(settings.graph_base_url)]
-        self._client_id = settings.client_id
-        self._secret = settings.client_secret.get_secret_value() if settings.client_secret else ""
-        self._credential = _credential(settings)
-        self._instance_discovery = urlsplit(settings.authority_host).hostname in (
-            MICROSOFT_LOGIN_HOSTS
-        )
-        self._session = login_session(settings.request_timeout_s)
+    def __init__(
+        self,
+        authority: str,
+        timeout_s: float,
+        *,
+        secrets: tuple[str, ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.authority = authority
+        self._secrets = tuple(secret for secret in secrets if secret)
+        self._session = login_session(timeout_s)
         self._clock = clock
         self._lock = threading.Lock()
-        self._app: Any = None  # msal ships no type hints
         self._token: str | None = None
         self._refresh_at = 0.0
 
@@ -135,18 +139,19 @@ class MsalTokenSource:
         """Close the login session's connections."""
         self._session.close()
 
+    def _acquire(self, *, forget: bool) -> Any:
+        """MSAL's answer: a dict with `access_token`, or with `error`. `forget`: the token
+        held was just refused by Graph, so MSAL's cache must not hand it back."""
+        raise NotImplementedError
+
     def _fetch(self, *, forget: bool) -> str:
-        app = self._application()
-        if forget:
-            # MSAL's cache would hand back the very token Graph just refused.
-            app.remove_tokens_for_client()
         try:
-            result = app.acquire_token_for_client(scopes=self.scopes)
+            result = self._acquire(forget=forget)
         except requests.RequestException as exc:
             raise self._unreachable(exc) from exc
         except ValueError as exc:  # a body that is not JSON: a proxy's page, say
             raise GraphTransient(
-                f"unexpected answer from the login host of {self.authority}", ambiguous=False
+                f"unexpected answer from {self.authority}", ambiguous=False
             ) from exc
         token = result.get("access_token") if isinstance(result, dict) else None
         if not isinstance(token, str) or not token:
@@ -155,25 +160,18 @@ class MsalTokenSource:
         self._refresh_at = self._clock() + refresh_after_s(_number(result.get("expires_in")))
         return token
 
-    def _application(self) -> Any:
-        if self._app is None:
-            try:
-                self._app = msal.ConfidentialClientApplication(
-                    self._client_id,
-                    client_credential=self._credential,
-                    authority=self.authority,
-                    instance_discovery=self._instance_discovery,
-                    http_client=self._session,
-                )
-            except requests.RequestException as exc:
-                raise self._unreachable(exc) from exc
-            except ValueError as exc:
-                # MSAL could not read the tenant's configuration: unknown tenant or host.
-                raise GraphAuthError(
-                    f"token request refused by {self.authority}: {self._detail(str(exc))}",
-                    code="invalid_authority",
-                ) from exc
-        return self._app
+    def _build_app(self, build: Callable[[], Any]) -> Any:
+        """`build()` an MSAL application, which reads the tenant's configuration at once:
+        requests errors become GraphTransient, an unknown tenant or host GraphAuthError."""
+        try:
+            return build()
+        except requests.RequestException as exc:
+            raise self._unreachable(exc) from exc
+        except ValueError as exc:
+            raise GraphAuthError(
+                f"token request refused by {self.authority}: {self._detail(str(exc))}",
+                code="invalid_authority",
+            ) from exc
 
     def _unreachable(self, exc: requests.RequestException) -> GraphTransient:
         return GraphTransient(
@@ -197,11 +195,62 @@ class MsalTokenSource:
         return GraphAuthError(message, code=error, request_id=request_id)
 
     def _detail(self, text: str) -> str:
-        """The first sentence of `text` on one line, short, with the secret blanked out."""
+        """The first sentence of `text` on one line, short, with any secret blanked out."""
         line = text.strip().splitlines()[0] if text.strip() else ""
         sentence = re.match(r".+?[.!?](?=\s|$)", line)
         detail = (sentence.group(0) if sentence else line)[:_MAX_DETAIL]
-        return detail.replace(self._secret, "***") if self._secret else detail
+        for secret in self._secrets:
+            detail = detail.replace(secret, "***")
+        return detail
+
+
+class MsalTokenSource(SharedTokenSource):
+    """Client-credentials tokens from Entra through one MSAL ConfidentialClientApplication.
+
+    Raises ConfigError at construction when credentials are missing or the certificate
+    cannot be used; `token()` raises GraphAuthError or GraphTransient. The MSAL app itself
+    is built on first use: building it already talks to the login host.
+    """
+
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
+        settings.require_credentials()
+        secret = settings.client_secret.get_secret_value() if settings.client_secret else ""
+        super().__init__(
+            f"{settings.authority_host}/{settings.tenant_id}",
+            settings.request_timeout_s,
+            secrets=(secret,),
+            clock=clock,
+        )
+        self.scopes = [graph_scope(settings.graph_base_url)]
+        self._client_id = settings.client_id
+        self._credential = _credential(settings)
+        self._instance_discovery = uses_instance_discovery(settings.authority_host)
+        self._app: Any = None  # msal ships no type hints
+
+    def _acquire(self, *, forget: bool) -> Any:
+        app = self._application()
+        if forget:
+            # MSAL's cache would hand back the very token Graph just refused.
+            app.remove_tokens_for_client()
+        return app.acquire_token_for_client(scopes=self.scopes)
+
+    def _application(self) -> Any:
+        if self._app is None:
+            self._app = self._build_app(
+                lambda: msal.ConfidentialClientApplication(
+                    self._client_id,
+                    client_credential=self._credential,
+                    authority=self.authority,
+                    instance_discovery=self._instance_discovery,
+                    http_client=self._session,
+                )
+            )
+        return self._app
+
+
+def uses_instance_discovery(authority_host: str) -> bool:
+    """Whether MSAL may validate this login host through Microsoft's instance discovery."""
+    return urlsplit(authority_host).hostname in MICROSOFT_LOGIN_HOSTS
 
 
 def graph_scope(graph_base_url: str) -> str:
@@ -266,8 +315,10 @@ class _TimeoutAdapter(HTTPAdapter):
 
 
 def _credential(settings: Settings) -> str | dict[str, str]:
-    # The secret wins when both are set, as in azure-identity's EnvironmentCredential.
-    if settings.client_secret:
+    # Unless MEETREG_AUTH says otherwise, the secret wins when both are set, as in
+    # azure-identity's EnvironmentCredential.
+    if settings.auth_mode is AuthMode.SECRET:
+        assert settings.client_secret is not None  # require_credentials() checked
         return settings.client_secret.get_secret_value()
     assert settings.client_certificate_path is not None  # require_credentials() checked
     password = settings.client_certificate_password

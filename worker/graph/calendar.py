@@ -16,10 +16,11 @@ from typing import Any
 import httpx
 
 from worker import keys
-from worker.errors import GraphPermanent, GraphTransient
-from worker.graph.auth import BearerAuth, MsalTokenSource
+from worker.errors import ConfigError, GraphPermanent, GraphTransient
+from worker.graph.auth import BearerAuth
 from worker.graph.client import GraphClient, build_http_client, json_object, string_field
-from worker.settings import Settings
+from worker.graph.credentials import build_token_source
+from worker.settings import AuthMode, Settings
 
 # What meetreg reads of an event: enough to decide, nothing of its subject or attendees.
 EVENT_FIELDS = "id,isOnlineMeeting,onlineMeetingProvider,isOrganizer,onlineMeeting"
@@ -166,8 +167,19 @@ class CalendarApi:
         )
 
 
+def require_app_only(settings: Settings) -> None:
+    """Calendars are read under `/users/{id}/events` with an application token; raises
+    ConfigError in delegated mode."""
+    if settings.auth_mode is AuthMode.DELEGATED:
+        raise ConfigError(
+            "event-triggered runs read organizers' calendars with an application token: "
+            "set MEETREG_AUTH to secret, certificate or managed-identity"
+        )
+
+
 def build_calendar_api(settings: Settings) -> CalendarApi:
-    """A CalendarApi with its own MSAL application token, for a command that makes a few
-    calls (`meetreg subscribe`). Raises ConfigError (credentials)."""
-    http = build_http_client(settings, BearerAuth(MsalTokenSource(settings)))
+    """A CalendarApi with its own application token, for a command that makes a few
+    calls (`meetreg subscribe`). Raises ConfigError (credentials, delegated mode)."""
+    require_app_only(settings)
+    http = build_http_client(settings, BearerAuth(build_token_source(settings)))
     return CalendarApi(http, settings.graph_v1_base_url)

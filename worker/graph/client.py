@@ -8,6 +8,7 @@ statuses are interpreted.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -17,8 +18,10 @@ import httpx
 
 from worker import keys
 from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
-from worker.graph.auth import BearerAuth, MsalTokenSource
+from worker.graph.auth import BearerAuth
 from worker.graph.batching import BatchSender
+from worker.graph.credentials import build_token_source
+from worker.graph.delegated import DelegatedTokenSource, SignedInUser
 from worker.graph.retry_after import parse_retry_after
 from worker.settings import Settings
 
@@ -56,14 +59,25 @@ class GraphClient:
 
     `http` carries authentication, timeouts and limits (see `build_http_client`);
     `base_url` is GRAPH_BASE_URL, e.g. https://graph.microsoft.com/beta.
+
+    With `signed_in` (a delegated token), meeting calls go to `/me/...`: a row's user_id
+    must name the signed-in organizer, else the call raises GraphPermanent
+    (`NotSignedInOrganizer`) without reaching Graph, so no row is ever sent on behalf of
+    someone it does not name.
     """
 
     def __init__(
-        self, http: httpx.Client, base_url: str, *, batch: BatchSender | None = None
+        self,
+        http: httpx.Client,
+        base_url: str,
+        *,
+        batch: BatchSender | None = None,
+        signed_in: Callable[[], SignedInUser] | None = None,
     ) -> None:
         self.http = http
         self.base_url = base_url.rstrip("/")
         self.batch = batch  # when set, calls travel as items of $batch requests
+        self.signed_in = signed_in
 
     def create_registration(
         self, user_id: str, meeting_id: str, allowed_registrant: str
@@ -75,14 +89,16 @@ class GraphClient:
         2xx included), GraphAuthError.
         """
         body = {"@odata.type": EXTERNAL_REGISTRATION, "allowedRegistrant": allowed_registrant}
-        response = self.send("POST", keys.registration_path(user_id, meeting_id), body=body)
+        path = keys.registration_path(user_id, meeting_id, me=self._as_me(user_id))
+        response = self.send("POST", path, body=body)
         if response.status_code not in (200, 201):
             raise _unexpected(response, ambiguous=True)
         return _registration(response, ambiguous=True)
 
     def get_registration(self, user_id: str, meeting_id: str) -> Registration | None:
         """The meeting's registration, or None when Graph answers 404."""
-        response = self.send("GET", keys.registration_path(user_id, meeting_id), missing_ok=True)
+        path = keys.registration_path(user_id, meeting_id, me=self._as_me(user_id))
+        response = self.send("GET", path, missing_ok=True)
         if response.status_code == 404:
             return None
         return _registration(response, ambiguous=False)
@@ -93,7 +109,11 @@ class GraphClient:
         DELETE is idempotent, so a repeat after an ambiguous failure does no harm.
         Raises GraphPermanent (403, 400, ...), GraphTransient, GraphAuthError.
         """
-        response = self.send("DELETE", keys.registration_path(user_id, meeting_id), missing_ok=True)
+        response = self.send(
+            "DELETE",
+            keys.registration_path(user_id, meeting_id, me=self._as_me(user_id)),
+            missing_ok=True,
+        )
         return Deletion(
             removed=response.status_code != 404,
             status=response.status_code,
@@ -105,14 +125,21 @@ class GraphClient:
         the registration cannot tell "no registration" from "no meeting"; this can."""
         response = self.send(
             "GET",
-            keys.online_meeting_path(user_id, meeting_id),
+            keys.online_meeting_path(user_id, meeting_id, me=self._as_me(user_id)),
             query={"$select": "id"},
             missing_ok=True,
         )
         return response.status_code != 404
 
     def resolve_user_id(self, upn: str) -> str:
-        """The objectId of the user with this UPN (404 GraphPermanent if there is none)."""
+        """The objectId of the user with this UPN (404 GraphPermanent if there is none).
+
+        Delegated, the signed-in organizer's own, without a call (reading other users
+        needs a permission delegated mode does not ask for).
+        """
+        if self.signed_in is not None:
+            self._as_me(upn)
+            return self.signed_in().object_id
         response = self.send("GET", keys.user_path(upn), query={"$select": "id"})
         return string_field(json_object(response, ambiguous=False), "id", response)
 
@@ -124,7 +151,7 @@ class GraphClient:
         quoted = join_web_url.replace("'", "''")  # OData string literal
         response = self.send(
             "GET",
-            keys.online_meetings_path(user_id),
+            keys.online_meetings_path(user_id, me=self._as_me(user_id)),
             query={"$filter": f"JoinWebUrl eq '{quoted}'"},
         )
         meetings = json_object(response, ambiguous=False).get("value")
@@ -141,6 +168,21 @@ class GraphClient:
         if not isinstance(first, dict):
             raise _unexpected(response, ambiguous=False)
         return string_field(first, "id", response)
+
+    def _as_me(self, user_id: str) -> bool:
+        """Whether calls about this organizer go to `/me`; raises GraphPermanent when a
+        delegated token would act for someone other than the row's organizer."""
+        if self.signed_in is None:
+            return False
+        user = self.signed_in()
+        if not user.matches(user_id):
+            raise GraphPermanent(
+                f"the row's organizer {user_id} is not the signed-in user {user}; with "
+                "MEETREG_AUTH=delegated every row must be a meeting of whoever ran "
+                "`meetreg login`",
+                code="NotSignedInOrganizer",
+            )
+        return True
 
     def sign_in(self) -> None:
         """Get the first token now, before any request: 32 threads must not find out
@@ -324,9 +366,9 @@ def build_http_client(settings: Settings, auth: httpx.Auth | None) -> httpx.Clie
 
 
 def build_graph_client(settings: Settings) -> GraphClient:
-    """A GraphClient with MSAL application tokens. Raises ConfigError (credentials)."""
-    auth = BearerAuth(MsalTokenSource(settings))
-    http = build_http_client(settings, auth)
+    """A GraphClient with the configured tokens (MEETREG_AUTH). Raises ConfigError."""
+    source = build_token_source(settings)
+    http = build_http_client(settings, BearerAuth(source))
     batch = None
     if settings.batch_size > 1:
         batch = BatchSender(
@@ -335,7 +377,13 @@ def build_graph_client(settings: Settings) -> GraphClient:
             max_items=settings.batch_size,
             max_in_flight=settings.concurrency,
         )
-    return GraphClient(http, settings.graph_base_url, batch=batch)
+    return GraphClient(http, settings.graph_base_url, batch=batch, signed_in=signed_in_user(source))
+
+
+def signed_in_user(source: object) -> Callable[[], SignedInUser] | None:
+    """Who a delegated source's tokens act for (None for app-only tokens): what the
+    GraphClient checks rows against and sends to `/me`."""
+    return source.signed_in_user if isinstance(source, DelegatedTokenSource) else None
 
 
 def _version() -> str:

@@ -2,7 +2,9 @@
 
 Used by `meetreg demo`, the test suite and the benchmarks: it answers the registration
 endpoints as GRAPH.md says Graph does (including the undocumented conflict behaviours as
-a setting), issues client-credentials tokens to MSAL, and misbehaves on demand (latency,
+a setting), issues tokens to MSAL (client credentials, a managed identity's endpoint, the
+device-code flow and refresh tokens for a signed-in user, whom `/me` then acts for), and
+misbehaves on demand (latency,
 a rate limit, 429/5xx, commits whose answer never arrives). Under `/v1.0` as under `/beta`
 it serves calendar events and subscriptions to them, with Graph's validation handshake,
 and sends change and lifecycle notifications to a webhook when told to. See `server` to

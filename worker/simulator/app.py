@@ -7,7 +7,8 @@ each segment percent-decoded exactly once, and only then routed:
     /_sim/...                                  control_routes (seeding, inspection, notify)
     /beta/..., /v1.0/...                       graph_routes (one route table for both)
     /{tenant}/v2.0/.well-known/...             login_routes
-    /{tenant}/oauth2/v2.0/token                login_routes
+    /{tenant}/oauth2/v2.0/token, .../devicecode  login_routes
+    /msi/token, /metadata/identity/oauth2/token  identity_routes (managed identity)
     anything else                              404 in Graph's error shape
 """
 
@@ -25,6 +26,8 @@ from starlette.types import Receive, Scope, Send
 
 from worker.simulator.control_routes import ControlRoutes
 from worker.simulator.graph_routes import GraphRoutes
+from worker.simulator.identity import identity_flavour
+from worker.simulator.identity_routes import IdentityRoutes
 from worker.simulator.login_routes import LoginRoutes, is_login_path
 from worker.simulator.paths import GRAPH_ROOTS
 from worker.simulator.responses import Reply
@@ -53,6 +56,7 @@ class SimulatorApp:
         self.webhooks = Webhooks(state)
         self.graph = GraphRoutes(state, self.stall, self.webhooks)
         self.login = LoginRoutes(state)
+        self.identity = IdentityRoutes(state)
         self.control = ControlRoutes(state, self.webhooks)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,6 +81,9 @@ class SimulatorApp:
             return await self.graph.handle(request, segments, raw_path)
         if is_login_path(segments):
             return await self.login.handle(request, segments, raw_path)
+        flavour = identity_flavour(segments)
+        if flavour is not None:
+            return await self.identity.handle(request, flavour, raw_path)
         reply = Reply(
             404, code="UnknownError", message=f"Resource not found for the segment '{head}'."
         )

@@ -21,6 +21,11 @@ DEFAULT_TENANT_ID = "7d3f1e2a-5b6c-4d8e-9f01-23456789abcd"
 DEFAULT_CLIENT_ID = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f"
 DEFAULT_CLIENT_SECRET = "meetreg-simulator-secret"  # noqa: S105 - a simulator's well-known secret
 DEFAULT_TOKEN_TTL_S = 3600.0
+# Who the device-code flow signs in as (added to the directory when unknown).
+DEFAULT_DEVICE_USER_ID = "5e7c1d2a-3b4f-4a6e-9c8d-7f6e5d4c3b2a"
+DEFAULT_DEVICE_USER_UPN = "organizer.delegated@contoso.example"
+# What the App Service flavour of the managed-identity endpoint expects in X-IDENTITY-HEADER.
+DEFAULT_IDENTITY_HEADER = "meetreg-simulator-identity-header"
 DEFAULT_STALL_S = 60.0
 DEFAULT_THROTTLE_RETRY_AFTER_S = 1.0
 REQUEST_LOG_SIZE = 100_000
@@ -60,6 +65,10 @@ class SimulatorConfig(BaseModel):
 
     `client_certificates` are PEM certificates; when any is given, a client assertion must
     be signed by one of their keys (with none, any well-formed assertion is accepted).
+    The device-code flow signs in as `device_user_id` / `device_user_upn` once it has
+    answered `authorization_pending` to `device_code_pending_polls` polls (the user
+    "typing the code" meanwhile). The managed-identity endpoints serve the system-assigned
+    identity and the user-assigned ones whose client ids are `user_assigned_identities`.
     `tls_dir` keeps the generated CA and server certificate there instead of a temporary
     directory removed on stop. `max_subscription_minutes` is how far ahead a subscription's
     expirationDateTime may be (4230 mimics the older limit).
@@ -79,3 +88,8 @@ class SimulatorConfig(BaseModel):
     plain_http: bool = False
     http_port: int = Field(default=0, ge=0, le=65535)
     tls_dir: Path | None = None
+    device_user_id: str = DEFAULT_DEVICE_USER_ID
+    device_user_upn: str = DEFAULT_DEVICE_USER_UPN
+    device_code_pending_polls: int = Field(default=1, ge=0, le=100)
+    identity_header: str = DEFAULT_IDENTITY_HEADER
+    user_assigned_identities: tuple[str, ...] = ()

@@ -164,13 +164,15 @@ class Directory:
             )
         return user
 
-    def find_meetings(self, user_id: str, join_web_url: str) -> list[Meeting]:
+    def find_meetings(
+        self, user_id: str, join_web_url: str, acting: str | None = None
+    ) -> list[Meeting]:
         """`GET /users/{id}/onlineMeetings?$filter=JoinWebUrl eq '...'`.
 
         Raises GraphFailure 403 without the access policy or when the meeting is another
         organizer's.
         """
-        user = self._authorized(user_id)
+        user = self._authorized(user_id, acting)
         meeting = self.meetings.get(self.by_join_url.get(join_web_url, ""))
         if meeting is None:
             return []
@@ -179,7 +181,12 @@ class Directory:
         return [meeting]
 
     def register(
-        self, user_id: str, meeting_id: str, body: Mapping[str, Any], conflict: ConflictMode
+        self,
+        user_id: str,
+        meeting_id: str,
+        body: Mapping[str, Any],
+        conflict: ConflictMode,
+        acting: str | None = None,
     ) -> Registration:
         """`POST .../registration`: create an external registration, or raise GraphFailure.
 
@@ -203,7 +210,7 @@ class Directory:
                 "BadRequest",
                 f"Requested value '{registrant}' was not found for allowedRegistrant.",
             )
-        meeting = self._meeting(user_id, meeting_id)
+        meeting = self._meeting(user_id, meeting_id, acting)
         if meeting.meeting_id in self.registrations:
             if conflict == "409":
                 raise GraphFailure(409, "Conflict", ONE_REGISTRATION)
@@ -214,35 +221,44 @@ class Directory:
         self.creations[meeting.meeting_id] += 1
         return registration
 
-    def get_meeting(self, user_id: str, meeting_id: str) -> Meeting:
+    def get_meeting(self, user_id: str, meeting_id: str, acting: str | None = None) -> Meeting:
         """`GET /users/{id}/onlineMeetings/{id}`: the meeting, or GraphFailure 403 / 404."""
-        return self._meeting(user_id, meeting_id)
+        return self._meeting(user_id, meeting_id, acting)
 
-    def get_registration(self, user_id: str, meeting_id: str) -> Registration:
+    def get_registration(
+        self, user_id: str, meeting_id: str, acting: str | None = None
+    ) -> Registration:
         """`GET .../registration`: the registration, or GraphFailure 403 / 404."""
-        meeting = self._meeting(user_id, meeting_id)
+        meeting = self._meeting(user_id, meeting_id, acting)
         registration = self.registrations.get(meeting.meeting_id)
         if registration is None:
             raise GraphFailure(404, "NotFound", "The meeting has no registration.")
         return registration
 
-    def delete_registration(self, user_id: str, meeting_id: str) -> None:
+    def delete_registration(self, user_id: str, meeting_id: str, acting: str | None = None) -> None:
         """`DELETE .../registration`: remove it, or raise GraphFailure 403 / 404."""
-        meeting = self._meeting(user_id, meeting_id)
+        meeting = self._meeting(user_id, meeting_id, acting)
         if self.registrations.pop(meeting.meeting_id, None) is None:
             raise GraphFailure(404, "NotFound", "The meeting has no registration.")
 
     # Rules shared by the operations -------------------------------------------------------
 
-    def _authorized(self, user_id: str) -> User:
-        # Graph answers 403 alike for "no such objectId" and "no policy for this user".
+    def _authorized(self, user_id: str, acting: str | None = None) -> User:
+        """The user whose meetings are asked for, if the caller may: an application token
+        (`acting` None) needs the access policy for the user; a delegated token acting for
+        the user `acting` (an objectId) may reach that user's own meetings only."""
         user = self.users.get(user_id.lower())
+        if acting is not None:
+            if user is None or user.object_id != acting.lower():
+                raise GraphFailure(403, "Forbidden", "Access to another user's meetings denied.")
+            return user
+        # Graph answers 403 alike for "no such objectId" and "no policy for this user".
         if user is None or not user.access_policy:
             raise GraphFailure(403, "Forbidden", NO_POLICY)
         return user
 
-    def _meeting(self, user_id: str, meeting_id: str) -> Meeting:
-        user = self._authorized(user_id)
+    def _meeting(self, user_id: str, meeting_id: str, acting: str | None = None) -> Meeting:
+        user = self._authorized(user_id, acting)
         meeting = self.meetings.get(meeting_id)
         if meeting is None:
             raise GraphFailure(404, "NotFound", "The requested online meeting was not found.")

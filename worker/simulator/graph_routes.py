@@ -161,7 +161,7 @@ class GraphRoutes:
         if fault is not None and fault.status is not None:
             return _fault_reply(fault)
         try:
-            reply = await self._operate(method, route, query, body, request)
+            reply = await self._operate(method, route, query, body, token, request)
         except GraphFailure as failure:
             reply = Reply.failure(failure)
         if fault is not None and fault.commit == "timeout":
@@ -177,10 +177,21 @@ class GraphRoutes:
         route: GraphRoute,
         query: Mapping[str, str],
         body: bytes,
+        token: str | None,
         request: Request,
     ) -> Reply:
         state = self.state
         base = _graph_base(request)
+        acting = state.token_subject(token)  # a delegated token's user, else None
+        user_id = route.user_id
+        if route.me:
+            if acting is None:
+                raise GraphFailure(
+                    400,
+                    "BadRequest",
+                    "/me request is only valid with delegated authentication flow.",
+                )
+            user_id = acting
         if route.kind in _CALENDAR_KINDS:
             payload = _json_object(body) if method in ("POST", "PATCH") else {}
             return await self.calendar.answer(method, route, query, payload, base)
@@ -193,12 +204,13 @@ class GraphRoutes:
         if route.kind == "meetings":
             if "$filter" not in query:
                 raise GraphFailure(400, "BadRequest", "A $filter on JoinWebUrl is required.")
-            meetings = state.find_meetings(route.user_id, parse_join_url_filter(query["$filter"]))
-            context = f"{base}/$metadata#users('{route.user_id}')/onlineMeetings"
+            join_url = parse_join_url_filter(query["$filter"])
+            meetings = state.find_meetings(user_id, join_url, acting)
+            context = f"{base}/$metadata#users('{user_id}')/onlineMeetings"
             return Reply(200, {"@odata.context": context, "value": meetings})
-        meeting = f"users('{route.user_id}')/onlineMeetings('{route.meeting_id}')"
+        meeting = f"users('{user_id}')/onlineMeetings('{route.meeting_id}')"
         if route.kind == "meeting":
-            found = state.get_meeting(route.user_id, route.meeting_id)
+            found = state.get_meeting(user_id, route.meeting_id, acting)
             return Reply(200, {"@odata.context": f"{base}/$metadata#{meeting}", **found})
         context = f"{base}/$metadata#{meeting}/registration"
         if method == "GET":
@@ -206,13 +218,13 @@ class GraphRoutes:
                 200,
                 {
                     "@odata.context": context,
-                    **state.get_registration(route.user_id, route.meeting_id),
+                    **state.get_registration(user_id, route.meeting_id, acting),
                 },
             )
         if method == "DELETE":
-            state.delete_registration(route.user_id, route.meeting_id)
+            state.delete_registration(user_id, route.meeting_id, acting)
             return Reply(204)
-        registration = state.register(route.user_id, route.meeting_id, _json_object(body))
+        registration = state.register(user_id, route.meeting_id, _json_object(body), acting)
         return Reply(201, {"@odata.context": context, **registration})
 
     async def _batch(self, body: bytes, token: str | None, request: Request) -> Reply:

@@ -4,6 +4,8 @@
     /{root}/users/{id}/onlineMeetings                        meetings  GET ($filter=JoinWebUrl)
     /{root}/users/{id}/onlineMeetings/{id}                   meeting   GET
     /beta/users/{id}/onlineMeetings/{id}/registration        registration  GET POST DELETE
+    /{root}/me/onlineMeetings[/{id}], /beta/me/.../registration  the same, for the user a
+                                                             delegated token acts for
     /{root}/users/{id}/events                                events    GET
     /{root}/users/{id}/events/{id}                           event     GET
     /{root}/subscriptions                                    subscriptions  GET POST
@@ -23,7 +25,11 @@ from dataclasses import dataclass
 GRAPH_ROOTS = frozenset({"beta", "v1.0"})
 BETA_ONLY_KINDS = frozenset({"registration"})
 _REGISTRATION_TEMPLATE = ("users", None, "onlineMeetings", None, "registration")
+_ME_REGISTRATION_TEMPLATE = ("me", "onlineMeetings", None, "registration")
 _TEMPLATES = (
+    ("me", "onlineMeetings"),
+    ("me", "onlineMeetings", None),
+    _ME_REGISTRATION_TEMPLATE,
     ("users", None),
     ("users", None, "onlineMeetings"),
     ("users", None, "onlineMeetings", None),
@@ -39,13 +45,15 @@ _TEMPLATES = (
 @dataclass(frozen=True, slots=True)
 class GraphRoute:
     """What a path under a root names; `methods` are the ones it allows. `item_id` is the
-    meeting, event or subscription id, as the kind says."""
+    meeting, event or subscription id, as the kind says. `me`: the path says `/me`, not
+    `/users/{id}`, and `user_id` is whoever the delegated token acts for (empty here)."""
 
     # user, meetings, meeting, registration, events, event, subscriptions, subscription, batch
     kind: str
     methods: frozenset[str]
     user_id: str = ""
     item_id: str = ""
+    me: bool = False
 
     @property
     def meeting_id(self) -> str:
@@ -61,6 +69,11 @@ def match_route(segments: list[str], root: str = "beta") -> GraphRoute | None:
 
 
 def _match(segments: list[str]) -> GraphRoute | None:
+    if segments[:1] == ["me"]:
+        route = _match(["users", "me", *segments[1:]])
+        if route is None or route.kind not in _ME_KINDS:
+            return None
+        return GraphRoute(route.kind, route.methods, "", route.item_id, me=True)
     match segments:
         case ["users", user] if user:
             return GraphRoute("user", frozenset({"GET"}), user)
@@ -85,10 +98,14 @@ def _match(segments: list[str]) -> GraphRoute | None:
     return None
 
 
+_ME_KINDS = frozenset({"meetings", "meeting", "registration"})
+
+
 def unknown_segment(segments: list[str], root: str = "beta") -> str:
     """The first segment no route template accepts, for Graph's 404 message."""
     # Under v1.0 the meeting id still fits (Graph has meetings there): `registration` does not.
-    templates = [t if root == "beta" or t != _REGISTRATION_TEMPLATE else t[:-1] for t in _TEMPLATES]
+    beta_only = (_REGISTRATION_TEMPLATE, _ME_REGISTRATION_TEMPLATE)
+    templates = [t if root == "beta" or t not in beta_only else t[:-1] for t in _TEMPLATES]
     for index, segment in enumerate(segments):
         fits = any(
             len(t) > index

@@ -219,6 +219,35 @@ class SimulatorServer:
             "REQUESTS_CA_BUNDLE": self.ca_path,
         }
 
+    def managed_identity_env(self, client_id: str | None = None) -> dict[str, str]:
+        """The environment of meetreg on an App Service whose identity endpoint is this
+        simulator (MEETREG_AUTH=managed-identity, no secret); `client_id` picks a
+        user-assigned identity (one of `user_assigned_identities`)."""
+        env = self._graph_env()
+        env.update(
+            MEETREG_AUTH="managed-identity",
+            IDENTITY_ENDPOINT=f"{self.https_url}/msi/token",
+            IDENTITY_HEADER=self.config.identity_header,
+        )
+        if client_id:
+            env["AZURE_CLIENT_ID"] = client_id
+        return env
+
+    def delegated_env(self, token_cache: Path) -> dict[str, str]:
+        """The environment of `meetreg login` and of delegated runs against this simulator
+        (MEETREG_AUTH=delegated, the token cache at `token_cache`, no secret)."""
+        env = self.env()
+        del env["AZURE_CLIENT_SECRET"]
+        env.update(MEETREG_AUTH="delegated", MEETREG_TOKEN_CACHE=str(token_cache))
+        return env
+
+    def _graph_env(self) -> dict[str, str]:
+        return {
+            "GRAPH_BASE_URL": self.graph_base_url,
+            "SSL_CERT_FILE": self.ca_path,
+            "REQUESTS_CA_BUNDLE": self.ca_path,
+        }
+
     # Graph calling out ---------------------------------------------------------------------
 
     def notify_event(

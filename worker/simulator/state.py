@@ -12,6 +12,7 @@ Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes
     add_event, update_event, delete_event, event(user_id, event_id)
     subscriptions(), remove_subscription(subscription_id), deliveries()
     set_faults, script(key, steps), set_conflict, expire_tokens
+    sign_in_as, revoke_refresh_tokens (the delegated sign-in)
     stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
 
 Sending notifications is the server's (`SimulatorServer.notify_event`, ...): it takes the
@@ -34,7 +35,9 @@ from worker.simulator.config import DELIVERY_LOG_SIZE, ConflictMode, FaultConfig
 from worker.simulator.directory import Directory, RegistrationKind
 from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault, FaultPlan
+from worker.simulator.identity import Flavour, IdentityAnswer, ManagedIdentities
 from worker.simulator.notifications import LIFECYCLE_EVENTS, Delivery, change_item, lifecycle_item
+from worker.simulator.sign_in import DELEGATED_GRANTS, SignIn
 from worker.simulator.subscriptions import Subscription, Subscriptions
 from worker.simulator.timestamps import utc_now
 from worker.simulator.tokens import TokenIssuer
@@ -65,6 +68,16 @@ class SimulatorState:
             config.client_secret,
             config.client_certificates,
             config.token_ttl_s,
+        )
+        self._sign_in = SignIn(
+            self._tokens,
+            self._directory,
+            config.device_user_id,
+            config.device_user_upn,
+            config.device_code_pending_polls,
+        )
+        self._identities = ManagedIdentities(
+            self._tokens, config.identity_header, config.user_assigned_identities
         )
         self._faults = FaultPlan(config.faults)
         self._traffic = Traffic()
@@ -246,9 +259,19 @@ class SimulatorState:
             self._conflict = mode
 
     def issued_tokens(self) -> list[str]:
-        """The bearer tokens this simulator has handed out (for leak checks in tests)."""
+        """The bearer and refresh tokens this simulator has handed out (for leak checks)."""
         with self._lock:
-            return self._tokens.tokens()
+            return self._tokens.tokens() + self._sign_in.secrets_issued()
+
+    def sign_in_as(self, user_id: str, upn: str) -> None:
+        """Approve the device codes polled from now on as this user (added when unknown)."""
+        with self._lock:
+            self._sign_in.sign_in_as(user_id, upn)
+
+    def revoke_refresh_tokens(self) -> int:
+        """Revoke every refresh token (a sign-in that has lapsed); returns how many."""
+        with self._lock:
+            return self._sign_in.revoke_refresh_tokens()
 
     def expire_tokens(self) -> int:
         """Expire every token issued so far (clients' caches still hold them); returns how many."""
@@ -309,6 +332,9 @@ class SimulatorState:
                 "requests_by_status": dict(traffic.by_status),
                 "login_requests_by_status": dict(traffic.login_by_status),
                 "tokens_issued": self._tokens.issued,
+                "device_code_grants": self._sign_in.device_code_grants,
+                "refresh_grants": self._sign_in.refresh_grants,
+                "managed_identity_tokens": dict(self._identities.issued),
                 "arrivals": traffic.arrivals,
                 "in_flight": traffic.in_flight,
                 "in_flight_max": traffic.in_flight_max,
@@ -323,14 +349,37 @@ class SimulatorState:
     def knows_tenant(self, tenant: str) -> bool:
         return self._tokens.knows_tenant(tenant)
 
-    def issue_token(self, tenant: str, form: Mapping[str, str]) -> dict[str, Any]:
-        """The token endpoint's answer; raises LoginFailure."""
+    def issue_token(
+        self, tenant: str, form: Mapping[str, str], issuer_url: str = ""
+    ) -> dict[str, Any]:
+        """The token endpoint's answer (`issuer_url` goes into id tokens); raises
+        LoginFailure."""
         with self._lock:
+            if form.get("grant_type") in DELEGATED_GRANTS:
+                return self._sign_in.redeem(tenant, form, issuer_url)
             return self._tokens.issue(tenant, form)
+
+    def start_device_flow(
+        self, tenant: str, form: Mapping[str, str], base_url: str
+    ) -> dict[str, Any]:
+        """The device-code endpoint's answer; raises LoginFailure."""
+        with self._lock:
+            return self._sign_in.start(tenant, form, base_url)
+
+    def managed_identity_token(
+        self, flavour: Flavour, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> IdentityAnswer:
+        with self._lock:
+            return self._identities.answer(flavour, headers, query)
 
     def token_valid(self, token: str | None) -> bool:
         with self._lock:
             return self._tokens.valid(token)
+
+    def token_subject(self, token: str | None) -> str | None:
+        """The user a delegated token acts for; None for an application token."""
+        with self._lock:
+            return self._tokens.subject(token)
 
     def latency_s(self) -> float:
         """This call's simulated latency: the configured mean, jittered 0.5x-1.5x."""
@@ -383,30 +432,42 @@ class SimulatorState:
         with self._lock:
             return self._directory.find_user(upn_or_id).to_graph()
 
-    def find_meetings(self, user_id: str, join_web_url: str) -> list[dict[str, Any]]:
+    # `acting`: the objectId a delegated token acts for (None: an application token).
+
+    def find_meetings(
+        self, user_id: str, join_web_url: str, acting: str | None = None
+    ) -> list[dict[str, Any]]:
         """`GET /users/{id}/onlineMeetings?$filter=JoinWebUrl eq ...`; raises GraphFailure."""
         with self._lock:
-            return [m.to_graph() for m in self._directory.find_meetings(user_id, join_web_url)]
+            found = self._directory.find_meetings(user_id, join_web_url, acting)
+            return [m.to_graph() for m in found]
 
-    def register(self, user_id: str, meeting_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+    def register(
+        self, user_id: str, meeting_id: str, body: Mapping[str, Any], acting: str | None = None
+    ) -> dict[str, Any]:
         """`POST .../registration`; raises GraphFailure."""
         with self._lock:
-            return self._directory.register(user_id, meeting_id, body, self._conflict).to_graph()
+            directory = self._directory
+            return directory.register(user_id, meeting_id, body, self._conflict, acting).to_graph()
 
-    def get_meeting(self, user_id: str, meeting_id: str) -> dict[str, Any]:
+    def get_meeting(
+        self, user_id: str, meeting_id: str, acting: str | None = None
+    ) -> dict[str, Any]:
         """`GET /users/{id}/onlineMeetings/{id}`; raises GraphFailure 403 / 404."""
         with self._lock:
-            return self._directory.get_meeting(user_id, meeting_id).to_graph()
+            return self._directory.get_meeting(user_id, meeting_id, acting).to_graph()
 
-    def get_registration(self, user_id: str, meeting_id: str) -> dict[str, Any]:
+    def get_registration(
+        self, user_id: str, meeting_id: str, acting: str | None = None
+    ) -> dict[str, Any]:
         """`GET .../registration`; raises GraphFailure."""
         with self._lock:
-            return self._directory.get_registration(user_id, meeting_id).to_graph()
+            return self._directory.get_registration(user_id, meeting_id, acting).to_graph()
 
-    def delete_registration(self, user_id: str, meeting_id: str) -> None:
+    def delete_registration(self, user_id: str, meeting_id: str, acting: str | None = None) -> None:
         """`DELETE .../registration`; raises GraphFailure."""
         with self._lock:
-            self._directory.delete_registration(user_id, meeting_id)
+            self._directory.delete_registration(user_id, meeting_id, acting)
 
     def get_event(self, user_id: str, event_id: str) -> dict[str, Any]:
         """`GET /users/{id}/events/{eventId}`; raises GraphFailure."""

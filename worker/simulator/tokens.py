@@ -1,9 +1,11 @@
 """The Entra token endpoint's rules: which client may have a token, and which tokens are live.
 
-Client credentials only: a secret, or a client assertion (a JWT signed with the app's
-certificate). Tokens are random opaque strings that die `ttl_s` after issue, or at once on
-`expire_all()`, while the response always says `expires_in: 3599`, so a client's cache
-keeps offering a token the server has already forgotten: how "refresh on 401" is tested.
+Client credentials here: a secret, or a client assertion (a JWT signed with the app's
+certificate); the delegated grants (`sign_in`) and managed identities (`identity`) mint
+their tokens through `mint`, a delegated one carrying the user it acts for. Tokens are
+random opaque strings that die `ttl_s` after issue, or at once on `expire_all()`, while
+the response always says `expires_in: 3599`, so a client's cache keeps offering a token
+the server has already forgotten: how "refresh on 401" is tested.
 No locking here; the `SimulatorState` holds the lock.
 """
 
@@ -52,6 +54,7 @@ class TokenIssuer:
         ]
         self.issued = 0
         self._expires_at: dict[str, float] = {}  # token -> time.monotonic() deadline
+        self._subjects: dict[str, str] = {}  # delegated token -> the user's objectId
 
     def knows_tenant(self, tenant: str) -> bool:
         return tenant.lower() == self.tenant_id.lower()
@@ -89,17 +92,30 @@ class TokenIssuer:
                 f"The provided value for scope {scope!r} is not valid.",
             )
         self._authenticate(form)
-        token = secrets.token_urlsafe(32)
-        if len(self._expires_at) >= _PRUNE_AT:
-            self._expires_at = {t: at for t, at in self._expires_at.items() if at > now}
-        self._expires_at[token] = now + self.ttl_s
-        self.issued += 1
+        token = self.mint(now)
         return {
             "token_type": "Bearer",
             "expires_in": TOKEN_EXPIRES_IN_S,
             "ext_expires_in": TOKEN_EXPIRES_IN_S,
             "access_token": token,
         }
+
+    def mint(self, now: float, subject: str | None = None) -> str:
+        """A new bearer token Graph accepts for `ttl_s`: the app's own (`subject` None), or
+        one acting for the user whose objectId is `subject` (a delegated token)."""
+        token = secrets.token_urlsafe(32)
+        if len(self._expires_at) >= _PRUNE_AT:
+            self._expires_at = {t: at for t, at in self._expires_at.items() if at > now}
+            self._subjects = {t: s for t, s in self._subjects.items() if t in self._expires_at}
+        self._expires_at[token] = now + self.ttl_s
+        if subject is not None:
+            self._subjects[token] = subject
+        self.issued += 1
+        return token
+
+    def subject(self, token: str | None) -> str | None:
+        """The user a delegated token acts for; None for an application token."""
+        return self._subjects.get(token) if token else None
 
     def tokens(self) -> list[str]:
         """Every token issued and not yet pruned: what a leak check searches for."""
