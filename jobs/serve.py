@@ -4,6 +4,8 @@
     POST /graph/lifecycle       Graph lifecycle notifications (same handshake)
     POST /api/registrations     JSON intake, behind `Authorization: Bearer MEETREG_API_KEY`
     GET  /healthz               Redis reachable and a worker heartbeat seen
+    GET  /metrics               Prometheus metrics (worker.metrics); no key: they hold no
+                                secret
 
 Graph wants an answer within 3 s and retries for hours after a 5xx, so the webhook does
 no Graph work itself: it checks each item's clientState, records the accepted ones in
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -31,7 +34,9 @@ from jobs.inbox import Inbox
 from jobs.intake import RejectedItems, read_requests
 from jobs.notifications import ChangeNotification, LifecycleNotification, read_delivery
 from worker.errors import InputError, StoreError
-from worker.settings import Settings
+from worker.metrics import Exposition, SharedGauges
+from worker.ratelimit import RateLimiter
+from worker.settings import DEFAULT_RATE_LIMIT_PER_S, Settings
 from worker.store import OutcomeStore
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,7 @@ class ServeDeps:
     intake_max_bytes: int
     chunk_size: int
     worker_seen_within_ms: int
+    rate_limit_per_s: float = DEFAULT_RATE_LIMIT_PER_S  # the limiter's cap, for its gauge
 
 
 def build_app(deps: ServeDeps) -> Starlette:
@@ -74,12 +80,23 @@ def build_app(deps: ServeDeps) -> Starlette:
     async def healthz(request: Request) -> Response:
         return await run_in_threadpool(_health, deps)
 
+    exposition: list[Exposition] = []  # built on the first scrape: `deps` may be absent
+
+    async def metrics(request: Request) -> Response:
+        if not exposition:
+            client = deps.store.redis
+            limiter = RateLimiter(client, deps.rate_limit_per_s)
+            exposition.append(Exposition(SharedGauges(client, limiter)))
+        page = await run_in_threadpool(exposition[0].text)  # Redis is read: off the loop
+        return Response(page, media_type=CONTENT_TYPE_LATEST, headers=_NO_SNIFF)
+
     return Starlette(
         routes=[
             Route("/graph/notifications", notifications, methods=["POST"]),
             Route("/graph/lifecycle", lifecycle, methods=["POST"]),
             Route("/api/registrations", registrations, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ]
     )
 
@@ -225,4 +242,5 @@ def serve_deps(settings: Settings, store: OutcomeStore) -> ServeDeps:
         chunk_size=settings.chunk_size,
         # Three missed heartbeats: a worker busy with a long chunk still beats.
         worker_seen_within_ms=settings.lease_ms,
+        rate_limit_per_s=settings.rate_limit_per_s,
     )

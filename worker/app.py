@@ -7,6 +7,10 @@ once, when the worker starts; `meetreg run` hands its own Settings over first.
 celery-redbeat: the schedule lives in Redis, and only the beat holding the lock in Redis
 sends anything, so beat may run on several machines; a standby takes over within
 MEETREG_BEAT_LOCK_TIMEOUT_S of the leader's death.
+
+Logging is ours (worker.logs, MEETREG_LOG_FORMAT and MEETREG_LOG_LEVEL): Celery's
+`setup_logging` signal hands it over for the worker and beat alike, so `--loglevel` is
+not what decides. Task events stay on, so Flower (`celery -A worker.app flower`) works.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import sys
 from typing import Any
 
 from celery import Celery
+from celery.signals import setup_logging
 
 from worker import keys
 from worker.errors import ConfigError
+from worker.logs import configure_logging
 from worker.runtime import current_settings
 from worker.settings import BEAT_TICK_S, Settings
 
@@ -54,7 +60,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_pool": "threads",
         "worker_concurrency": settings.worker_threads,
         "task_default_queue": keys.QUEUE,
-        "worker_send_task_events": False,
+        # Events for Flower and `celery events`: a few small messages per chunk of rows.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
         "worker_enable_remote_control": True,
         "broker_pool_limit": max(10, settings.concurrency),
         "timezone": settings.timezone,
@@ -89,9 +97,22 @@ def _configure(sender: Celery, **_: object) -> None:
     try:
         sender.config_from_object(celery_config(current_settings()))
     except ConfigError as exc:
-        # Celery would print a traceback; an operator needs one line and exit 2.
-        print(f"meetreg: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _refuse(exc)
+
+
+@setup_logging.connect
+def _configure_logging(**_: object) -> None:
+    """Our logging, for `celery worker` and `celery beat`; connected, Celery sets up none."""
+    try:
+        configure_logging(current_settings())
+    except ConfigError as exc:
+        _refuse(exc)
+
+
+def _refuse(exc: ConfigError) -> None:
+    # Celery would print a traceback; an operator needs one line and exit 2.
+    print(f"meetreg: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 
 app.on_configure.connect(_configure, weak=False)

@@ -5,6 +5,8 @@ Redis keys (all under the prefix `meetreg:`):
     batch:{batch_id}        hash    the batch: total, source, created_at, one counter per RowState
     rows:{batch_id}         hash    field = row seq (1-based), value = the row's JSON record
     batches                 zset    batch ids by creation time (ms)
+    batches:open            zset    ids of the batches with rows not final yet, by when they
+                                    were opened (ms): the gauge of batches in progress
     meeting:{meeting_key}   hash    idempotency record of one meeting, outlives batches:
                                     state, registration_id, batch_id, seq, posts, updated_at
     lease:{meeting_key}     string  the worker token that may talk to Graph about the meeting
@@ -39,6 +41,7 @@ from urllib.parse import quote
 
 PREFIX = "meetreg:"
 BATCHES = PREFIX + "batches"
+OPEN_BATCHES = PREFIX + "batches:open"
 INFLIGHT = PREFIX + "inflight"
 WORKERS = PREFIX + "workers"
 SUBSCRIPTIONS = PREFIX + "subscriptions"
@@ -48,6 +51,9 @@ RATE_STATE = PREFIX + "rate:state"
 RATE_LOG = PREFIX + "rate:log"
 RATE_STORM = PREFIX + "rate:storm"
 QUEUE = "meetreg"
+# The Redis lists kombu keeps the queue in: the queue's name for messages without a
+# priority (all of ours), then one list per priority step (kombu's default steps 3, 6, 9).
+QUEUE_LISTS = (QUEUE, *(f"{QUEUE}\x06\x16{step}" for step in (3, 6, 9)))
 PROCESS_CHUNK_TASK = "meetreg.process_chunk"
 HANDLE_CHANGE_TASK = "meetreg.handle_change"
 HANDLE_LIFECYCLE_TASK = "meetreg.handle_lifecycle"
