@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -87,8 +86,9 @@ def build_app(deps: ServeDeps) -> Starlette:
             client = deps.store.redis
             limiter = RateLimiter(client, deps.rate_limit_per_s)
             exposition.append(Exposition(SharedGauges(client, limiter)))
-        page = await run_in_threadpool(exposition[0].text)  # Redis is read: off the loop
-        return Response(page, media_type=CONTENT_TYPE_LATEST, headers=_NO_SNIFF)
+        accept = request.headers.get("accept", "")
+        page, content_type = await run_in_threadpool(exposition[0].page, accept)  # reads Redis
+        return Response(page, headers={**_NO_SNIFF, "Content-Type": content_type})
 
     return Starlette(
         routes=[

@@ -19,7 +19,7 @@ import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import setup_logging
+from celery.signals import celeryd_init, setup_logging
 
 from worker import keys
 from worker.errors import ConfigError
@@ -100,9 +100,10 @@ def _configure(sender: Celery, **_: object) -> None:
         _refuse(exc)
 
 
-@setup_logging.connect
 def _configure_logging(**_: object) -> None:
-    """Our logging, for `celery worker` and `celery beat`; connected, Celery sets up none."""
+    """Our logging, for `celery worker` and `celery beat`: connected to `setup_logging`,
+    Celery sets up none; to `celeryd_init` too, so the worker's first warnings (running
+    as root, say) are log lines already."""
     try:
         configure_logging(current_settings())
     except ConfigError as exc:
@@ -116,3 +117,5 @@ def _refuse(exc: ConfigError) -> None:
 
 
 app.on_configure.connect(_configure, weak=False)
+setup_logging.connect(_configure_logging, weak=False)
+celeryd_init.connect(_configure_logging, weak=False)

@@ -27,9 +27,15 @@ import logging
 from collections.abc import Iterator
 
 import redis
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    start_http_server,
+)
 from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.exposition import generate_latest
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -40,6 +46,10 @@ from worker.ratelimit import RateLimiter
 from worker.redis_conn import store_errors
 
 log = logging.getLogger(__name__)
+
+# No `*_created` series beside each counter: in the text format they are extra gauges
+# nobody graphs.
+disable_created_metrics()
 
 ROWS = Counter("meetreg_rows_total", "Rows that reached a final state, by outcome.", ["outcome"])
 GRAPH_REQUESTS = Counter(
@@ -119,9 +129,11 @@ class Exposition(Collector):
         yield from REGISTRY.collect()
         yield from self.shared.collect()
 
-    def text(self) -> bytes:
-        """The page, in Prometheus' text format."""
-        return generate_latest(self)
+    def page(self, accept: str = "") -> tuple[bytes, str]:
+        """The page and its content type, in the format the scraper's Accept header asks
+        for (Prometheus' text format, or OpenMetrics), as the workers' /metrics does."""
+        encode, content_type = choose_encoder(accept)
+        return encode(self), content_type
 
 
 def serve_metrics(port: int, host: str, shared: SharedGauges) -> bool:
