@@ -69,9 +69,9 @@ for _state in sorted(FINAL_STATES):
     ROWS.labels(outcome=str(_state))  # every outcome's series exists from the start, at 0
 
 
-def count_row(state: RowState) -> None:
-    """A row's final state was recorded by this process (call once per recording)."""
-    ROWS.labels(outcome=str(state)).inc()
+def count_row(state: RowState, rows: int = 1) -> None:
+    """`rows` rows' final state was recorded by this process (call once per recording)."""
+    ROWS.labels(outcome=str(state)).inc(rows)
 
 
 def count_graph_call(method: str, status: int | None, seconds: float, throttled: bool) -> None:

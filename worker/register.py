@@ -386,7 +386,10 @@ class RowJob:
             self._log(logging.WARNING if failed else logging.INFO, "%s", self._outcome_text())
         if paused:
             self._log(
-                logging.ERROR, "batch %s paused: rows keep failing the same way", self.batch_id
+                logging.ERROR,
+                "batch %s paused: rows keep failing the same way: %s",
+                self.batch_id,
+                self.row.error,
             )
         if self.lease is not None:
             self.deps.leases.released(*self.lease)

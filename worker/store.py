@@ -393,8 +393,8 @@ class OutcomeStore:
         pipe.zremrangebyscore(keys.OPEN_BATCHES, "-inf", expired_ms)
         pipe.execute()
         for state in FINAL_STATES:  # invalid and duplicate rows are final from the start
-            for _ in range(counts[state]):
-                metrics.count_row(state)
+            if counts[state]:
+                metrics.count_row(state, counts[state])
         return total
 
     @store_errors
