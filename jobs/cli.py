@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -37,6 +36,8 @@ from jobs.subscriptions import subscribe as subscribe_user
 from jobs.undo import check_source, enqueue_undo
 from worker.errors import ConfigError, GraphAuthError, GraphError, InputError, MeetregError
 from worker.graph.calendar import CalendarApi, build_calendar_api, require_app_only
+from worker.logs import configure_logging
+from worker.metrics import SharedGauges, serve_metrics
 from worker.models import AllowedRegistrant, RowState
 from worker.redis_conn import describe_failure
 from worker.runtime import open_store as open_runtime_store
@@ -196,7 +197,10 @@ def run_batch(
     with _redis_for(settings) as settings:
         store = open_store(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
-        runtime(must_sign_in=True)
+        current = runtime(must_sign_in=True)
+        if settings.metrics_port is not None:  # a one-shot command opens no port unasked
+            shared = SharedGauges(current.redis, current.deps.limiter)
+            serve_metrics(settings.metrics_port, settings.metrics_host, shared)
         done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
         err.print(f"batch {done.batch_id}: {done.total} rows", markup=False)
         return work_until_finished(settings, store, done.batch_id)
@@ -404,11 +408,10 @@ def serve(
         if value is None:
             err.print(f"meetreg: {name} is not set: its endpoints answer 503", markup=False)
     app = build_app(serve_deps(settings, store))
-    # uvicorn configures its own loggers only; ours (accepted, dropped) go the same way.
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+    configure_logging(settings)
+    # log_config=None: uvicorn's loggers (the access log too) go through ours, as JSON
+    # lines when MEETREG_LOG_FORMAT says so, redacted.
+    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
 
 
 UserOpt = Annotated[
@@ -610,4 +613,8 @@ def demo(
 
 
 def main() -> None:
+    # A bad setting is left to the command itself to refuse, in one line.
+    with contextlib.suppress(ConfigError):
+        # Warnings only by default: the progress bar and summary are a command's output.
+        configure_logging(load_settings(), default_level="WARNING")
     cli()

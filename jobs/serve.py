@@ -9,6 +9,8 @@
     GET  /batches/{id}/report.csv, .json    `meetreg report`, as a download
     POST /batches/{id}/retry    `meetreg retry`, behind the API key (header or form field)
     GET  /api/batches, /api/batches/{id}    the JSON the page polls (read-only, no secret)
+    GET  /metrics               Prometheus metrics (worker.metrics); no key: they hold no
+                                secret
 
 Graph wants an answer within 3 s and retries for hours after a 5xx, so the webhook does
 no Graph work itself: it checks each item's clientState, records the accepted ones in
@@ -52,7 +54,9 @@ from jobs.notifications import ChangeNotification, LifecycleNotification, read_d
 from jobs.report import FORMATS, write_report
 from jobs.status_view import RECENT_BATCHES, batch_detail, batch_summary
 from worker.errors import InputError, StoreError, UnknownBatchError
-from worker.settings import Settings
+from worker.metrics import Exposition, SharedGauges
+from worker.ratelimit import RateLimiter
+from worker.settings import DEFAULT_RATE_LIMIT_PER_S, Settings
 from worker.store import OutcomeStore
 
 log = logging.getLogger(__name__)
@@ -95,6 +99,7 @@ class ServeDeps:
     intake_max_bytes: int
     chunk_size: int
     worker_seen_within_ms: int
+    rate_limit_per_s: float = DEFAULT_RATE_LIMIT_PER_S  # the limiter's cap, for its gauge
 
 
 def build_app(deps: ServeDeps) -> Starlette:
@@ -131,6 +136,17 @@ def build_app(deps: ServeDeps) -> Starlette:
     async def retry(request: Request) -> Response:
         return await _retry(request, deps)
 
+    exposition: list[Exposition] = []  # built on the first scrape: `deps` may be absent
+
+    async def metrics(request: Request) -> Response:
+        if not exposition:
+            client = deps.store.redis
+            limiter = RateLimiter(client, deps.rate_limit_per_s)
+            exposition.append(Exposition(SharedGauges(client, limiter)))
+        accept = request.headers.get("accept", "")
+        page, content_type = await run_in_threadpool(exposition[0].page, accept)  # reads Redis
+        return Response(page, headers={**_NO_SNIFF, "Content-Type": content_type})
+
     return Starlette(
         routes=[
             Route("/graph/notifications", notifications, methods=["POST"]),
@@ -143,6 +159,7 @@ def build_app(deps: ServeDeps) -> Starlette:
             Route("/batches/{batch_id}/retry", retry, methods=["POST"]),
             Route("/api/batches", batches_json, methods=["GET"]),
             Route("/api/batches/{batch_id}", batch_json, methods=["GET"]),
+            Route("/metrics", metrics, methods=["GET"]),
         ]
     )
 
@@ -413,4 +430,5 @@ def serve_deps(settings: Settings, store: OutcomeStore) -> ServeDeps:
         chunk_size=settings.chunk_size,
         # Three missed heartbeats: a worker busy with a long chunk still beats.
         worker_seen_within_ms=settings.lease_ms,
+        rate_limit_per_s=settings.rate_limit_per_s,
     )

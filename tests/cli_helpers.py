@@ -44,12 +44,28 @@ def wait_until(predicate, *, timeout_s: float, what: str, poll_s: float = 0.1) -
 
 
 def start_worker(
-    name: str, env: dict[str, str], cwd: Path, *, log: Path | None = None
+    name: str,
+    env: dict[str, str],
+    cwd: Path,
+    *,
+    log: Path | None = None,
+    errors: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """`celery -A worker.app worker`, as an operator starts it; with `log`, at INFO level
-    and its output written there."""
-    level = "INFO" if log else "WARNING"
-    return _celery(["worker", "-n", f"{name}@%h", f"--loglevel={level}"], env, cwd, log)
+    and its output written there; with `errors`, its stderr alone (its log lines) written
+    there, its stdout (the banner) dropped."""
+    level = "INFO" if log or errors else "WARNING"
+    argv = ["worker", "-n", f"{name}@%h", f"--loglevel={level}"]
+    if errors is not None:
+        with errors.open("wb") as output:  # the child keeps its own descriptor
+            return subprocess.Popen(
+                [CELERY, "-A", "worker.app", *argv],
+                env=_no_metrics_port(env),
+                cwd=cwd,
+                stdout=subprocess.DEVNULL,
+                stderr=output,
+            )
+    return _celery(argv, env, cwd, log)
 
 
 def start_beat(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
@@ -57,9 +73,16 @@ def start_beat(env: dict[str, str], cwd: Path, log: Path) -> subprocess.Popen[by
     return _celery(["beat", "--loglevel=INFO"], env, cwd, log)
 
 
+def _no_metrics_port(env: dict[str, str]) -> dict[str, str]:
+    """A worker opens /metrics on 0.0.0.0:9808 by default; tests listen on 127.0.0.1 only,
+    and several workers run at once: no port unless the test gives one."""
+    return {"MEETREG_METRICS_PORT": "0", **env}
+
+
 def _celery(
     args: list[str], env: dict[str, str], cwd: Path, log: Path | None
 ) -> subprocess.Popen[bytes]:
+    env = _no_metrics_port(env)
     if log is None:
         return subprocess.Popen(
             [CELERY, "-A", "worker.app", *args],

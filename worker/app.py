@@ -7,6 +7,10 @@ once, when the worker starts; `meetreg run` hands its own Settings over first.
 celery-redbeat: the schedule lives in Redis, and only the beat holding the lock in Redis
 sends anything, so beat may run on several machines; a standby takes over within
 MEETREG_BEAT_LOCK_TIMEOUT_S of the leader's death.
+
+Logging is ours (worker.logs, MEETREG_LOG_FORMAT and MEETREG_LOG_LEVEL): Celery's
+`setup_logging` signal hands it over for the worker and beat alike, so `--loglevel` is
+not what decides. Task events stay on, so Flower (`celery -A worker.app flower`) works.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ import sys
 from typing import Any
 
 from celery import Celery
+from celery.signals import celeryd_init, setup_logging
 
 from worker import keys
 from worker.errors import ConfigError
+from worker.logs import configure_logging
 from worker.redis_conn import CONNECT_TIMEOUT_S, SENTINEL_OPTIONS, SOCKET_TIMEOUT_S
 from worker.redis_target import RedisTarget
 from worker.runtime import current_settings
@@ -55,7 +61,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_pool": "threads",
         "worker_concurrency": settings.worker_threads,
         "task_default_queue": keys.QUEUE,
-        "worker_send_task_events": False,
+        # Events for Flower and `celery events`: a few small messages per chunk of rows.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
         "worker_enable_remote_control": True,
         "broker_pool_limit": max(10, settings.concurrency),
         "timezone": settings.timezone,
@@ -127,9 +135,25 @@ def _configure(sender: Celery, **_: object) -> None:
     try:
         sender.config_from_object(celery_config(current_settings()))
     except ConfigError as exc:
-        # Celery would print a traceback; an operator needs one line and exit 2.
-        print(f"meetreg: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _refuse(exc)
+
+
+def _configure_logging(**_: object) -> None:
+    """Our logging, for `celery worker` and `celery beat`: connected to `setup_logging`,
+    Celery sets up none; to `celeryd_init` too, so the worker's first warnings (running
+    as root, say) are log lines already."""
+    try:
+        configure_logging(current_settings())
+    except ConfigError as exc:
+        _refuse(exc)
+
+
+def _refuse(exc: ConfigError) -> None:
+    # Celery would print a traceback; an operator needs one line and exit 2.
+    print(f"meetreg: {exc}", file=sys.stderr)
+    raise SystemExit(2) from None
 
 
 app.on_configure.connect(_configure, weak=False)
+setup_logging.connect(_configure_logging, weak=False)
+celeryd_init.connect(_configure_logging, weak=False)

@@ -9,6 +9,8 @@ Redis keys (all under the prefix `meetreg:`):
                                     = failed rows that failed so; `done {time to 10 s}` = rows
                                     that became final in those 10 s (the status page)
     batches                 zset    batch ids by creation time (ms)
+    batches:open            zset    ids of the batches with rows not final yet, by when they
+                                    were opened (ms): the gauge of batches in progress
     meeting:{meeting_key}   hash    idempotency record of one meeting, outlives batches:
                                     state, registration_id, batch_id, seq, posts, updated_at
                                     (an undo sets state disabled / already_disabled)
@@ -44,6 +46,7 @@ from urllib.parse import quote
 
 PREFIX = "meetreg:"
 BATCHES = PREFIX + "batches"
+OPEN_BATCHES = PREFIX + "batches:open"
 INFLIGHT = PREFIX + "inflight"
 WORKERS = PREFIX + "workers"
 SUBSCRIPTIONS = PREFIX + "subscriptions"
@@ -53,6 +56,9 @@ RATE_STATE = PREFIX + "rate:state"
 RATE_LOG = PREFIX + "rate:log"
 RATE_STORM = PREFIX + "rate:storm"
 QUEUE = "meetreg"
+# The Redis lists kombu keeps the queue in: the queue's name for messages without a
+# priority (all of ours), then one list per priority step (kombu's default steps 3, 6, 9).
+QUEUE_LISTS = (QUEUE, *(f"{QUEUE}\x06\x16{step}" for step in (3, 6, 9)))
 PROCESS_CHUNK_TASK = "meetreg.process_chunk"
 HANDLE_CHANGE_TASK = "meetreg.handle_change"
 HANDLE_LIFECYCLE_TASK = "meetreg.handle_lifecycle"

@@ -26,7 +26,13 @@ def sweep_once(store: OutcomeStore, publish: Publish, lease_ms: int) -> int:
     """Re-send every chunk whose worker stopped renewing it; returns how many."""
     chunks = [parse_chunk(chunk) for chunk in store.claim_expired_chunks(lease_ms)]
     for batch_id, start, stop in chunks:
-        log.warning("taking up rows %d-%d of batch %s again", start, stop - 1, batch_id)
+        log.warning(
+            "taking up rows %d-%d of batch %s again",
+            start,
+            stop - 1,
+            batch_id,
+            extra={"batch_id": batch_id},
+        )
     return publish(chunks) if chunks else 0
 
 

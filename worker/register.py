@@ -44,6 +44,7 @@ from worker.backoff import retry_wait_s
 from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import Deletion, Registration
 from worker.leases import LeaseKeeper
+from worker.logs import add_context, row_context
 from worker.models import Operation, RowRecord, RowState, is_guid
 from worker.ratelimit import RateLimiter
 from worker.store import Claim, MeetingRecord, OutcomeStore, Slot, SlotRequest, row_ref
@@ -117,9 +118,10 @@ def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
     deps.leases.hold_chunk(name)
     try:
         operation = deps.store.batch_operation(batch_id)
-        for row in deps.store.rows(batch_id, list(range(start, stop))):
-            if row is not None and not row.status.is_final:
-                RowJob(deps, batch_id, row, operation).run()
+        with row_context(batch_id=batch_id):
+            for row in deps.store.rows(batch_id, list(range(start, stop))):
+                if row is not None and not row.status.is_final:
+                    RowJob(deps, batch_id, row, operation).run()
     except BaseException:
         # Redis failed, or the worker is going down: let the claim lapse so the sweeper
         # sends the chunk again, rather than drop it with rows left half-done.
@@ -158,6 +160,18 @@ class RowJob:
         self.slot_at = 0.0  # the rate slot of the latest Graph call (monotonic s)
 
     def run(self) -> RowState | None:
+        """Bring the row to a final state; None when it was left as it is (another worker
+        has it, or the batch is paused). Every log line meanwhile names the row."""
+        row = self.row
+        with row_context(
+            batch_id=self.batch_id,
+            line=row.line,
+            meeting_id=row.meeting_id or None,
+            user_id=row.user_id,
+        ):
+            return self._run()
+
+    def _run(self) -> RowState | None:
         try:
             while True:
                 try:
@@ -323,6 +337,7 @@ class RowJob:
             self.row.meeting_id = self._call(
                 lambda: self.deps.graph.find_meeting_id(user_id, join_url)
             )
+            add_context(meeting_id=self.row.meeting_id)
         return self.row.meeting_id
 
     # Outcomes ------------------------------------------------------------------------------
@@ -347,19 +362,20 @@ class RowJob:
             # First of all: each moment without the pause, more requests join the storm.
             self.deps.limiter.throttled(wait_s, slot_ago_s=time.monotonic() - self.slot_at)
             self._save(RowState.RETRYING)
+            self._log(logging.INFO, "throttled; every worker waits %.1f s", wait_s)
             return True
         self.transient_failures += 1
         if self.transient_failures >= self.deps.policy.max_attempts:
             return False
         self._save(RowState.RETRYING)
-        self.deps.sleep(
-            retry_wait_s(
-                exc.retry_after_s,
-                self.transient_failures,
-                self.deps.rng,
-                base_s=self.deps.policy.backoff_base_s,
-            )
+        wait_s = retry_wait_s(
+            exc.retry_after_s,
+            self.transient_failures,
+            self.deps.rng,
+            base_s=self.deps.policy.backoff_base_s,
         )
+        self._log(logging.INFO, "retrying in %.1f s: %s", wait_s, self.row.error)
+        self.deps.sleep(wait_s)
         return True
 
     def _already_done(self, record: MeetingRecord) -> RowState | None:
@@ -401,7 +417,9 @@ class RowJob:
         self.row.request_id = exc.request_id or ""
         self.store.pause_batch(self.batch_id, f"sign-in failed: {exc.describe()}")
         self._save(RowState.QUEUED)
-        log.error("batch %s paused: sign-in failed: %s", self.batch_id, exc.describe())
+        self._log(
+            logging.ERROR, "batch %s paused: sign-in failed: %s", self.batch_id, exc.describe()
+        )
 
     def _finish(
         self,
@@ -426,14 +444,38 @@ class RowJob:
             signature=signature,
             user_id=self.row.user_id,
         )
+        if saved:
+            failed = state is RowState.FAILED
+            self._log(logging.WARNING if failed else logging.INFO, "%s", self._outcome_text())
         if paused:
-            log.error(
-                "batch %s paused: rows keep failing the same way: %s", self.batch_id, self.row.error
+            self._log(
+                logging.ERROR,
+                "batch %s paused: rows keep failing the same way: %s",
+                self.batch_id,
+                self.row.error,
             )
         if self.lease is not None:
             self.deps.leases.released(*self.lease)
             self.lease = None
         return state if saved else None
+
+    def _outcome_text(self) -> str:
+        row = self.row
+        if row.error:
+            return f"{row.status}: {row.error}"
+        if row.registration_id:
+            return f"{row.status}: registration {row.registration_id}"
+        return str(row.status)
+
+    def _log(self, level: int, message: str, *args: object) -> None:
+        """A line about this row: its context, with Graph's last answer (status, request-id)
+        and the row's state."""
+        add_context(
+            request_id=self.row.request_id or None,
+            status=self.row.http_status,
+            outcome=str(self.row.status),
+        )
+        log.log(level, message, *args)
 
     def _save(self, state: RowState) -> None:
         self.row.status = state

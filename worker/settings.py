@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -37,6 +38,12 @@ DEFAULT_TIMEZONE = "UTC"
 DEFAULT_BEAT_LOCK_TIMEOUT_S = 30.0
 BEAT_TICK_S = 5.0
 TOKEN_CACHE_NAME = "token-cache.json"  # noqa: S105 - a file name
+# Each worker process serves /metrics here (Prometheus); 0 turns it off.
+DEFAULT_METRICS_PORT = 9808
+# Every interface: Prometheus scrapes workers from elsewhere (another pod, another host),
+# and the metrics hold no secret. 127.0.0.1 keeps them on the machine.
+DEFAULT_METRICS_HOST = "0.0.0.0"  # noqa: S104
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # With $batch, each Graph request carries several rows: run this many rows per request
 # slot at once, so the slots fill.
 ROWS_PER_SLOT_BATCHED = 8
@@ -140,6 +147,17 @@ class Settings(BaseSettings):
         validation_alias="MEETREG_BEAT_LOCK_TIMEOUT_S",
     )
 
+    # Observability: /metrics on each worker, and how logs are written (worker.logs).
+    # `metrics_port` None: a worker's default (DEFAULT_METRICS_PORT); `meetreg run` opens
+    # no port unless it is set.
+    metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias="MEETREG_METRICS_PORT")
+    metrics_host: str = Field(DEFAULT_METRICS_HOST, validation_alias="MEETREG_METRICS_HOST")
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto", validation_alias="MEETREG_LOG_FORMAT"
+    )
+    # None: the process's default (INFO for services, WARNING for one-shot commands).
+    log_level: str | None = Field(None, validation_alias="MEETREG_LOG_LEVEL")
+
     @field_validator("graph_base_url", "authority_host")
     @classmethod
     def _is_http_url(cls, value: str) -> str:
@@ -169,6 +187,26 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError("not a time zone name such as UTC or Europe/Paris") from None
         return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _is_log_level(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        level = value.strip().upper()
+        if level not in LOG_LEVELS:
+            raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
+        return level
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _blank_port_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("drop_dir", "token_cache_path", "auth", mode="before")
     @classmethod
@@ -215,6 +253,11 @@ class Settings(BaseSettings):
         if self.batch_size > 1:
             return self.concurrency * ROWS_PER_SLOT_BATCHED
         return self.concurrency
+
+    @property
+    def worker_metrics_port(self) -> int:
+        """Where a `celery worker` process serves /metrics (0: nowhere)."""
+        return DEFAULT_METRICS_PORT if self.metrics_port is None else self.metrics_port
 
     def require_redis(self) -> RedisTarget:
         """The Redis REDIS_URL names; raises ConfigError when it is not set."""

@@ -26,7 +26,7 @@ from typing import Any, cast
 import redis
 from redis.commands.core import Script
 
-from worker import keys
+from worker import keys, metrics
 from worker.errors import InputError, StoreError, UnknownBatchError
 from worker.models import FINAL_STATES, Operation, RowRecord, RowState
 from worker.ratelimit import RESERVE_FUNCTION
@@ -50,8 +50,10 @@ local function from(t, first)
   for i = first, #t do rest[#rest + 1] = t[i] end
   return rest
 end
-local FINAL = {created=1, already_enabled=1, skipped=1, failed=1, invalid=1, disabled=1,
-               already_disabled=1, changed=1}
+local FINAL_NAMES = {'created', 'already_enabled', 'skipped', 'failed', 'invalid', 'disabled',
+                     'already_disabled', 'changed'}
+local FINAL = {}
+for _, name in ipairs(FINAL_NAMES) do FINAL[name] = 1 end
 -- A failed row's field in the batch's stats: 'fail <http status|-> <Graph code>', the
 -- code being what GraphError.describe() put before ': ' (else the message itself).
 local function failure_field(row)
@@ -61,7 +63,21 @@ local function failure_field(row)
   local code = string.match(text, '^(%a[%w_.]*): ') or string.sub(text, 1, 120)
   return 'fail ' .. status .. ' ' .. code
 end
-local function set_row(rows_key, batch_key, stats_key, seq, json, state, live, ttl_s, stamp)
+-- `open` = {the open batches' key, the batch id}: a batch leaves it when its last row
+-- becomes final, and comes back when a final row is put back (`meetreg retry`).
+local function track_open(open, batch_key, old_state, state)
+  if FINAL[state] and not FINAL[old_state] then
+    local n = redis.call('HMGET', batch_key, 'total', unpack(FINAL_NAMES))
+    local done = 0
+    for i = 2, #n do done = done + tonumber(n[i] or '0') end
+    if done >= tonumber(n[1] or '0') then redis.call('ZREM', open[1], open[2]) end
+  elseif FINAL[old_state] and not FINAL[state] then
+    local t = redis.call('TIME')
+    redis.call('ZADD', open[1], t[1] * 1000 + math.floor(t[2] / 1000), open[2])
+  end
+end
+local function set_row(rows_key, batch_key, stats_key, seq, json, state, live, ttl_s, stamp,
+                       open)
   local old = redis.call('HGET', rows_key, seq)
   if not old then return -1 end
   local old_row = cjson.decode(old)
@@ -71,6 +87,7 @@ local function set_row(rows_key, batch_key, stats_key, seq, json, state, live, t
   if old_state ~= state then
     redis.call('HINCRBY', batch_key, old_state, -1)
     redis.call('HINCRBY', batch_key, state, 1)
+    if open then track_open(open, batch_key, old_state, state) end
   end
   -- The batch's stats move with its rows (O(1) per row): failed rows by how they failed,
   -- and rows finished per 10 s (the stamp cut after the tens of seconds).
@@ -102,26 +119,27 @@ local function field(flat, name)
 end
 """
 
-# KEYS: rows, batch, stats. ARGV: seq, JSON, state, "live"|"any", ttl_s, stamp.
+# KEYS: rows, batch, stats, open batches. ARGV: seq, JSON, state, "live"|"any", ttl_s,
+# stamp, batch id.
 _SET_ROW = (
     _ROW_FUNCTIONS
     + """
 return set_row(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', ARGV[5],
-               ARGV[6])
+               ARGV[6], {KEYS[4], ARGV[7]})
 """
 )
 
-# KEYS: rows, batch, meeting, lease, stats, [the limiter's slot keys]. ARGV: seq, JSON
-# (running), ttl_s, stamp, token, lease_ms, get_first ('1' always GET first), done states
-# (' '-separated: the operation's), done id ('' any; else the meeting is done only if its
-# record holds this registration id), [its slot arguments].
+# KEYS: rows, batch, meeting, lease, stats, open batches, [the limiter's slot keys]. ARGV:
+# seq, JSON (running), ttl_s, stamp, token, lease_ms, get_first ('1' always GET first),
+# done states (' '-separated: the operation's), done id ('' any; else the meeting is done
+# only if its record holds this registration id), batch id, [its slot arguments].
 # One round trip to start work on a row: read the meeting's record; if it is done, say so;
 # else take its lease (or find it held) and mark the row running; with the rate keys,
 # also reserve the slot for the GET that comes next (a GET comes when `get_first` says
 # so, or when a POST may ever have been sent).
-# Returns {code, meeting fields, wait_ms, reserved, slot id}: code 2 meeting done, 1 claimed,
-# 0 lease held by another, -1 the row is final already (or ended now: batch cancelled),
-# -2 the batch is paused. reserved -1: no slot taken.
+# Returns {code, meeting fields, wait_ms, reserved, slot id[, 1 when the row ended now]}:
+# code 2 meeting done, 1 claimed, 0 lease held by another, -1 the row is final already (or
+# ended now: batch cancelled), -2 the batch is paused. reserved -1: no slot taken.
 _CLAIM = (
     _ROW_FUNCTIONS
     + RESERVE_FUNCTION
@@ -133,8 +151,9 @@ if paused then
   local row = cjson.decode(ARGV[2])
   row['status'] = 'failed'
   row['error'] = paused
-  set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], cjson.encode(row), 'failed', true, ARGV[3], ARGV[4])
-  return {-1, {}, '0', -1, ''}
+  local ended = set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], cjson.encode(row), 'failed', true,
+                        ARGV[3], ARGV[4], {KEYS[6], ARGV[10]})
+  return {-1, {}, '0', -1, '', ended}
 end
 local meeting = redis.call('HGETALL', KEYS[3])
 local state = field(meeting, 'state')
@@ -149,8 +168,8 @@ if set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2], 'running', true, ARGV[3]
 end
 redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
 local posts = tonumber(field(meeting, 'posts') or '0')
-if KEYS[6] and (ARGV[7] == '1' or posts > 0) then
-  local slot = reserve_slot(from(KEYS, 6), from(ARGV, 10))
+if KEYS[7] and (ARGV[7] == '1' or posts > 0) then
+  local slot = reserve_slot(from(KEYS, 7), from(ARGV, 11))
   return {1, meeting, slot[1], slot[2], slot[3]}
 end
 return {1, meeting, '0', -1, ''}
@@ -183,10 +202,10 @@ return {1, '0', -1, ''}
 """
 )
 
-# KEYS: rows, batch, meeting, lease, stats, valve. ARGV: seq, JSON, state, ttl_s, stamp, token,
-# meeting state ('' none), registration id, row ref, kind, idem_ttl_s, signature ('ok',
-# a failure's 'status code', '' when no Graph call decided the row), user, window,
-# min users, failure text.
+# KEYS: rows, batch, meeting, lease, stats, valve, open batches. ARGV: seq, JSON, state,
+# ttl_s, stamp, token, meeting state ('' none), registration id, row ref, kind, idem_ttl_s,
+# signature ('ok', a failure's 'status code', '' when no Graph call decided the row), user,
+# window, min users, failure text, batch id.
 # The row's final state, the meeting's outcome and the lease's release, atomically: a
 # crash can never leave a registered meeting without its record. Then the safety valve:
 # when the batch's last `window` rows that reached Graph all failed with the same
@@ -202,7 +221,7 @@ if ARGV[7] ~= '' then
   redis.call('EXPIRE', KEYS[3], ARGV[11])
 end
 local saved = set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2], ARGV[3], true, ARGV[4],
-                      ARGV[5])
+                      ARGV[5], {KEYS[7], ARGV[17]})
 if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) == ARGV[6] then redis.call('DEL', KEYS[4]) end
 local window = tonumber(ARGV[14])
 if saved ~= 1 or ARGV[12] == '' or window < 1 then return {saved, 0} end
@@ -441,16 +460,26 @@ class OutcomeStore:
         header["updated_at"] = stamp
         pipe.hset(keys.batch(batch_id), mapping=cast(Any, header))  # redis-py's stub is too narrow
         pipe.expire(keys.batch(batch_id), self.retention_s)
-        now_s = time.time()
-        pipe.zadd(keys.BATCHES, {batch_id: int(now_s * 1000)})
-        pipe.zremrangebyscore(keys.BATCHES, "-inf", int((now_s - self.retention_s) * 1000))
+        now_ms = int(time.time() * 1000)
+        expired_ms = now_ms - self.retention_s * 1000
+        pipe.zadd(keys.BATCHES, {batch_id: now_ms})
+        pipe.zremrangebyscore(keys.BATCHES, "-inf", expired_ms)
+        finals = sum(counts.get(state, 0) for state in FINAL_STATES)
+        if finals < total:
+            pipe.zadd(keys.OPEN_BATCHES, {batch_id: now_ms})
+        # A batch left unfinished past the retention has expired with its rows.
+        pipe.zremrangebyscore(keys.OPEN_BATCHES, "-inf", expired_ms)
         pipe.execute()
+        for state in FINAL_STATES:  # invalid and duplicate rows are final from the start
+            if counts.get(state, 0):
+                metrics.count_row(state, counts[state])
         return total
 
     @store_errors
     def delete_batch(self, batch_id: str) -> None:
         self.redis.delete(keys.rows(batch_id), keys.batch(batch_id), keys.stats(batch_id))
         self.redis.zrem(keys.BATCHES, batch_id)
+        self.redis.zrem(keys.OPEN_BATCHES, batch_id)
 
     @store_errors
     def batch_ids_since(self, since_ms: int) -> list[str]:
@@ -545,7 +574,12 @@ class OutcomeStore:
         """
         row.updated_at = now_iso()
         result = self._set_row(
-            keys=[keys.rows(batch_id), keys.batch(batch_id), keys.stats(batch_id)],
+            keys=[
+                keys.rows(batch_id),
+                keys.batch(batch_id),
+                keys.stats(batch_id),
+                keys.OPEN_BATCHES,
+            ],
             args=[
                 str(row.seq),
                 json.dumps(row.to_json_dict()),
@@ -553,10 +587,13 @@ class OutcomeStore:
                 "any" if overwrite_final else "live",
                 self.retention_s,
                 row.updated_at,
+                batch_id,
             ],
         )
         if result == -1:
             raise StoreError(f"row {row.seq} of batch {batch_id!r} is not in the store")
+        if result == 1 and row.status.is_final and not overwrite_final:
+            metrics.count_row(row.status)  # "live": the row was not final before
         return bool(result)
 
     # Meetings ------------------------------------------------------------------------------
@@ -588,8 +625,8 @@ class OutcomeStore:
         one comes, is reserved in the same trip and returned.
         """
         extra_keys, extra_args = slot if slot is not None else ([], [])
-        code, flat, wait_ms, reserved, slot_id = self._claim(
-            keys=[*self._row_keys(batch_id, meeting_id), *extra_keys],
+        code, flat, wait_ms, reserved, slot_id, *ended = self._claim(
+            keys=[*self._row_keys(batch_id, meeting_id), keys.OPEN_BATCHES, *extra_keys],
             args=[
                 *self._running(row),
                 token,
@@ -597,9 +634,12 @@ class OutcomeStore:
                 "1" if get_first else "0",
                 " ".join(done_states),
                 done_id,
+                batch_id,
                 *extra_args,
             ],
         )
+        if ended == [1]:  # the batch was cancelled: the row ended `failed` in this call
+            metrics.count_row(RowState.FAILED)
         return Claim(int(code)), _meeting_record(_pairs(flat)), _slot(wait_ms, reserved, slot_id)
 
     @store_errors
@@ -650,7 +690,11 @@ class OutcomeStore:
         paused the batch)."""
         row.updated_at = now_iso()
         saved, paused = self._finish(
-            keys=[*self._row_keys(batch_id, meeting_id or "-"), keys.valve(batch_id)],
+            keys=[
+                *self._row_keys(batch_id, meeting_id or "-"),
+                keys.valve(batch_id),
+                keys.OPEN_BATCHES,
+            ],
             args=[
                 row.seq,
                 json.dumps(row.to_json_dict()),
@@ -668,10 +712,13 @@ class OutcomeStore:
                 self.pause_after,
                 self.pause_min_users,
                 row.error,
+                batch_id,
             ],
         )
         if saved == -1:
             raise StoreError(f"row {row.seq} of batch {batch_id!r} is not in the store")
+        if saved == 1:
+            metrics.count_row(row.status)
         return saved == 1, paused == 1
 
     # Pausing -------------------------------------------------------------------------------

@@ -6,7 +6,8 @@
 - `meetreg.nightly`: the nightly job, sent by `celery -A worker.app beat`.
 
 Also the worker's lifecycle hooks: the sweeper starts with the worker and stops with it,
-and a Redis that may evict keys is reported when the worker starts.
+a Redis that may evict keys is reported when the worker starts, and `celery worker`
+serves /metrics on MEETREG_METRICS_PORT (worker.metrics).
 """
 
 from __future__ import annotations
@@ -21,7 +22,13 @@ from typing import Any
 
 import redis
 from celery import Task
-from celery.signals import task_received, worker_init, worker_ready, worker_shutdown
+from celery.signals import (
+    celeryd_after_setup,
+    task_received,
+    worker_init,
+    worker_ready,
+    worker_shutdown,
+)
 from kombu.exceptions import OperationalError
 
 from jobs.events import handle_change
@@ -35,6 +42,7 @@ from worker.app import app
 from worker.backoff import retry_wait_s
 from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
 from worker.graph.credentials import build_token_source
+from worker.metrics import SharedGauges, serve_metrics
 from worker.recovery import Sweeper
 from worker.redis_eviction import read_eviction_policy
 from worker.register import chunk_name, process_chunk
@@ -161,6 +169,22 @@ def _check_configuration(**_: Any) -> None:
     except ConfigError as exc:
         print(f"meetreg: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+@celeryd_after_setup.connect
+def _serve_metrics(**_: Any) -> None:
+    """`celery worker` only (the signal is the command's, not `meetreg run`'s worker): one
+    /metrics per worker process, for its threads and for the shared gauges."""
+    try:
+        current = runtime()
+        settings = current.settings
+        serve_metrics(
+            settings.worker_metrics_port,
+            settings.metrics_host,
+            SharedGauges(current.redis, current.deps.limiter),
+        )
+    except Exception as exc:  # metrics are worth a warning, never a worker
+        log.warning("metrics: not served: %s", exc)
 
 
 @worker_ready.connect

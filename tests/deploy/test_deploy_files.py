@@ -15,7 +15,7 @@ import yaml
 
 from jobs.cli import cli
 from worker import keys
-from worker.settings import Settings
+from worker.settings import DEFAULT_METRICS_PORT, Settings
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 SERVE_PORT = 8080
@@ -174,3 +174,34 @@ def test_beat_runs_once_and_redis_keeps_what_it_is_given() -> None:
     redis_command = " ".join(compose()["services"]["redis"]["command"])
     assert "--appendonly yes" in redis_command
     assert "--maxmemory-policy noeviction" in redis_command
+
+
+def test_worker_metrics_are_exposed_where_prometheus_is_told_to_look() -> None:
+    port = DEFAULT_METRICS_PORT
+    worker = manifests()["Deployment/meetreg-worker"]["spec"]["template"]
+    (container,) = worker["spec"]["containers"]
+    assert {"name": "metrics", "containerPort": port} in container["ports"]
+    assert worker["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": str(port),
+        "prometheus.io/path": "/metrics",
+    }
+    serve = manifests()["Deployment/meetreg-serve"]["spec"]["template"]
+    annotations = serve["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == str(SERVE_PORT)
+    assert annotations["prometheus.io/path"] in _route_paths()
+    assert str(port) in compose()["services"]["worker"]["expose"]
+    assert re.search(rf"^EXPOSE {SERVE_PORT} {port}$", (DEPLOY / "Dockerfile").read_text(), re.M)
+    unit = (DEPLOY / "systemd" / "meetreg-worker@.service").read_text()
+    # Several instances on one host: each its own port, derived from the instance name.
+    assert re.search(r"^Environment=MEETREG_METRICS_PORT=\d+%i$", unit, re.M)
+
+
+def test_task_events_are_on_so_flower_sees_the_workers() -> None:
+    from worker.app import celery_config
+    from worker.settings import load_settings
+
+    config = celery_config(load_settings(redis_url="redis://localhost:6379/0"))
+    assert config["worker_send_task_events"] is True
+    assert config["task_send_sent_event"] is True
+    assert compose()["services"]["flower"]["command"][3] == "flower"

@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import pytest
 import redis
+from metrics_helpers import samples, value
 from pipeline_helpers import ORGANIZER
 from serve_helpers import API_KEY, CLIENT_STATE, Served, bearer
 
@@ -75,6 +76,26 @@ def test_a_body_over_the_limit_is_413_and_nothing_is_read_into_a_batch(
     answer = served.http.post("/api/registrations", content=json.dumps(items), headers=bearer())
     assert answer.status_code == 413
     assert redis_client.zcard(keys.BATCHES) == 0
+
+
+def test_metrics_need_no_key_and_show_what_this_server_recorded_and_the_shared_gauges(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    before = samples(served.http.get("/metrics").text)
+    same = {"userId": ORGANIZER, "meetingId": "m-metrics"}
+    answer = served.http.post("/api/registrations?batch_id=m1", json=[same, same], headers=bearer())
+    assert answer.status_code == 202
+    page = served.http.get("/metrics")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/plain; version=0.0.4")
+    after = samples(page.text)
+    # The repeated row is `skipped` the moment this server records the batch.
+    skipped = ("meetreg_rows_total", {"outcome": "skipped"})
+    assert value(after, skipped[0], **skipped[1]) == value(before, skipped[0], **skipped[1]) + 1
+    assert value(after, "meetreg_queue_depth") == redis_client.llen(keys.QUEUE) == 1
+    assert value(after, "meetreg_batches_in_progress") == 1
+    assert value(after, "meetreg_rate_limit_effective") > 0
+    assert served.http.post("/metrics").status_code == 405
 
 
 def test_unknown_paths_and_methods_are_refused(served: Served) -> None:

@@ -8,7 +8,6 @@ No worker runs: the nightly messages stay in the queue, where they are counted.
 from __future__ import annotations
 
 import json
-import re
 import signal
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,7 @@ from worker import keys
 
 LOCK_TIMEOUT_S = 10
 ACQUIRED = "beat: Acquired lock"
-SENT = re.compile(
-    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d):\d\d,\d+: INFO/\w+\] Scheduler: Sending due task"
-)
+SENT = "Scheduler: Sending due task"
 
 
 class Beat:
@@ -39,8 +36,13 @@ class Beat:
         return ACQUIRED in self.text()
 
     def sends(self) -> list[str]:
-        """The minutes at which this beat sent the nightly task."""
-        return [m.group(1) for line in self.text().splitlines() if (m := SENT.match(line))]
+        """The minutes at which this beat sent the nightly task, from its JSON log lines
+        (its banner, on stdout, is not a log line)."""
+        return [
+            record["ts"][:16]
+            for line in self.text().splitlines()
+            if line.startswith("{") and (record := json.loads(line))["message"].startswith(SENT)
+        ]
 
 
 @pytest.fixture
@@ -49,6 +51,7 @@ def beats(redis_url: str, redis_client: redis.Redis, tmp_path: Path) -> Iterator
         REDIS_URL=redis_url,
         MEETREG_NIGHTLY_CRON="* * * * *",
         MEETREG_BEAT_LOCK_TIMEOUT_S=str(LOCK_TIMEOUT_S),
+        MEETREG_LOG_FORMAT="json",
     )
     cwd = tmp_path / "cwd"
     cwd.mkdir()

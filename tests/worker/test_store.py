@@ -3,23 +3,13 @@ import time
 
 import pytest
 import redis
+from store_helpers import row
 
 from worker import keys
 from worker.errors import InputError, UnknownBatchError
-from worker.models import RowRecord, RowState
+from worker.models import RowState
 from worker.ratelimit import RateLimiter, Tuning
 from worker.store import Claim, OutcomeStore
-
-
-def row(seq: int, status: RowState = RowState.QUEUED) -> RowRecord:
-    return RowRecord(
-        seq=seq,
-        line=seq + 1,
-        user_id="u@contoso.example",
-        meeting_id=f"m{seq}",
-        allowed_registrant="everyone",
-        status=status,
-    )
 
 
 @pytest.fixture

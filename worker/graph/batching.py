@@ -14,6 +14,7 @@ after a fresh token) is each item's answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import threading
@@ -111,7 +112,13 @@ class BatchSender:
             raise
         finally:
             self._slots.release()
-        self._hand_out(calls, response)
+        try:
+            self._hand_out(calls, response)
+        except BaseException as exc:  # never leave a caller waiting forever
+            for call in calls:
+                if not call.answer.done():
+                    call.answer.set_exception(exc)
+            raise
 
     def _hand_out(self, calls: list[_Call], response: httpx.Response) -> None:
         if not response.is_success:
@@ -143,12 +150,15 @@ class BatchSender:
         if body is not None:
             headers.setdefault("Content-Type", "application/json")
         status = answer.get("status")
-        return httpx.Response(
+        item = httpx.Response(
             status if isinstance(status, int) else 502,
             headers={str(k): str(v) for k, v in headers.items()},
             content=content,
             request=httpx.Request(call.method, self.base_url + call.path),
         )
+        with contextlib.suppress(RuntimeError):  # a response built by hand has no time
+            item.elapsed = outer.elapsed  # an item's time is its envelope's (metrics)
+        return item
 
 
 def _item(item_id: str, call: _Call) -> dict[str, Any]:

@@ -7,6 +7,7 @@ statuses are interpreted.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from worker import keys
+from worker import keys, metrics
 from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
 from worker.graph.auth import BearerAuth
 from worker.graph.batching import BatchSender
@@ -217,6 +218,7 @@ class GraphClient:
                 f"{name}={quote(value, safe='')}" for name, value in query.items()
             )
         client_request_id = str(uuid.uuid4())
+        started = time.monotonic()
         try:
             if self.batch is not None:
                 response = self.batch.send(method, path, body, client_request_id)
@@ -228,10 +230,25 @@ class GraphClient:
                     headers={"client-request-id": client_request_id},
                 )
         except httpx.RequestError as exc:  # transport errors, and undecodable bodies
+            metrics.count_graph_call(method, None, time.monotonic() - started, throttled=False)
             raise _error_from(exc, client_request_id) from exc
+        seconds = _elapsed_s(response, started)
         if response.is_success or (missing_ok and response.status_code == 404):
+            metrics.count_graph_call(method, response.status_code, seconds, throttled=False)
             return response
-        raise _error_from(response, client_request_id)
+        error = _error_from(response, client_request_id)
+        throttled = isinstance(error, GraphTransient) and error.throttled
+        metrics.count_graph_call(method, response.status_code, seconds, throttled=throttled)
+        raise error
+
+
+def _elapsed_s(response: httpx.Response, started: float) -> float:
+    """The request's own time: httpx's, or for a $batch item its envelope's (BatchSender
+    sets it); else since `started`."""
+    try:
+        return response.elapsed.total_seconds()
+    except RuntimeError:  # httpx: not set on a response built by hand
+        return time.monotonic() - started
 
 
 def _error_from(outcome: httpx.Response | httpx.RequestError, client_request_id: str) -> GraphError:
