@@ -205,7 +205,7 @@ return reserve_slot(KEYS, ARGV)
 )
 
 # KEYS: tat, pause, state, log, storm. ARGV: retry_after_s, slot_ago_ms, cap,
-# Tuning.args().
+# Tuning.args(), measurable ('0': a 503, never read as a measurement).
 # Returns the pause left (ms), the rate now in force, and how the 429 was read.
 _THROTTLED = (
     _COMMON
@@ -227,7 +227,7 @@ local decided = tonumber(st[4] or '0')
 local news = slot_at > decided
 -- What the service's sliding second held when the request left, as far as we sent it.
 local seen = nil
-if now - slot_at + 1000 <= T.log_ms then
+if ARGV[T.next] ~= '0' and now - slot_at + 1000 <= T.log_ms then
   seen = redis.call('ZCOUNT', KEYS[4], '(' .. tostring(slot_at - 1000), tostring(slot_at))
 end
 local new_rate, how = nil, nil
@@ -365,9 +365,16 @@ class RateLimiter:
         return time.monotonic() - due <= self.tuning.late_s and not self._pause.paused()
 
     @store_errors
-    def throttled(self, retry_after_s: float, slot_ago_s: float = 0.0) -> Throttled:
+    def throttled(
+        self, retry_after_s: float, slot_ago_s: float = 0.0, *, measurable: bool = True
+    ) -> Throttled:
         """Graph said "slow down" to a request whose slot was `slot_ago_s` ago: pause every
-        worker for `retry_after_s` and adapt the rate (see the module's docstring)."""
+        worker for `retry_after_s` and adapt the rate (see the module's docstring).
+
+        Only a 429 says how many requests the service took in its second: a 503 with
+        `Retry-After` (`measurable=False`) is a busy service, not our count over a limit.
+        Read as a measurement, a few random 503s would set the rate to whatever the second
+        before each happened to hold: lower after every pause, down to a crawl."""
         asked_at = time.monotonic()
         pause_ms, rate, reading = self._throttled(
             keys=[*_KEYS, keys.RATE_STORM],
@@ -376,6 +383,7 @@ class RateLimiter:
                 max(0.0, slot_ago_s) * 1000,
                 self.cap_per_s,
                 *self.tuning.args(),
+                1 if measurable else 0,
             ],
         )
         reading = reading.decode() if isinstance(reading, bytes) else str(reading)

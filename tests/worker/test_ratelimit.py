@@ -200,3 +200,17 @@ def test_a_slot_reserved_before_another_workers_pause_waits_for_its_end(
     slot = waiting.acquire()
     pauser.join()
     assert slot >= paused_at[0] + 0.45
+
+
+def test_a_503_with_retry_after_pauses_everyone_but_never_sets_the_rate(
+    redis_client: redis.Redis,
+) -> None:
+    """A busy service's 503 says nothing about how many requests we sent in a second: read
+    as a measurement, a few random 503s would pull the rate down to a crawl."""
+    limiter = RateLimiter(redis_client, rate_per_s=10_000, tuning=STILL)
+    slots = [limiter.acquire() for _ in range(120)]
+    time.sleep(0.05)
+    verdict = limiter.throttled(0.2, slot_ago_s=time.monotonic() - slots[80], measurable=False)
+    assert verdict.reading != "measured"
+    assert verdict.pause_s > 0.15
+    assert limiter.rate_now() == 10_000
