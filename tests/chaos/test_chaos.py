@@ -119,3 +119,14 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
     creations = sim.state.creations
     assert len(creations) == ROWS
     assert max(creations.values()) == 1, "a meeting was registered twice"
+    injected = sim.state.stats()["faults_injected"]
+    # The chaos really happened: each kind of fault was dealt out, not just configured.
+    assert {"429 limit", "commit_then_timeout"} <= injected.keys()
+    assert any(kind.startswith("5") for kind in injected)
+    duplicates = sum(n - 1 for n in creations.values())
+    lost = ROWS - status.counts["created"] - status.counts["already_enabled"]
+    print(
+        f"\nchaos: {ROWS} rows, {kills} workers SIGKILLed, {restarts} Redis restart, "
+        f"faults injected {sum(injected.values())} {dict(sorted(injected.items()))}; "
+        f"rows lost {lost}, duplicates {duplicates}"
+    )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -77,6 +77,9 @@ class FaultPlan:
         self.rng = random.Random(config.seed)
         self.window: deque[float] = deque()  # arrival times within the last second
         self.scripts: dict[str, deque[Fault]] = {}
+        # Faults given out by chance or by the limit (not by scripts), by kind: "429 limit",
+        # "503", "commit_then_timeout", ... The chaos test reports them.
+        self.injected: Counter[str] = Counter()
 
     def configure(self, config: FaultConfig) -> None:
         """Replace the configuration; the RNG restarts from the new seed."""
@@ -91,6 +94,7 @@ class FaultPlan:
     def clear(self) -> None:
         self.window.clear()
         self.scripts.clear()
+        self.injected.clear()
 
     def decide(self, key: str | None, method: str, now: float) -> Fault | None:
         """The fault for one request arriving `now` (monotonic seconds), or None."""
@@ -103,8 +107,13 @@ class FaultPlan:
             return fault
         config = self.config
         if over_by_s is not None:
+            self.injected["429 limit"] += 1
             return Fault(429, format_retry_after(over_by_s, config.retry_after_style))
-        return self._random(method)
+        chance = self._random(method)
+        if chance is not None:
+            kind = f"commit_then_{chance.commit}" if chance.commit else str(chance.status)
+            self.injected[kind] += 1
+        return chance
 
     def _count(self, now: float) -> float | None:
         """Add a request to the window; if that is over the limit, the wait until it is not."""

@@ -340,6 +340,7 @@ class SimulatorState:
                 "in_flight_max": traffic.in_flight_max,
                 "requests_per_s": traffic.requests_per_s(now),
                 "throttled": len(traffic.throttles),
+                "faults_injected": dict(self._faults.injected),
                 "early_retries": len(traffic.early),
                 "early_retries_global": len(traffic.early_global),
             }
