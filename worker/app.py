@@ -61,9 +61,12 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_pool": "threads",
         "worker_concurrency": settings.worker_threads,
         "task_default_queue": keys.QUEUE,
-        # Events for Flower and `celery events`: a few small messages per chunk of rows.
+        # Events for Flower and `celery events`: a few small messages per chunk of rows, sent
+        # by the workers. Not a `task-sent` event per message from the producer: it doubled
+        # what `meetreg enqueue` publishes (100,000 rows: 11,900 rows/s with it, see
+        # bench/enqueue.py); Flower shows tasks from `received` on.
         "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        "task_send_sent_event": False,
         "worker_enable_remote_control": True,
         "broker_pool_limit": max(10, settings.concurrency),
         "timezone": settings.timezone,

@@ -205,8 +205,9 @@ return reserve_slot(KEYS, ARGV)
 )
 
 # KEYS: tat, pause, state, log, storm. ARGV: retry_after_s, slot_ago_ms, cap,
-# Tuning.args(), measurable ('0': a 503, never read as a measurement).
-# Returns the pause left (ms), the rate now in force, and how the 429 was read.
+# Tuning.args(), about_rate ('0': a 503, which pauses but says nothing about our rate).
+# Returns the pause left (ms), the rate now in force, and how the 429 was read ('pause'
+# for a 503).
 _THROTTLED = (
     _COMMON
     + """
@@ -220,6 +221,7 @@ end
 local T = tuning(ARGV, 3)
 local st = load_state(KEYS[3], T, now)
 local rate = current_rate(st, T, now)
+if ARGV[T.next] == '0' then return {tostring(pause - now), tostring(rate), 'pause'} end
 local slot_at = now - tonumber(ARGV[2])  -- the refused request's slot
 -- A request that left before the last decision's pause ended (slots reserved earlier are
 -- still going out) belongs to the storm that decision answered.
@@ -227,7 +229,7 @@ local decided = tonumber(st[4] or '0')
 local news = slot_at > decided
 -- What the service's sliding second held when the request left, as far as we sent it.
 local seen = nil
-if ARGV[T.next] ~= '0' and now - slot_at + 1000 <= T.log_ms then
+if now - slot_at + 1000 <= T.log_ms then
   seen = redis.call('ZCOUNT', KEYS[4], '(' .. tostring(slot_at - 1000), tostring(slot_at))
 end
 local new_rate, how = nil, nil
@@ -366,15 +368,16 @@ class RateLimiter:
 
     @store_errors
     def throttled(
-        self, retry_after_s: float, slot_ago_s: float = 0.0, *, measurable: bool = True
+        self, retry_after_s: float, slot_ago_s: float = 0.0, *, about_rate: bool = True
     ) -> Throttled:
         """Graph said "slow down" to a request whose slot was `slot_ago_s` ago: pause every
         worker for `retry_after_s` and adapt the rate (see the module's docstring).
 
-        Only a 429 says how many requests the service took in its second: a 503 with
-        `Retry-After` (`measurable=False`) is a busy service, not our count over a limit.
-        Read as a measurement, a few random 503s would set the rate to whatever the second
-        before each happened to hold: lower after every pause, down to a crawl."""
+        Only a 429 speaks of our rate. A 503 with `Retry-After` (`about_rate=False`) is a
+        busy service: every worker honours its pause, but the rate stays. Read as a 429,
+        a few random 503s cut the rate again and again (each soon after the last pause, so
+        deeper each time): the chaos test's batch fell to 11 requests/s.
+        """
         asked_at = time.monotonic()
         pause_ms, rate, reading = self._throttled(
             keys=[*_KEYS, keys.RATE_STORM],
@@ -383,7 +386,7 @@ class RateLimiter:
                 max(0.0, slot_ago_s) * 1000,
                 self.cap_per_s,
                 *self.tuning.args(),
-                1 if measurable else 0,
+                1 if about_rate else 0,
             ],
         )
         reading = reading.decode() if isinstance(reading, bytes) else str(reading)
