@@ -109,6 +109,7 @@ def test_nightly_once_enqueues_good_files_rejects_broken_ones_and_workers_regist
     assert store.batch_status(batch_id).counts["created"] == 3
     assert sum(sim.state.creations.values()) == 3
 
+    os.utime(drop / "uploading.csv")  # still being written: on a slow machine it has aged
     again = meetreg("nightly", "--once", "--json", env=nightly_env)
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)["last_24h"]
