@@ -1,9 +1,9 @@
-"""Chaos, bounded and on loopback: a batch (1,500 rows; CHAOS_ROWS=5000 for the full
-size) while workers are SIGKILLed again and again, Redis is restarted, the same chunks are
-sent twice so workers race for the same rows, and the simulator answers with random 5xx,
+"""Chaos, bounded and on loopback: a batch of 5,000 rows (CHAOS_ROWS to change it) while
+workers are SIGKILLed again and again, Redis is restarted, the same chunks are sent twice so
+workers race for the same rows, and the simulator answers with random 5xx,
 commit-then-timeout, and 429 past its own limit; against a Graph that *replaces* a
 registration on a second POST, so any duplicate would show. Every row must end final; no
-meeting registered twice; none lost."""
+meeting registered twice; none lost. It prints its figures (run with -s to see them)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from jobs.embedded_redis import EmbeddedRedis
 from worker.simulator import SimulatorServer
 from worker.store import OutcomeStore
 
-ROWS = int(os.environ.get("CHAOS_ROWS", "1500"))  # CHAOS_ROWS=5000 for the full size
+ROWS = int(os.environ.get("CHAOS_ROWS", "5000"))
 USERS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(25)]
 KILL_EVERY_S = 6.0
 DEADLINE_S = float(os.environ.get("CHAOS_DEADLINE_S", "600"))
