@@ -168,7 +168,12 @@ class Stack:
     def env(self, settings: Mapping[str, str]) -> dict[str, str]:
         """The environment of a meetreg child using this stack, with meetreg `settings`."""
         return child_env(
-            {"REDIS_URL": self.redis_url, **self.sim.env(graph_over_http=True), **settings}
+            {
+                "REDIS_URL": self.redis_url,
+                **self.sim.env(graph_over_http=True),
+                "MEETREG_METRICS_PORT": "0",  # no port opened; two workers would share it
+                **settings,
+            }
         )
 
     def flush_redis(self) -> None:
