@@ -95,13 +95,13 @@ def test_meetreg_run_takes_up_the_rows_a_dead_worker_held(
     rows and its threads finish them, while it runs a batch of its own."""
     killed = kill_worker_mid_batch(sim, redis_url, redis_client, tmp_path)
     lines = ["user_id,meeting_id"]
-    for i in range(20):
+    for i in range(30):
         sim.state.add_meeting(ORGANIZER, f"own-{i}")
         lines.append(f"{ORGANIZER},own-{i}")
     own = tmp_path / "own.csv"
     own.write_text("\n".join(lines) + "\n")
-    # Its own batch paced to last well past the sweeper's first look (within 4 s).
-    env = {**killed.env, "MEETREG_RATE_LIMIT": "4"}
+    # Its own batch paced to last past the sweeper's first look (within 4 s): 60 calls.
+    env = {**killed.env, "MEETREG_RATE_LIMIT": "15"}
     ran = meetreg("run", str(own), env=env, timeout=90)
     assert ran.returncode == 0, ran.stderr
 
