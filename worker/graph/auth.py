@@ -145,14 +145,7 @@ class SharedTokenSource:
         raise NotImplementedError
 
     def _fetch(self, *, forget: bool) -> str:
-        try:
-            result = self._acquire(forget=forget)
-        except requests.RequestException as exc:
-            raise self._unreachable(exc) from exc
-        except ValueError as exc:  # a body that is not JSON: a proxy's page, say
-            raise GraphTransient(
-                f"unexpected answer from {self.authority}", ambiguous=False
-            ) from exc
+        result = self._call(lambda: self._acquire(forget=forget))
         token = result.get("access_token") if isinstance(result, dict) else None
         if not isinstance(token, str) or not token:
             raise self._refused(result if isinstance(result, dict) else {})
@@ -171,6 +164,17 @@ class SharedTokenSource:
             raise GraphAuthError(
                 f"token request refused by {self.authority}: {self._detail(str(exc))}",
                 code="invalid_authority",
+            ) from exc
+
+    def _call(self, call: Callable[[], Any]) -> Any:
+        """An MSAL call, its msal / requests errors translated as token fetches are."""
+        try:
+            return call()
+        except requests.RequestException as exc:
+            raise self._unreachable(exc) from exc
+        except ValueError as exc:  # a body that is not JSON: a proxy's page, say
+            raise GraphTransient(
+                f"unexpected answer from {self.authority}", ambiguous=False
             ) from exc
 
     def _unreachable(self, exc: requests.RequestException) -> GraphTransient:

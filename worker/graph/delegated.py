@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msal
-import requests
 
 from worker.errors import GraphAuthError, GraphTransient
 from worker.graph.auth import SharedTokenSource, uses_instance_discovery
@@ -128,17 +127,6 @@ class DelegatedTokenSource(SharedTokenSource):
                 request_id=refused.request_id,
             )
         return refused
-
-    def _call(self, call: Callable[[], Any]) -> Any:
-        """A device-flow call, its msal / requests errors translated as token fetches are."""
-        try:
-            return call()
-        except requests.RequestException as exc:
-            raise self._unreachable(exc) from exc
-        except ValueError as exc:  # a body that is not JSON: a proxy's page, say
-            raise GraphTransient(
-                f"unexpected answer from {self.authority}", ambiguous=False
-            ) from exc
 
     def _application(self) -> Any:
         if self._app is None:
