@@ -44,14 +44,17 @@ READ_PAGE = 1_000
 # Shared by the scripts that change a row: store its JSON and move the batch's counters
 # with it. `live`: refuse to touch a row that is already final (a stale worker must not
 # undo an outcome). Returns -1 no such row, 0 final already, 1 saved.
-_ROW_FUNCTIONS = """
+_ROW_FUNCTIONS = (
+    """
 local function from(t, first)
   local rest = {}
   for i = first, #t do rest[#rest + 1] = t[i] end
   return rest
 end
-local FINAL_NAMES = {'created', 'already_enabled', 'skipped', 'failed', 'invalid', 'disabled',
-                     'already_disabled', 'changed'}
+"""
+    # The final states as models.py has them: one list for Python and the scripts.
+    + f"local FINAL_NAMES = {{{', '.join(repr(str(s)) for s in RowState if s.is_final)}}}"
+    + """
 local FINAL = {}
 for _, name in ipairs(FINAL_NAMES) do FINAL[name] = 1 end
 -- A failed row's field in the batch's stats: 'fail <http status|-> <Graph code>', the
@@ -118,6 +121,7 @@ local function field(flat, name)
   return nil
 end
 """
+)
 
 # KEYS: rows, batch, stats, open batches. ARGV: seq, JSON, state, "live"|"any", ttl_s,
 # stamp, batch id.
