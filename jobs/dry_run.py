@@ -85,7 +85,7 @@ def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
             return _would_fail(record, exc, exc.describe())
         except GraphTransient as exc:
             if exc.throttled:
-                deps.limiter.throttled(exc.retry_after_s or 1.0)
+                deps.limiter.throttled(exc.retry_after_s or 1.0, about_rate=exc.about_rate)
                 continue
             attempts += 1
             if attempts >= deps.policy.max_attempts:

@@ -88,6 +88,12 @@ class GraphTransient(GraphError):
         self.throttled = throttled
         self.ambiguous = ambiguous
 
+    @property
+    def about_rate(self) -> bool:
+        """Whether this answer speaks of our request rate: only a 429 does. A 503 with
+        `Retry-After` is a busy service; everyone pauses, but the rate stays."""
+        return self.status == 429
+
 
 class GraphPermanent(GraphError):
     """Graph refused; sending the same request again will not help."""

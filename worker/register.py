@@ -361,7 +361,7 @@ class RowJob:
             # Every worker waits (acquire() sleeps it out); the rate adapts to this 429.
             # First of all: each moment without the pause, more requests join the storm.
             self.deps.limiter.throttled(
-                wait_s, slot_ago_s=time.monotonic() - self.slot_at, about_rate=exc.status == 429
+                wait_s, slot_ago_s=time.monotonic() - self.slot_at, about_rate=exc.about_rate
             )
             self._save(RowState.RETRYING)
             self._log(logging.INFO, "throttled; every worker waits %.1f s", wait_s)
