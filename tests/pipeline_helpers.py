@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 
 import redis
 
@@ -75,3 +76,13 @@ def redis_dump(client: redis.Redis) -> bytes:
         elif kind == "stream":
             parts += [json.dumps(entry, default=str).encode() for entry in client.xrange(key)]
     return b"\n".join(parts)
+
+
+def meetings_csv(sim: SimulatorServer, path: Path, meeting_ids: list[str]) -> Path:
+    """The meetings added to the simulator under ORGANIZER, and a CSV of them at `path`."""
+    lines = ["user_id,meeting_id"]
+    for meeting_id in meeting_ids:
+        sim.state.add_meeting(ORGANIZER, meeting_id)
+        lines.append(f"{ORGANIZER},{meeting_id}")
+    path.write_text("\n".join(lines) + "\n")
+    return path

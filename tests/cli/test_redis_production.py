@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from cli_helpers import command_env, meetreg, start_beat, start_worker, stop, wait_until
-from pipeline_helpers import ORGANIZER
+from pipeline_helpers import meetings_csv
 
 from jobs.embedded_redis import EmbeddedRedis
 from worker import keys
@@ -33,13 +33,7 @@ KOMBU_UNVERIFIED = "defaulting to insecure SSL"
 
 
 def batch_file(sim: SimulatorServer, tmp_path: Path) -> Path:
-    lines = ["user_id,meeting_id"]
-    for i in range(ROWS):
-        sim.state.add_meeting(ORGANIZER, f"m-{i}")
-        lines.append(f"{ORGANIZER},m-{i}")
-    path = tmp_path / "meetings.csv"
-    path.write_text("\n".join(lines) + "\n")
-    return path
+    return meetings_csv(sim, tmp_path / "meetings.csv", [f"m-{i}" for i in range(ROWS)])
 
 
 def env_for(sim: SimulatorServer, redis_url: str, **extra: str) -> dict[str, str]:

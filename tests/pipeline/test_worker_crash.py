@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 from cli_helpers import command_env, meetreg, start_worker, wait_until
-from pipeline_helpers import ORGANIZER
+from pipeline_helpers import meetings_csv
 
 from worker.simulator import SimulatorServer
 from worker.store import BatchStatus, OutcomeStore
@@ -34,12 +34,7 @@ def kill_worker_mid_batch(
 ) -> KilledMidBatch:
     """A batch of ROWS enqueued, and its worker SIGKILLed with rows mid-call."""
     sim.state.set_faults(latency_ms=80)
-    lines = ["user_id,meeting_id"]
-    for i in range(ROWS):
-        sim.state.add_meeting(ORGANIZER, f"m-{i}")
-        lines.append(f"{ORGANIZER},m-{i}")
-    path = tmp_path / "meetings.csv"
-    path.write_text("\n".join(lines) + "\n")
+    path = meetings_csv(sim, tmp_path / "meetings.csv", [f"m-{i}" for i in range(ROWS)])
     env = command_env(
         **sim.env(),
         REDIS_URL=redis_url,
@@ -94,12 +89,7 @@ def test_meetreg_run_takes_up_the_rows_a_dead_worker_held(
     """`meetreg run` on the same Redis is a worker too: its sweeper finds the dead worker's
     rows and its threads finish them, while it runs a batch of its own."""
     killed = kill_worker_mid_batch(sim, redis_url, redis_client, tmp_path)
-    lines = ["user_id,meeting_id"]
-    for i in range(30):
-        sim.state.add_meeting(ORGANIZER, f"own-{i}")
-        lines.append(f"{ORGANIZER},own-{i}")
-    own = tmp_path / "own.csv"
-    own.write_text("\n".join(lines) + "\n")
+    own = meetings_csv(sim, tmp_path / "own.csv", [f"own-{i}" for i in range(30)])
     # Its own batch paced to last past the sweeper's first look (within 4 s): 60 calls.
     env = {**killed.env, "MEETREG_RATE_LIMIT": "15"}
     ran = meetreg("run", str(own), env=env, timeout=90)

@@ -11,7 +11,7 @@ import pytest
 from sim_helpers import ORGANIZER
 
 from worker import keys
-from worker.simulator import SimulatorConfig, SimulatorServer, ssl_context
+from worker.simulator import SimulatorConfig, SimulatorServer
 
 USER_ASSIGNED = "6a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 RESOURCE = "https://graph.microsoft.com"
@@ -21,14 +21,6 @@ RESOURCE = "https://graph.microsoft.com"
 def server() -> Iterator[SimulatorServer]:
     with SimulatorServer(SimulatorConfig(user_assigned_identities=(USER_ASSIGNED,))) as sim:
         yield sim
-
-
-@pytest.fixture
-def http(sim: SimulatorServer) -> Iterator[httpx.Client]:
-    with httpx.Client(
-        base_url=sim.https_url, verify=ssl_context(sim.ca_path), timeout=10
-    ) as client:
-        yield client
 
 
 def app_service(

@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import pytest
 import redis
+from store_helpers import row
 
 from worker.models import RowRecord, RowState
 from worker.store import CANCELLED_REASON, FailureGroup, OutcomeStore
-
-
-def row(seq: int, status: RowState = RowState.QUEUED) -> RowRecord:
-    return RowRecord(
-        seq=seq,
-        line=seq + 1,
-        user_id="u@contoso.example",
-        meeting_id=f"m{seq}",
-        allowed_registrant="everyone",
-        status=status,
-    )
 
 
 def failed(seq: int, http_status: int | None, error: str) -> RowRecord:
