@@ -406,9 +406,9 @@ class RateLimiter:
 class PauseWatch:
     """This process's view of the shared pause, for a request about to leave.
 
-    Checking Redis there cost a round trip per request, and under 256 threads that round
-    trip's own delay scattered requests that had left their slots evenly: clumps, and a
-    429 at a known limit (each worth a whole `Retry-After` of silence). Instead one
+    Checking Redis there cost a round trip per paced request, and under 256 threads that
+    round trip's delay came between a request's slot and its sending (the known-limit
+    benchmark still sees clumps without it: see the README's Benchmarks). Instead one
     background thread reads the pause every `poll_s` while requests are being checked,
     and stops after `idle_s` without one. A pause another process begins is seen within
     `poll_s`: less than the requests already on the wire when its 429 came back. When
