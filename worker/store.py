@@ -373,6 +373,24 @@ Slot = tuple[float, bool, str]
 slot's id (for `RateLimiter.settle`)."""
 
 
+ScriptCall = tuple[list[str], list[Any]]
+"""A Lua script's keys and arguments, for one call."""
+
+
+@dataclass(slots=True)
+class Ending:
+    """A row's final state to store (see `OutcomeStore.finish`)."""
+
+    row: RowRecord
+    meeting_id: str = ""
+    token: str = ""
+    meeting_state: RowState | None = None
+    registration_id: str = ""
+    kind: str = ""
+    signature: str = ""
+    user_id: str = ""
+
+
 class Claim(IntEnum):
     """What `OutcomeStore.claim` found."""
 
@@ -628,10 +646,47 @@ class OutcomeStore:
         was finished elsewhere. With `slot`, the rate slot of the GET that comes next, if
         one comes, is reserved in the same trip and returned.
         """
+        call = self._claim_call(
+            batch_id, row, meeting_id, token, lease_ms, slot, get_first, done_states, done_id
+        )
+        return _claimed(self._claim(*call))
+
+    @store_errors
+    def claim_many(
+        self,
+        batch_id: str,
+        claims: Sequence[tuple[RowRecord, str, str]],
+        lease_ms: int,
+        *,
+        slot: SlotRequest | None = None,
+        get_first: bool = True,
+    ) -> list[tuple[Claim, MeetingRecord, Slot | None]]:
+        """`claim` for many (row, meeting id, token) of a create batch, in one round trip."""
+        done_states = Operation.CREATE.done_states
+        calls = [
+            self._claim_call(
+                batch_id, row, meeting_id, token, lease_ms, slot, get_first, done_states, ""
+            )
+            for row, meeting_id, token in claims
+        ]
+        return [_claimed(raw) for raw in self._pipelined(self._claim, calls)]
+
+    def _claim_call(
+        self,
+        batch_id: str,
+        row: RowRecord,
+        meeting_id: str,
+        token: str,
+        lease_ms: int,
+        slot: SlotRequest | None,
+        get_first: bool,
+        done_states: Sequence[str],
+        done_id: str,
+    ) -> ScriptCall:
         extra_keys, extra_args = slot if slot is not None else ([], [])
-        code, flat, wait_ms, reserved, slot_id, *ended = self._claim(
-            keys=[*self._row_keys(batch_id, meeting_id), keys.OPEN_BATCHES, *extra_keys],
-            args=[
+        return (
+            [*self._row_keys(batch_id, meeting_id), keys.OPEN_BATCHES, *extra_keys],
+            [
                 *self._running(row),
                 token,
                 lease_ms,
@@ -642,9 +697,6 @@ class OutcomeStore:
                 *extra_args,
             ],
         )
-        if ended == [1]:  # the batch was cancelled: the row ended `failed` in this call
-            metrics.count_row(RowState.FAILED)
-        return Claim(int(code)), _meeting_record(_pairs(flat)), _slot(wait_ms, reserved, slot_id)
 
     @store_errors
     def record_post(
@@ -659,10 +711,37 @@ class OutcomeStore:
         """Count the POST about to leave, with the row's attempt: 1 go, 0 lease lost, -1 row
         final. Nothing may be sent unless this returned 1. With `slot`, the POST's rate
         slot is reserved in the same trip and returned."""
+        return _post_recorded(
+            self._record_post(*self._record_post_call(batch_id, row, meeting_id, token, slot))
+        )
+
+    @store_errors
+    def record_post_many(
+        self,
+        batch_id: str,
+        posts: Sequence[tuple[RowRecord, str, str]],
+        *,
+        slot: SlotRequest | None = None,
+    ) -> list[tuple[int, Slot | None]]:
+        """`record_post` for many (row, meeting id, token), in one round trip."""
+        calls = [
+            self._record_post_call(batch_id, row, meeting_id, token, slot)
+            for row, meeting_id, token in posts
+        ]
+        return [_post_recorded(raw) for raw in self._pipelined(self._record_post, calls)]
+
+    def _record_post_call(
+        self,
+        batch_id: str,
+        row: RowRecord,
+        meeting_id: str,
+        token: str,
+        slot: SlotRequest | None,
+    ) -> ScriptCall:
         extra_keys, extra_args = slot if slot is not None else ([], [])
-        code, wait_ms, reserved, slot_id = self._record_post(
-            keys=[*self._row_keys(batch_id, meeting_id), *extra_keys],
-            args=[
+        return (
+            [*self._row_keys(batch_id, meeting_id), *extra_keys],
+            [
                 *self._running(row),
                 token,
                 row_ref(batch_id, row.seq),
@@ -670,7 +749,6 @@ class OutcomeStore:
                 *extra_args,
             ],
         )
-        return int(code), _slot(wait_ms, reserved, slot_id)
 
     @store_errors
     def finish(
@@ -692,38 +770,72 @@ class OutcomeStore:
 
         Returns (saved: False when the row was final already, paused: this row's failure
         paused the batch)."""
+        ending = Ending(
+            row, meeting_id, token, meeting_state, registration_id, kind, signature, user_id
+        )
+        return self._finished(batch_id, ending, self._finish(*self._finish_call(batch_id, ending)))
+
+    @store_errors
+    def finish_many(self, batch_id: str, endings: Sequence[Ending]) -> list[tuple[bool, bool]]:
+        """`finish` for many rows of the batch, in one round trip."""
+        calls = [self._finish_call(batch_id, ending) for ending in endings]
+        raws = self._pipelined(self._finish, calls)
+        return [self._finished(batch_id, e, raw) for e, raw in zip(endings, raws, strict=True)]
+
+    def _finish_call(self, batch_id: str, ending: Ending) -> ScriptCall:
+        row = ending.row
         row.updated_at = now_iso()
-        saved, paused = self._finish(
-            keys=[
-                *self._row_keys(batch_id, meeting_id or "-"),
+        return (
+            [
+                *self._row_keys(batch_id, ending.meeting_id or "-"),
                 keys.valve(batch_id),
                 keys.OPEN_BATCHES,
             ],
-            args=[
+            [
                 row.seq,
                 json.dumps(row.to_json_dict()),
                 str(row.status),
                 self.retention_s,
                 row.updated_at,
-                token,
-                str(meeting_state) if meeting_state else "",
-                registration_id,
+                ending.token,
+                str(ending.meeting_state) if ending.meeting_state else "",
+                ending.registration_id,
                 row_ref(batch_id, row.seq),
-                kind,
+                ending.kind,
                 self.idempotency_retention_s,
-                signature,
-                user_id,
+                ending.signature,
+                ending.user_id,
                 self.pause_after,
                 self.pause_min_users,
                 row.error,
                 batch_id,
             ],
         )
+
+    @staticmethod
+    def _finished(batch_id: str, ending: Ending, raw: Any) -> tuple[bool, bool]:
+        saved, paused = raw
         if saved == -1:
-            raise StoreError(f"row {row.seq} of batch {batch_id!r} is not in the store")
+            raise StoreError(f"row {ending.row.seq} of batch {batch_id!r} is not in the store")
         if saved == 1:
-            metrics.count_row(row.status)
+            metrics.count_row(ending.row.status)
         return saved == 1, paused == 1
+
+    def _pipelined(self, script: Script, calls: Sequence[ScriptCall]) -> list[Any]:
+        """Run `script` once per (keys, args) in one round trip, loading it first if Redis
+        lost it (a restart): redis-py's own pipelined scripts ask Redis every time."""
+        for attempt in range(2):
+            pipe = self.redis.pipeline(transaction=False)
+            for call_keys, call_args in calls:
+                pipe.evalsha(script.sha, len(call_keys), *call_keys, *call_args)
+            try:
+                return cast(list[Any], pipe.execute())
+            except redis.exceptions.NoScriptError:
+                # NOSCRIPT: none of the calls ran, so running them all again is safe.
+                if attempt:
+                    raise
+                self.redis.script_load(script.script)
+        raise AssertionError("unreachable")
 
     # Pausing -------------------------------------------------------------------------------
 
@@ -859,6 +971,18 @@ def _batch_status(batch_id: str, header: dict[Any, Any]) -> BatchStatus:
         undoes=text.get("undoes", ""),
         undone_by=text.get("undone_by", ""),
     )
+
+
+def _claimed(raw: Sequence[Any]) -> tuple[Claim, MeetingRecord, Slot | None]:
+    code, flat, wait_ms, reserved, slot_id, *ended = raw
+    if ended == [1]:  # the batch was cancelled: the row ended `failed` in this call
+        metrics.count_row(RowState.FAILED)
+    return Claim(int(code)), _meeting_record(_pairs(flat)), _slot(wait_ms, reserved, slot_id)
+
+
+def _post_recorded(raw: Sequence[Any]) -> tuple[int, Slot | None]:
+    code, wait_ms, reserved, slot_id = raw
+    return int(code), _slot(wait_ms, reserved, slot_id)
 
 
 def _slot(wait_ms: bytes | str | int, reserved: int, slot_id: bytes | str) -> Slot | None:

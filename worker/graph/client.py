@@ -89,20 +89,44 @@ class GraphClient:
         404 ...), GraphTransient (ambiguous when Graph may have created it, an unreadable
         2xx included), GraphAuthError.
         """
-        body = {"@odata.type": EXTERNAL_REGISTRATION, "allowedRegistrant": allowed_registrant}
-        path = keys.registration_path(user_id, meeting_id, me=self._as_me(user_id))
-        response = self.send("POST", path, body=body)
-        if response.status_code not in (200, 201):
-            raise _unexpected(response, ambiguous=True)
-        return _registration(response, ambiguous=True)
+        return self.start_create_registration(user_id, meeting_id, allowed_registrant)()
 
     def get_registration(self, user_id: str, meeting_id: str) -> Registration | None:
         """The meeting's registration, or None when Graph answers 404."""
+        return self.start_get_registration(user_id, meeting_id)()
+
+    def start_create_registration(
+        self, user_id: str, meeting_id: str, allowed_registrant: str
+    ) -> Callable[[], Registration]:
+        """`create_registration`, sent now (queued for a `$batch`, with batching on) and
+        answered when the returned function is called: many calls from one thread share
+        envelopes. Raises what `create_registration` raises, from either call."""
+        body = {"@odata.type": EXTERNAL_REGISTRATION, "allowedRegistrant": allowed_registrant}
         path = keys.registration_path(user_id, meeting_id, me=self._as_me(user_id))
-        response = self.send("GET", path, missing_ok=True)
-        if response.status_code == 404:
-            return None
-        return _registration(response, ambiguous=False)
+        answer = self.start("POST", path, body=body)
+
+        def created() -> Registration:
+            response = answer()
+            if response.status_code not in (200, 201):
+                raise _unexpected(response, ambiguous=True)
+            return _registration(response, ambiguous=True)
+
+        return created
+
+    def start_get_registration(
+        self, user_id: str, meeting_id: str
+    ) -> Callable[[], Registration | None]:
+        """`get_registration`, sent now and answered later (see start_create_registration)."""
+        path = keys.registration_path(user_id, meeting_id, me=self._as_me(user_id))
+        answer = self.start("GET", path, missing_ok=True)
+
+        def found() -> Registration | None:
+            response = answer()
+            if response.status_code == 404:
+                return None
+            return _registration(response, ambiguous=False)
+
+        return found
 
     def delete_registration(self, user_id: str, meeting_id: str) -> Deletion:
         """DELETE the meeting's registration: removed (204), or none there (404).
@@ -212,6 +236,19 @@ class GraphClient:
     ) -> httpx.Response:
         """Any Graph call, `path` relative to `base_url`; a 2xx answer (or a 404 with
         `missing_ok`), else the GraphError it means."""
+        return self.start(method, path, body=body, query=query, missing_ok=missing_ok)()
+
+    def start(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+        missing_ok: bool = False,
+    ) -> Callable[[], httpx.Response]:
+        """`send`, answered by the returned function. With batching on the call is queued
+        for a `$batch` now; without, it is made when the function is called."""
         if query:
             # Spaces as %20, not "+": OData servers differ on "+" in a query string.
             path += "?" + "&".join(
@@ -219,19 +256,39 @@ class GraphClient:
             )
         client_request_id = str(uuid.uuid4())
         started = time.monotonic()
-        try:
-            if self.batch is not None:
-                response = self.batch.send(method, path, body, client_request_id)
-            else:
-                response = self.http.request(
-                    method,
-                    self.base_url + path,
-                    json=body,
-                    headers={"client-request-id": client_request_id},
-                )
-        except httpx.RequestError as exc:  # transport errors, and undecodable bodies
-            metrics.count_graph_call(method, None, time.monotonic() - started, throttled=False)
-            raise _error_from(exc, client_request_id) from exc
+        queued = (
+            self.batch.submit(method, path, body, client_request_id)
+            if self.batch is not None
+            else None
+        )
+
+        def answer() -> httpx.Response:
+            try:
+                if queued is not None:
+                    response = queued.result()
+                else:
+                    response = self.http.request(
+                        method,
+                        self.base_url + path,
+                        json=body,
+                        headers={"client-request-id": client_request_id},
+                    )
+            except httpx.RequestError as exc:  # transport errors, and undecodable bodies
+                seconds = time.monotonic() - started
+                metrics.count_graph_call(method, None, seconds, throttled=False)
+                raise _error_from(exc, client_request_id) from exc
+            return self._checked(response, method, started, client_request_id, missing_ok)
+
+        return answer
+
+    @staticmethod
+    def _checked(
+        response: httpx.Response,
+        method: str,
+        started: float,
+        client_request_id: str,
+        missing_ok: bool,
+    ) -> httpx.Response:
         seconds = _elapsed_s(response, started)
         if response.is_success or (missing_ok and response.status_code == 404):
             metrics.count_graph_call(method, response.status_code, seconds, throttled=False)
