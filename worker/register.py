@@ -31,6 +31,7 @@ sent twice is harmless, but one sent after someone re-created the registration i
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import random
@@ -47,7 +48,7 @@ from worker.leases import LeaseKeeper
 from worker.logs import add_context, row_context
 from worker.models import Operation, RowRecord, RowState, is_guid
 from worker.ratelimit import RateLimiter
-from worker.store import Claim, MeetingRecord, OutcomeStore, Slot, SlotRequest, row_ref
+from worker.store import Claim, Ending, MeetingRecord, OutcomeStore, Slot, SlotRequest, row_ref
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -67,6 +68,15 @@ class GraphApi(Protocol):
 
     def delete_registration(self, user_id: str, meeting_id: str) -> Deletion: ...
 
+    # The same calls, sent at once and answered by the function returned (worker.lockstep).
+    def start_create_registration(
+        self, user_id: str, meeting_id: str, allowed_registrant: str
+    ) -> Callable[[], Registration]: ...
+
+    def start_get_registration(
+        self, user_id: str, meeting_id: str
+    ) -> Callable[[], Registration | None]: ...
+
     def resolve_user_id(self, upn: str) -> str: ...
 
     def find_meeting_id(self, user_id: str, join_web_url: str) -> str: ...
@@ -79,6 +89,9 @@ class Policy:
     max_attempts: int = 6
     get_before_post: bool = True
     backoff_base_s: float = 1.0
+    # The rows of a chunk go the common way together (worker.lockstep): with $batch on,
+    # where calls sent together share envelopes.
+    lockstep: bool = False
 
 
 @dataclass(slots=True)
@@ -119,8 +132,18 @@ def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
     try:
         operation = deps.store.batch_operation(batch_id)
         with row_context(batch_id=batch_id):
-            for row in deps.store.rows(batch_id, list(range(start, stop))):
-                if row is not None and not row.status.is_final:
+            rows = [
+                row
+                for row in deps.store.rows(batch_id, list(range(start, stop)))
+                if row is not None and not row.status.is_final
+            ]
+            if deps.policy.lockstep and operation is Operation.CREATE:
+                from worker.lockstep import Lockstep  # it builds on RowJob, below
+
+                for alone in Lockstep(deps, batch_id).run(rows):
+                    alone.run()
+            else:
+                for row in rows:
                     RowJob(deps, batch_id, row, operation).run()
     except BaseException:
         # Redis failed, or the worker is going down: let the claim lapse so the sweeper
@@ -159,23 +182,35 @@ class RowJob:
         self.slot_asked_at = 0.0  # when the store call that reserved it began (monotonic s)
         self.slot_at = 0.0  # the rate slot of the latest Graph call (monotonic s)
 
-    def run(self) -> RowState | None:
+    def run(self, first: Callable[[], RowState | None] | None = None) -> RowState | None:
         """Bring the row to a final state; None when it was left as it is (another worker
-        has it, or the batch is paused). Every log line meanwhile names the row."""
+        has it, or the batch is paused). Every log line meanwhile names the row.
+
+        `first`: the first attempt, if not a whole one: how the row goes on from where its
+        lock-step left it (worker.lockstep); what it raises is handled as any attempt's."""
+        with self.context():
+            return self._run(first or self._attempt)
+
+    def context(self) -> contextlib.AbstractContextManager[None]:
         row = self.row
-        with row_context(
+        return row_context(
             batch_id=self.batch_id,
             line=row.line,
             meeting_id=row.meeting_id or None,
             user_id=row.user_id,
-        ):
-            return self._run()
+        )
 
-    def _run(self) -> RowState | None:
+    def throttled(self, exc: GraphTransient) -> None:
+        """A 429 (or 503 with Retry-After) the lock-step got for this row: every worker
+        pauses now, not when the row's turn to go on alone comes."""
+        with self.context():
+            self._retry_after(exc)
+
+    def _run(self, attempt: Callable[[], RowState | None]) -> RowState | None:
         try:
             while True:
                 try:
-                    return self._attempt()
+                    return attempt()
                 except (LeaseLost, BatchPaused):
                     return None
                 except GraphTransient as exc:
@@ -186,6 +221,7 @@ class RowJob:
                     return None
                 except GraphPermanent as exc:
                     return self._fail(exc)
+                attempt = self._attempt  # every try after the first is a whole one
         finally:
             if self.lease is not None:  # a Redis failure, or the worker going down
                 self.deps.leases.give_back(*self.lease)
@@ -206,7 +242,7 @@ class RowJob:
         if self.deps.policy.get_before_post or record.posts > 0:
             found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
             if found is not None:
-                return self._succeed(self._found_state(found, posted_before), found)
+                return self._succeed(self.found_state(found, posted_before), found)
         self._record_post(meeting_id)
         try:
             created = self._call(
@@ -217,12 +253,18 @@ class RowJob:
         except GraphPermanent as exc:
             if exc.status not in CONFIRM_STATUSES:
                 raise
-            found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
-            if found is None:
-                raise
-            # A 409 after our earlier POST whose answer was lost: Graph ran that one late.
-            return self._succeed(self._found_state(found, posted_before), found, exc.status)
+            return self.confirm(exc, user_id, meeting_id, posted_before)
         return self._succeed(RowState.CREATED, created)
+
+    def confirm(
+        self, refusal: GraphPermanent, user_id: str, meeting_id: str, posted_before: bool
+    ) -> RowState | None:
+        """POST said "no" (400, 409): GET to tell "already there" from a real refusal."""
+        found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
+        if found is None:
+            raise refusal
+        # A 409 after our earlier POST whose answer was lost: Graph ran that one late.
+        return self._succeed(self.found_state(found, posted_before), found, refusal.status)
 
     def _disable(self, user_id: str, meeting_id: str, record: MeetingRecord) -> RowState | None:
         """DELETE the registration the source batch created, if the meeting still has it."""
@@ -256,20 +298,25 @@ class RowJob:
         )
 
     @staticmethod
-    def _found_state(found: Registration, posted_before: bool) -> RowState:
+    def found_state(found: Registration, posted_before: bool) -> RowState:
         ours = posted_before and found.kind in (EXTERNAL, "")
         return RowState.CREATED if ours else RowState.ALREADY_ENABLED
 
     def _call(self, request: Callable[[], T]) -> T:
         """One Graph request, counted and rate limited: with the slot the last store write
         reserved for it (one round trip less), else one taken now."""
+        self.take_slot()
+        return request()
+
+    def take_slot(self) -> None:
+        """Count the call about to go, and wait for its rate slot: the one the last store
+        write reserved, else one taken now."""
         self.row.attempts += 1
         slot, self.slot = self.slot, None
         if slot is not None:
             self.slot_at = self.deps.limiter.settle(*slot, asked_at=self.slot_asked_at)
         else:
             self.slot_at = self.deps.limiter.acquire()
-        return request()
 
     def _slot_request(self) -> SlotRequest:
         limiter = self.deps.limiter
@@ -392,6 +439,10 @@ class RowJob:
     def _succeed(
         self, state: RowState, found: Registration, status: int | None = None
     ) -> RowState | None:
+        return self._store_ending(self.success(state, found, status))
+
+    def success(self, state: RowState, found: Registration, status: int | None = None) -> Ending:
+        """The row's ending when Graph showed (or made) its registration."""
         self.row.registration_id = found.id
         self.row.http_status = status or found.status
         self.row.request_id = found.request_id or ""
@@ -400,7 +451,7 @@ class RowJob:
             if found.kind in (EXTERNAL, "")
             else f"the meeting has a {found.kind}, not an external registration"
         )
-        return self._finish(
+        return self.ending(
             state, meeting_state=state, registration_id=found.id, kind=found.kind, signature="ok"
         )
 
@@ -433,19 +484,56 @@ class RowJob:
         signature: str = "",
     ) -> RowState | None:
         """Store the final state (and the meeting's, and give the lease back) at once."""
+        return self._store_ending(
+            self.ending(
+                state,
+                meeting_state=meeting_state,
+                registration_id=registration_id,
+                kind=kind,
+                signature=signature,
+            )
+        )
+
+    def ending(
+        self,
+        state: RowState,
+        *,
+        meeting_state: RowState | None = None,
+        registration_id: str = "",
+        kind: str = "",
+        signature: str = "",
+    ) -> Ending:
+        """The final state to store, with the meeting's and the lease to give back."""
         self.row.status = state
         meeting_id, token = self.lease or (self.row.meeting_id, "")
+        return Ending(
+            self.row,
+            meeting_id,
+            token,
+            meeting_state,
+            registration_id,
+            kind,
+            signature,
+            self.row.user_id,
+        )
+
+    def _store_ending(self, ending: Ending) -> RowState | None:
         saved, paused = self.store.finish(
             self.batch_id,
-            self.row,
-            meeting_id=meeting_id,
-            token=token,
-            meeting_state=meeting_state,
-            registration_id=registration_id,
-            kind=kind,
-            signature=signature,
-            user_id=self.row.user_id,
+            ending.row,
+            meeting_id=ending.meeting_id,
+            token=ending.token,
+            meeting_state=ending.meeting_state,
+            registration_id=ending.registration_id,
+            kind=ending.kind,
+            signature=ending.signature,
+            user_id=ending.user_id,
         )
+        return self.stored(saved, paused)
+
+    def stored(self, saved: bool, paused: bool) -> RowState | None:
+        """Log the stored ending and let go of the lease; the state, None if not saved."""
+        state = self.row.status
         if saved:
             failed = state is RowState.FAILED
             self._log(logging.WARNING if failed else logging.INFO, "%s", self._outcome_text())

@@ -56,7 +56,7 @@ class Runtime:
 def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
     """A Redis client and the outcome store on it; raises ConfigError without REDIS_URL."""
     target = settings.require_redis()
-    client = connect(target, max_connections=settings.worker_threads * 2 + 8)
+    client = connect(target, max_connections=settings.concurrency * 2 + 8)
     store = OutcomeStore(
         client,
         retention_days=settings.retention_days,
@@ -96,6 +96,7 @@ def build_runtime(
             max_attempts=settings.max_attempts,
             get_before_post=settings.get_before_post,
             backoff_base_s=settings.backoff_base_s,
+            lockstep=settings.batch_size > 1,
         ),
         rng=random.Random(),
     )
