@@ -211,7 +211,7 @@ def work_until_finished(settings: Settings, store: OutcomeStore, batch_id: str) 
     paused); print the summary. Returns the exit code."""
     with BatchProgress(store, batch_id, err) as progress:
         if not progress.update():
-            run_worker_until(progress.update, concurrency=settings.worker_threads)
+            run_worker_until(progress.update, concurrency=settings.concurrency)
     status = store.batch_status(batch_id)
     out.print(summary_table(status, progress.elapsed_s))
     if status.paused and not status.finished:
