@@ -15,12 +15,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import redis
 
 from worker.errors import ConfigError
-from worker.simulator.tls import TlsFiles
+
+if TYPE_CHECKING:  # the simulator is a test and demo tool: enqueue must not load it
+    from worker.simulator.tls import TlsFiles
 
 START_TIMEOUT_S = 10.0
 
