@@ -36,9 +36,15 @@ class LeaseKeeper:
     # Chunks --------------------------------------------------------------------------------
 
     def hold_chunk(self, chunk: str) -> None:
+        """Hold the chunk in Redis, unless this process does already (the worker holds it
+        when it takes the message, then again when a thread starts it): every beat renews
+        the chunks held here, so a second write would only cost a round trip."""
+        with self._lock:
+            if chunk in self._chunks:
+                return
+        self.store.hold_chunks([chunk], self.lease_ms)
         with self._lock:
             self._chunks.add(chunk)
-        self.store.hold_chunks([chunk], self.lease_ms)
 
     def drop_chunk(self, chunk: str) -> None:
         """The chunk is done: no one needs to take it up again."""

@@ -272,6 +272,14 @@ return 0
 # KEYS: inflight. ARGV: now_ms, limit, next_deadline_ms. Claim the chunks whose holder
 # stopped renewing them by pushing their deadline out, atomically, so only one sweeper
 # re-sends each; if that sweeper dies before sending, the chunk expires again.
+# KEYS: inflight. ARGV: ttl (ms), then the chunks. Each held until Redis' now + ttl.
+_HOLD_CHUNKS = """
+local t = redis.call('TIME')
+local deadline = t[1] * 1000 + math.floor(t[2] / 1000) + tonumber(ARGV[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], deadline, ARGV[i]) end
+return #ARGV - 1
+"""
+
 _CLAIM_EXPIRED = """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, chunk in ipairs(expired) do redis.call('ZADD', KEYS[1], ARGV[3], chunk) end
@@ -429,6 +437,7 @@ class OutcomeStore:
         self._renew_leases: Script = client.register_script(_RENEW_LEASES)
         self._release_lease: Script = client.register_script(_RELEASE_LEASE)
         self._claim_expired: Script = client.register_script(_CLAIM_EXPIRED)
+        self._hold_chunks: Script = client.register_script(_HOLD_CHUNKS)
 
     # Batches -------------------------------------------------------------------------------
 
@@ -909,11 +918,11 @@ class OutcomeStore:
 
     @store_errors
     def hold_chunks(self, chunks: Iterable[str], ttl_ms: int) -> None:
-        """Claim (or renew the claim on) chunks this worker is processing."""
-        deadline = int(redis_now_ms(self.redis)) + ttl_ms
-        mapping = dict.fromkeys(chunks, deadline)
-        if mapping:
-            self.redis.zadd(keys.INFLIGHT, mapping)
+        """Claim (or renew the claim on) chunks this worker is processing: until Redis'
+        clock says `ttl_ms` from now, in one round trip."""
+        held = list(chunks)
+        if held:
+            self._hold_chunks(keys=[keys.INFLIGHT], args=[ttl_ms, *held])
 
     @store_errors
     def drop_chunk(self, chunk: str) -> None:
