@@ -56,8 +56,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         # Tasks are long and I/O bound: take one message per free thread, no more.
         "worker_prefetch_multiplier": 1,
-        # Threads, not processes: each thread waits on Graph most of the time, and 64 of
-        # them in one process keep 64 requests in flight with one token cache and one pool.
+        # Threads, not processes: each thread waits on Graph most of the time, and 32 of
+        # them in one process keep 32 requests in flight with one token cache and one pool.
         "worker_pool": "threads",
         "worker_concurrency": settings.concurrency,
         "task_default_queue": keys.QUEUE,

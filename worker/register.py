@@ -89,9 +89,10 @@ class Policy:
     max_attempts: int = 6
     get_before_post: bool = True
     backoff_base_s: float = 1.0
-    # The rows of a chunk go the common way together (worker.lockstep): with $batch on,
-    # where calls sent together share envelopes.
+    # The rows of a chunk go the common way together (worker.lockstep), this many at a
+    # time: with $batch on, where calls sent together share envelopes.
     lockstep: bool = False
+    wave: int = 20
 
 
 @dataclass(slots=True)
@@ -140,8 +141,12 @@ def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
             if deps.policy.lockstep and operation is Operation.CREATE:
                 from worker.lockstep import Lockstep  # it builds on RowJob, below
 
-                for alone in Lockstep(deps, batch_id).run(rows):
-                    alone.run()
+                # In waves: a message may hold hundreds of rows, and rows claimed but not
+                # yet sent are rows the safety valve cannot stop any more.
+                wave = deps.policy.wave
+                for first in range(0, len(rows), wave):
+                    for alone in Lockstep(deps, batch_id).run(rows[first : first + wave]):
+                        alone.run()
             else:
                 for row in rows:
                     RowJob(deps, batch_id, row, operation).run()

@@ -97,6 +97,7 @@ def build_runtime(
             get_before_post=settings.get_before_post,
             backoff_base_s=settings.backoff_base_s,
             lockstep=settings.batch_size > 1,
+            wave=settings.chunk_size,
         ),
         rng=random.Random(),
     )

@@ -22,15 +22,16 @@ DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 # all tenants; a tenth of it leaves room for other apps and for the adaptive limiter.
 DEFAULT_RATE_LIMIT_PER_S = 50.0
 # Celery threads per worker process, and $batch requests in flight: with $batch each
-# thread takes a whole chunk's rows along together (worker.lockstep). Measured (bench/,
-# no limit): 32 made ~390 rows/s, 64 ~510, 128 ~520.
-DEFAULT_CONCURRENCY = 64
+# thread takes DEFAULT_CHUNK_SIZE rows through the protocol together (worker.lockstep).
+# Measured (bench/, no limit, 12,000 rows): 32 threads x 10 rows ~390 rows/s, 64 x 10
+# ~540, 32 x 20 ~750 (one full envelope per step), 64 x 20 ~730.
+DEFAULT_CONCURRENCY = 32
 DEFAULT_RECOVERY_S = 120.0
 DEFAULT_MAX_ATTEMPTS = 6
 DEFAULT_RETENTION_DAYS = 30.0
 DEFAULT_IDEMPOTENCY_RETENTION_DAYS = 365.0
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
-DEFAULT_CHUNK_SIZE = 10
+DEFAULT_CHUNK_SIZE = 20  # Graph's $batch limit: one envelope per lock-step step
 DEFAULT_BACKOFF_BASE_S = 1.0
 DEFAULT_BATCH_SIZE = 20
 DEFAULT_INTAKE_MAX_BYTES = 5 * 1024 * 1024

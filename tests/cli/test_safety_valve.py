@@ -37,8 +37,13 @@ def test_a_missing_access_policy_pauses_the_run_and_resume_finishes_it(
 ) -> None:
     path = tmp_path / "meetings.csv"
     write_batch(sim, path, policy=False)
+    # At most 4 threads x 10 rows in flight when the valve shuts: the rows it cannot stop.
     env = command_env(
-        **sim.env(), REDIS_URL=redis_url, MEETREG_RATE_LIMIT="1000", MEETREG_CONCURRENCY="4"
+        **sim.env(),
+        REDIS_URL=redis_url,
+        MEETREG_RATE_LIMIT="1000",
+        MEETREG_CONCURRENCY="4",
+        MEETREG_CHUNK_SIZE="10",
     )
 
     result = meetreg("run", str(path), "--batch-id", "valve", env=env)
