@@ -54,7 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     with open_stack(5, None) as stack:
         path = write_csv(stack.workdir / "rows.csv", seed_meetings(stack.sim, "rt", args.rows))
         os.environ.update(stack.env({"MEETREG_RATE_LIMIT": "100000"}))
-        current = build_runtime(load_settings())
+        settings = load_settings()
+        current = build_runtime(settings)
         chunks: list[tuple[str, int, int]] = []
 
         def publish(sent: Iterable[tuple[str, int, int]]) -> int:
@@ -62,7 +63,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             chunks.extend(sent)
             return len(chunks) - before
 
-        enqueue_rows(read_rows(path), store=current.store, publish=publish, source=str(path))
+        enqueue_rows(
+            read_rows(path),
+            store=current.store,
+            publish=publish,
+            source=str(path),
+            chunk_size=settings.chunk_size,
+        )
         current.deps.leases.stop()
         asked: Counter[str] = Counter()
         send = AbstractConnection.send_packed_command

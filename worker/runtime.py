@@ -98,6 +98,7 @@ def build_runtime(
             backoff_base_s=settings.backoff_base_s,
             lockstep=settings.batch_size > 1,
             wave=settings.chunk_size,
+            threads=settings.concurrency,
         ),
         rng=random.Random(),
     )
