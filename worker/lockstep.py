@@ -92,13 +92,12 @@ class Lockstep:
     def _claim(self, rows: list[_Row]) -> list[_Row]:
         if not rows:
             return []
-        limiter = self.deps.limiter
         asked_at = time.monotonic()
         results = self.store.claim_many(
             self.batch_id,
             [(r.job.row, r.meeting_id, r.job.token) for r in rows],
             self.deps.leases.lease_ms,
-            slot=(limiter.slot_keys, limiter.slot_args()),
+            slot=self.deps.limiter.slot_request(),
             get_first=self.deps.policy.get_before_post,
         )
         claimed = []
@@ -109,7 +108,7 @@ class Lockstep:
                 job.lease = (r.meeting_id, job.token)
                 job.slot, job.slot_asked_at = slot, asked_at
                 r.posted_before = record.posted_by == job.ref
-                r.must_look = self.deps.policy.get_before_post or record.posts > 0
+                r.must_look = self.deps.policy.looks_first(record)
                 claimed.append(r)
             elif claim in (Claim.BUSY, Claim.DONE):
                 self.alone.append(Alone(job))  # waits for the lease, or ends `skipped`
@@ -141,12 +140,11 @@ class Lockstep:
     def _post(self, rows: list[_Row]) -> None:
         if not rows:
             return
-        limiter = self.deps.limiter
         asked_at = time.monotonic()
         results = self.store.record_post_many(
             self.batch_id,
             [(r.job.row, r.meeting_id, r.job.token) for r in rows],
-            slot=(limiter.slot_keys, limiter.slot_args()),
+            slot=self.deps.limiter.slot_request(),
         )
         graph = self.deps.graph
         posting = []

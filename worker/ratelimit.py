@@ -325,6 +325,10 @@ class RateLimiter:
         """`reserve_slot`'s arguments after its keys: burst, cap, then the tuning."""
         return [self.burst, self.cap_per_s, *self.tuning.args()]
 
+    def slot_request(self) -> tuple[list[str], list[float]]:
+        """Keys and arguments for a store script that reserves a slot as it writes."""
+        return (self.slot_keys, self.slot_args())
+
     @store_errors
     def settle(
         self, wait_ms: float, reserved: bool, slot_id: str = "", asked_at: float | None = None

@@ -49,7 +49,7 @@ from worker.leases import LeaseKeeper
 from worker.logs import add_context, row_context
 from worker.models import Operation, RowRecord, RowState, is_guid
 from worker.ratelimit import RateLimiter
-from worker.store import Claim, Ending, MeetingRecord, OutcomeStore, Slot, SlotRequest, row_ref
+from worker.store import Claim, Ending, MeetingRecord, OutcomeStore, Slot, row_ref
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -97,6 +97,11 @@ class Policy:
     lockstep: bool = False
     wave: int = 20
     threads: int = 32  # MEETREG_CONCURRENCY: the threads of a worker process
+
+    def looks_first(self, record: MeetingRecord) -> bool:
+        """GET before the POST: always with get_before_post, else when a POST of ours may
+        have reached Graph."""
+        return self.get_before_post or record.posts > 0
 
 
 @dataclass(slots=True)
@@ -259,7 +264,7 @@ class RowJob:
     def _create(self, user_id: str, meeting_id: str, record: MeetingRecord) -> RowState | None:
         # A registration found after this row's own earlier POST is that POST's doing.
         posted_before = record.posted_by == self.ref
-        if self.deps.policy.get_before_post or record.posts > 0:
+        if self.deps.policy.looks_first(record):
             found = self._call(lambda: self.deps.graph.get_registration(user_id, meeting_id))
             if found is not None:
                 return self._succeed(self.found_state(found, posted_before), found)
@@ -338,10 +343,6 @@ class RowJob:
         else:
             self.slot_at = self.deps.limiter.acquire()
 
-    def _slot_request(self) -> SlotRequest:
-        limiter = self.deps.limiter
-        return (limiter.slot_keys, limiter.slot_args())
-
     def _claim(self, meeting_id: str) -> tuple[MeetingRecord, bool]:
         """Take the meeting's lease (waiting while another row holds it: it is working), or
         learn that the meeting is done (True). One round trip when nobody else holds it."""
@@ -355,7 +356,7 @@ class RowJob:
                 meeting_id,
                 token,
                 self.deps.leases.lease_ms,
-                slot=self._slot_request(),
+                slot=self.deps.limiter.slot_request(),
                 # An undo always looks first: it deletes only the registration it recorded.
                 get_first=undo or self.deps.policy.get_before_post,
                 done_states=self.operation.done_states,
@@ -379,7 +380,11 @@ class RowJob:
         assert self.lease is not None
         self.slot_asked_at = time.monotonic()
         code, self.slot = self.store.record_post(
-            self.batch_id, self.row, meeting_id, self.lease[1], slot=self._slot_request()
+            self.batch_id,
+            self.row,
+            meeting_id,
+            self.lease[1],
+            slot=self.deps.limiter.slot_request(),
         )
         if code != 1:
             self.deps.leases.released(*self.lease)
@@ -538,18 +543,7 @@ class RowJob:
         )
 
     def _store_ending(self, ending: Ending) -> RowState | None:
-        saved, paused = self.store.finish(
-            self.batch_id,
-            ending.row,
-            meeting_id=ending.meeting_id,
-            token=ending.token,
-            meeting_state=ending.meeting_state,
-            registration_id=ending.registration_id,
-            kind=ending.kind,
-            signature=ending.signature,
-            user_id=ending.user_id,
-        )
-        return self.stored(saved, paused)
+        return self.stored(*self.store.end(self.batch_id, ending))
 
     def stored(self, saved: bool, paused: bool) -> RowState | None:
         """Log the stored ending and let go of the lease; the state, None if not saved."""

@@ -779,9 +779,16 @@ class OutcomeStore:
 
         Returns (saved: False when the row was final already, paused: this row's failure
         paused the batch)."""
-        ending = Ending(
-            row, meeting_id, token, meeting_state, registration_id, kind, signature, user_id
+        return self.end(
+            batch_id,
+            Ending(
+                row, meeting_id, token, meeting_state, registration_id, kind, signature, user_id
+            ),
         )
+
+    @store_errors
+    def end(self, batch_id: str, ending: Ending) -> tuple[bool, bool]:
+        """`finish`, for an ending already gathered (worker.register)."""
         return self._finished(batch_id, ending, self._finish(*self._finish_call(batch_id, ending)))
 
     @store_errors

@@ -140,7 +140,7 @@ def test_claim_and_record_post_reserve_the_next_calls_rate_slot(
     store: OutcomeStore, redis_client: redis.Redis
 ) -> None:
     limiter = RateLimiter(redis_client, rate_per_s=10, tuning=Tuning(margin=1.0))
-    request = (limiter.slot_keys, limiter.slot_args())
+    request = limiter.slot_request()
     store.create_batch("b1", "f.csv", [row(1), row(2)])
     _, _, first = store.claim("b1", row(1), "m1", "a", 10_000, slot=request)
     _, second = store.record_post("b1", row(1), "m1", "a", slot=request)

@@ -140,33 +140,33 @@ class BatchSender:
                     httpx.RemoteProtocolError("no answer for this call in the $batch response")
                 )
             else:
-                call.answer.set_result(self._response(call, answer, response))
+                call.answer.set_result(_item_response(answer, response))
 
-    def _response(
-        self, call: _Call, answer: dict[str, Any], outer: httpx.Response
-    ) -> httpx.Response:
-        headers = answer.get("headers")
-        headers = dict(headers) if isinstance(headers, dict) else {}
-        if "request-id" not in {name.lower() for name in headers}:
-            outer_id = outer.headers.get("request-id")
-            if outer_id:
-                headers["request-id"] = outer_id
-        body = answer.get("body")
-        content = b"" if body is None else json.dumps(body).encode()
-        if body is not None:
-            headers.setdefault("Content-Type", "application/json")
-        status = answer.get("status")
-        item = httpx.Response(
-            status if isinstance(status, int) else 502,
-            headers={str(k): str(v) for k, v in headers.items()},
-            content=content,
-            # The envelope's request: the item travelled in it, and a Request of its own
-            # (a URL parsed per item) cost a sixth of a busy worker's CPU.
-            request=outer.request,
-        )
-        with contextlib.suppress(RuntimeError):  # a response built by hand has no time
-            item.elapsed = outer.elapsed  # an item's time is its envelope's (metrics)
-        return item
+
+def _item_response(answer: dict[str, Any], outer: httpx.Response) -> httpx.Response:
+    """A $batch item's answer as the response of a call of its own."""
+    headers = answer.get("headers")
+    headers = dict(headers) if isinstance(headers, dict) else {}
+    if "request-id" not in {name.lower() for name in headers}:
+        outer_id = outer.headers.get("request-id")
+        if outer_id:
+            headers["request-id"] = outer_id
+    body = answer.get("body")
+    content = b"" if body is None else json.dumps(body).encode()
+    if body is not None:
+        headers.setdefault("Content-Type", "application/json")
+    status = answer.get("status")
+    item = httpx.Response(
+        status if isinstance(status, int) else 502,
+        headers={str(k): str(v) for k, v in headers.items()},
+        content=content,
+        # The envelope's request: the item travelled in it, and a Request of its own
+        # (a URL parsed per item) cost a sixth of a busy worker's CPU.
+        request=outer.request,
+    )
+    with contextlib.suppress(RuntimeError):  # a response built by hand has no time
+        item.elapsed = outer.elapsed  # an item's time is its envelope's (metrics)
+    return item
 
 
 def _item(item_id: str, call: _Call) -> dict[str, Any]:
