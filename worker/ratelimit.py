@@ -55,6 +55,7 @@ from redis.commands.core import Script
 from worker import keys
 from worker.errors import StoreError
 from worker.redis_conn import store_errors
+from worker.slot_clock import SlotClock
 
 
 class Throttled(NamedTuple):
@@ -315,6 +316,7 @@ class RateLimiter:
         self._rate_now: Script = client.register_script(_RATE_NOW)
         self._pause_left: Script = client.register_script(_PAUSE_LEFT)
         self._pause = PauseWatch(self._read_pause_s, self.tuning.pause_poll_s)
+        self._clock = SlotClock()
 
     @property
     def slot_keys(self) -> list[str]:
@@ -337,8 +339,9 @@ class RateLimiter:
         asked for at `asked_at` (monotonic s; default now). If a pause began meanwhile, or
         the slot was missed, take a new one. Returns the slot's time (monotonic s)."""
         asked_at = time.monotonic() if asked_at is None else asked_at
-        if self._keep(wait_ms, reserved, asked_at):
-            return asked_at + max(0.0, wait_ms) / 1000
+        due = self._clock.due(max(0.0, wait_ms), slot_id, asked_at)
+        if self._keep(due, wait_ms, reserved):
+            return due
         return self.acquire(given_up=slot_id if reserved else "")
 
     @store_errors
@@ -350,20 +353,21 @@ class RateLimiter:
             wait_ms, reserved, slot_id = self._reserve(
                 keys=_KEYS, args=[*self.slot_args(), given_up]
             )
-            if self._keep(float(wait_ms), bool(int(reserved)), asked_at):
-                return asked_at + max(0.0, float(wait_ms)) / 1000
-            given_up = slot_id.decode() if isinstance(slot_id, bytes) else str(slot_id)
+            slot_id = slot_id.decode() if isinstance(slot_id, bytes) else str(slot_id)
+            due = self._clock.due(max(0.0, float(wait_ms)), slot_id, asked_at)
+            if self._keep(due, float(wait_ms), bool(int(reserved))):
+                return due
+            given_up = slot_id
 
-    def _keep(self, wait_ms: float, reserved: bool, asked_at: float) -> bool:
-        """Sleep until the slot; True if the request may go now.
+    def _keep(self, due: float, wait_ms: float, reserved: bool) -> bool:
+        """Sleep until the slot, `due` (monotonic s; see SlotClock); True if the request
+        may go now.
 
-        Its time counts from when it was asked for, not from when the answer was read (a
-        busy process reads it late). It is given up if a pause began while we waited: the
-        request would land inside the window Graph asked everyone to keep quiet. And if
-        this thread woke too late for it: requests that missed their slots in a stall
-        would all go at once when it ends, a clump over the limit.
+        It is given up if a pause began while we waited: the request would land inside
+        the window Graph asked everyone to keep quiet. And if this thread woke too late
+        for it: requests that missed their slots in a stall would all go at once when it
+        ends, a clump over the limit.
         """
-        due = asked_at + wait_ms / 1000
         left_s = due - time.monotonic()
         if left_s > 0:
             self._sleep(left_s)
