@@ -193,8 +193,6 @@ class RowJob:
         self.batch_id = batch_id
         self.row = row
         self.operation = operation
-        # The one place the operation picks its Graph calls and outcomes; all else is shared.
-        self._work = self._create if operation is Operation.CREATE else self._disable
         self.ref = row_ref(batch_id, row.seq)
         # Unique to this job, not only to the row: two copies of one chunk (the sweeper's
         # and the original, or a resumed batch) may run the same row in one process at
@@ -259,7 +257,11 @@ class RowJob:
         record, done = self._claim(meeting_id)
         if done:
             return self._already_done(record)
-        return self._work(user_id, meeting_id, record)
+        # The one place the operation picks its Graph calls and outcomes; all else is shared.
+        # (Picked here, not kept on the job: a bound method kept on its own object is a
+        # reference cycle, a row's worth of garbage only the collector's passes free.)
+        work = self._create if self.operation is Operation.CREATE else self._disable
+        return work(user_id, meeting_id, record)
 
     def _create(self, user_id: str, meeting_id: str, record: MeetingRecord) -> RowState | None:
         # A registration found after this row's own earlier POST is that POST's doing.
