@@ -413,7 +413,8 @@ def _problem(status: int, message: str, headers: dict[str, Any] | None = None) -
 
 def serve_deps(settings: Settings, store: OutcomeStore) -> ServeDeps:
     """The app's dependencies from the settings: the worker tasks' publishers included."""
-    from worker.tasks import publish_change, publish_chunks, publish_lifecycle
+    from worker.publish import publish_chunks
+    from worker.tasks import publish_change, publish_lifecycle
 
     def secret(value: SecretStr | None) -> str | None:
         return None if value is None else value.get_secret_value()

@@ -26,8 +26,7 @@ from worker.errors import ConfigError
 from worker.logs import configure_logging
 from worker.redis_conn import CONNECT_TIMEOUT_S, SENTINEL_OPTIONS, SOCKET_TIMEOUT_S
 from worker.redis_target import RedisTarget
-from worker.runtime import current_settings
-from worker.settings import BEAT_TICK_S, Settings
+from worker.settings import BEAT_TICK_S, Settings, current_settings
 
 # Longer than any task can take: a chunk of rows waiting out throttling for hours must
 # not be handed to a second worker by the broker. Dead workers are found by the sweeper.

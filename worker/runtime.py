@@ -22,10 +22,9 @@ from worker.graph.calendar import CalendarApi, require_app_only
 from worker.graph.client import GraphClient
 from worker.leases import LeaseKeeper
 from worker.ratelimit import RateLimiter
-from worker.redis_conn import connect
 from worker.register import Deps, GraphApi, Policy
-from worker.settings import Settings, load_settings
-from worker.store import OutcomeStore
+from worker.settings import Settings, current_settings
+from worker.store import OutcomeStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -52,20 +51,6 @@ class Runtime:
         if close_graph is not None:
             close_graph()
         self.redis.close()
-
-
-def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
-    """A Redis client and the outcome store on it; raises ConfigError without REDIS_URL."""
-    target = settings.require_redis()
-    client = connect(target, max_connections=settings.concurrency * 2 + 8)
-    store = OutcomeStore(
-        client,
-        retention_days=settings.retention_days,
-        idempotency_retention_days=settings.idempotency_retention_days,
-        pause_after=settings.pause_after,
-        pause_min_users=settings.pause_min_users,
-    )
-    return client, store
 
 
 def build_runtime(
@@ -108,20 +93,6 @@ def build_runtime(
 
 _lock = threading.Lock()
 _current: tuple[int, Runtime] | None = None
-_settings: Settings | None = None
-
-
-def use_settings(settings: Settings) -> None:
-    """Make this process use `settings` instead of reading the environment (meetreg run)."""
-    global _settings
-    _settings = settings
-
-
-def current_settings() -> Settings:
-    global _settings
-    if _settings is None:
-        _settings = load_settings()
-    return _settings
 
 
 def runtime(*, must_sign_in: bool = False) -> Runtime:

@@ -334,3 +334,19 @@ def load_settings(**overrides: object) -> Settings:
         name = _FIELD_TO_ENV.get(field, field)
         message = first["msg"].removeprefix("Value error, ")
         raise ConfigError(f"{name}: {message}") from None
+
+
+_settings: Settings | None = None
+
+
+def use_settings(settings: Settings) -> None:
+    """Make this process use `settings` instead of reading the environment (meetreg run)."""
+    global _settings
+    _settings = settings
+
+
+def current_settings() -> Settings:
+    global _settings
+    if _settings is None:
+        _settings = load_settings()
+    return _settings

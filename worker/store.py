@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import IntEnum
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import redis
 from redis.commands.core import Script
@@ -30,7 +30,10 @@ from worker import keys, metrics
 from worker.errors import InputError, StoreError, UnknownBatchError
 from worker.models import FINAL_STATES, Operation, RowRecord, RowState
 from worker.ratelimit import RESERVE_FUNCTION
-from worker.redis_conn import redis_now_ms, store_errors
+from worker.redis_conn import connect, redis_now_ms, store_errors
+
+if TYPE_CHECKING:
+    from worker.settings import Settings
 
 DAY_S = 86_400
 # The safety valve (see _FINISH): this many rows in a row failing the same way, for at
@@ -1027,3 +1030,17 @@ def as_text(value: bytes | str) -> str:
 
 def _decode_row(raw: bytes | str) -> RowRecord:
     return RowRecord.from_json_dict(json.loads(raw))
+
+
+def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
+    """A Redis client and the outcome store on it; raises ConfigError without REDIS_URL."""
+    target = settings.require_redis()
+    client = connect(target, max_connections=settings.concurrency * 2 + 8)
+    store = OutcomeStore(
+        client,
+        retention_days=settings.retention_days,
+        idempotency_retention_days=settings.idempotency_retention_days,
+        pause_after=settings.pause_after,
+        pause_min_users=settings.pause_min_users,
+    )
+    return client, store

@@ -16,11 +16,10 @@ import contextlib
 import logging
 import random
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import redis
 from celery import Task
 from celery.signals import (
     celeryd_after_setup,
@@ -29,7 +28,6 @@ from celery.signals import (
     worker_ready,
     worker_shutdown,
 )
-from kombu.exceptions import OperationalError
 
 from jobs.events import handle_change
 from jobs.inbox import Inbox
@@ -43,10 +41,12 @@ from worker.backoff import retry_wait_s
 from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
 from worker.graph.credentials import build_token_source
 from worker.metrics import SharedGauges, serve_metrics
+from worker.publish import publish_chunks
 from worker.recovery import Sweeper
 from worker.redis_eviction import read_eviction_policy
 from worker.register import chunk_name, process_chunk
-from worker.runtime import close_runtime, current_settings, runtime
+from worker.runtime import close_runtime, runtime
+from worker.settings import current_settings
 
 log = logging.getLogger(__name__)
 
@@ -216,19 +216,3 @@ def _stop_sweeper(**_: Any) -> None:
     if _sweeper is not None:
         _sweeper.stop()
     close_runtime()
-
-
-def publish_chunks(chunks: Iterable[tuple[str, int, int]]) -> int:
-    """Send many chunks over one broker connection; returns how many were sent. Raises
-    StoreError when the broker (Redis) fails."""
-    sent = 0
-    try:
-        with app.producer_or_acquire() as producer:
-            for batch_id, start, stop in chunks:
-                process_chunk_task.apply_async(
-                    args=[batch_id, start, stop], queue=keys.QUEUE, producer=producer
-                )
-                sent += 1
-    except (OperationalError, redis.RedisError) as exc:
-        raise StoreError(f"cannot send to the queue: {type(exc).__name__}: {exc}") from exc
-    return sent

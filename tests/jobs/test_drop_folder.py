@@ -20,8 +20,8 @@ from jobs.drop_folder import (
     take_folder,
 )
 from jobs.enqueue import check_batch_id
-from worker.runtime import open_store
 from worker.settings import load_settings
+from worker.store import open_store
 
 DAY = date(2026, 11, 28)
 

@@ -25,9 +25,8 @@ from jobs.subscriptions import SubscriptionBook, SubscriptionRecord
 from worker import keys
 from worker.errors import ConfigError
 from worker.graph.calendar import CalendarApi
-from worker.runtime import open_store
 from worker.settings import load_settings
-from worker.store import OutcomeStore
+from worker.store import OutcomeStore, open_store
 
 NOW = datetime(2026, 11, 28, 2, 0, 3, tzinfo=UTC)
 GOOD = f"user_id,meeting_id\n{ORGANIZER},m-1\n{ORGANIZER},m-2\n"
