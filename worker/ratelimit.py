@@ -4,7 +4,7 @@ Graph publishes no limit for this API (GRAPH.md): meetreg is given a cap
 (`MEETREG_RATE_LIMIT`) and finds the real limit from Graph's 429s. Each request first
 reserves a slot with one Lua call, in the same round trip as the row's store write when
 there is one (see `RESERVE_FUNCTION`). Time is Redis' clock (`TIME`), so machines need not
-agree on theirs.
+agree on theirs; `SlotClock` turns a slot's time into this process's clock.
 
 - **Pacing (GCRA).** `rate:tat` holds the theoretical arrival time; slots are
   `1 / (margin x rate)` apart, so requests leave evenly spaced, never in bursts that a
