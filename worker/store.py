@@ -272,9 +272,6 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS: inflight. ARGV: now_ms, limit, next_deadline_ms. Claim the chunks whose holder
-# stopped renewing them by pushing their deadline out, atomically, so only one sweeper
-# re-sends each; if that sweeper dies before sending, the chunk expires again.
 # KEYS: inflight. ARGV: ttl (ms), then the chunks. Each held until Redis' now + ttl.
 _HOLD_CHUNKS = """
 local t = redis.call('TIME')
@@ -283,6 +280,9 @@ for i = 2, #ARGV do redis.call('ZADD', KEYS[1], deadline, ARGV[i]) end
 return #ARGV - 1
 """
 
+# KEYS: inflight. ARGV: now_ms, limit, next_deadline_ms. Claim the chunks whose holder
+# stopped renewing them by pushing their deadline out, atomically, so only one sweeper
+# re-sends each; if that sweeper dies before sending, the chunk expires again.
 _CLAIM_EXPIRED = """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
 for _, chunk in ipairs(expired) do redis.call('ZADD', KEYS[1], ARGV[3], chunk) end
