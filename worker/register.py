@@ -306,7 +306,7 @@ class RowJob:
             self.row.http_status = found.status
             self.row.request_id = found.request_id or ""
             self.row.error = f"the meeting now has registration {found.id}, not {ours}: left alone"
-            return self._finish(RowState.CHANGED, signature="ok")
+            return self._finish(self.ending(RowState.CHANGED, signature="ok"))
         self._record_post(meeting_id)
         deletion = self._call(lambda: self.deps.graph.delete_registration(user_id, meeting_id))
         return self._removed(deletion)
@@ -318,10 +318,12 @@ class RowJob:
         self.row.request_id = deletion.request_id or ""
         self.row.error = ""
         return self._finish(
-            state,
-            meeting_state=state,
-            registration_id=self.row.registration_id,
-            signature="ok",
+            self.ending(
+                state,
+                meeting_state=state,
+                registration_id=self.row.registration_id,
+                signature="ok",
+            )
         )
 
     @staticmethod
@@ -458,15 +460,15 @@ class RowJob:
         """The meeting succeeded before. If this very row did it, keep its outcome."""
         self.row.registration_id = record.registration_id
         if record.done_by == self.ref:
-            return self._finish(RowState(record.state))
+            return self._finish(self.ending(RowState(record.state)))
         self.row.http_status = None
         self.row.error = f"already done by {record.done_by}" if record.done_by else ""
-        return self._finish(RowState.SKIPPED)
+        return self._finish(self.ending(RowState.SKIPPED))
 
     def _succeed(
         self, state: RowState, found: Registration, status: int | None = None
     ) -> RowState | None:
-        return self._store_ending(self.success(state, found, status))
+        return self._finish(self.success(state, found, status))
 
     def success(self, state: RowState, found: Registration, status: int | None = None) -> Ending:
         """The row's ending when Graph showed (or made) its registration."""
@@ -487,7 +489,7 @@ class RowJob:
         self.row.error = exc.describe()
         self.row.request_id = exc.request_id or ""
         signature = f"{exc.status or '-'} {exc.code or exc.message}"
-        return self._finish(RowState.FAILED, signature=signature)
+        return self._finish(self.ending(RowState.FAILED, signature=signature))
 
     def _pause(self, exc: GraphAuthError) -> None:
         """No token can be had, or Graph refuses a fresh one: every row would fail the
@@ -499,26 +501,6 @@ class RowJob:
         self._save(RowState.QUEUED)
         self._log(
             logging.ERROR, "batch %s paused: sign-in failed: %s", self.batch_id, exc.describe()
-        )
-
-    def _finish(
-        self,
-        state: RowState,
-        *,
-        meeting_state: RowState | None = None,
-        registration_id: str = "",
-        kind: str = "",
-        signature: str = "",
-    ) -> RowState | None:
-        """Store the final state (and the meeting's, and give the lease back) at once."""
-        return self._store_ending(
-            self.ending(
-                state,
-                meeting_state=meeting_state,
-                registration_id=registration_id,
-                kind=kind,
-                signature=signature,
-            )
         )
 
     def ending(
@@ -544,7 +526,8 @@ class RowJob:
             self.row.user_id,
         )
 
-    def _store_ending(self, ending: Ending) -> RowState | None:
+    def _finish(self, ending: Ending) -> RowState | None:
+        """Store the final state (and the meeting's, and give the lease back) at once."""
         return self.stored(*self.store.end(self.batch_id, ending))
 
     def stored(self, saved: bool, paused: bool) -> RowState | None:
