@@ -71,9 +71,9 @@ class Tuning:
     """How the limiter paces and adapts. Fractions are of the rate in force."""
 
     # Pace at this share of the rate: arrival jitter must not push a window over the limit.
-    # Measured (bench/, a known 200/s limit, 60 s): at 0.97 a 429 every ~7 s, each a 1 s
-    # pause for every worker (arrivals bunch by up to ~40 ms: envelopes, threads, the
-    # network); at 0.96 none.
+    # Measured (bench/, a known 200/s limit): at 0.97 a 429 every ~7 s, each a 1 s pause
+    # for every worker (arrivals bunch by up to ~40 ms: envelopes, threads, the network);
+    # at 0.96 none on a quiet hour, about one a minute on a noisy one (README).
     margin: float = 0.96
     # Slow start: the first rate (if the cap is higher) and how fast it doubles. At 100 ms
     # latency a 429 comes back before the rate has grown by a third.
@@ -339,8 +339,8 @@ class RateLimiter:
         asked for at `asked_at` (monotonic s; default now). If a pause began meanwhile, or
         the slot was missed, take a new one. Returns the slot's time (monotonic s)."""
         asked_at = time.monotonic() if asked_at is None else asked_at
-        due = self._clock.due(max(0.0, wait_ms), slot_id, asked_at)
-        if self._keep(due, wait_ms, reserved):
+        due = self._keep(wait_ms, reserved, slot_id, asked_at)
+        if due is not None:
             return due
         return self.acquire(given_up=slot_id if reserved else "")
 
@@ -354,28 +354,31 @@ class RateLimiter:
                 keys=_KEYS, args=[*self.slot_args(), given_up]
             )
             slot_id = slot_id.decode() if isinstance(slot_id, bytes) else str(slot_id)
-            due = self._clock.due(max(0.0, float(wait_ms)), slot_id, asked_at)
-            if self._keep(due, float(wait_ms), bool(int(reserved))):
+            due = self._keep(float(wait_ms), bool(int(reserved)), slot_id, asked_at)
+            if due is not None:
                 return due
             given_up = slot_id
 
-    def _keep(self, due: float, wait_ms: float, reserved: bool) -> bool:
-        """Sleep until the slot, `due` (monotonic s; see SlotClock); True if the request
-        may go now.
+    def _keep(self, wait_ms: float, reserved: bool, slot_id: str, asked_at: float) -> float | None:
+        """Sleep until the slot `slot_id`, reserved by a call made at `asked_at`, is due
+        (see SlotClock); its time (monotonic s) if the request may go now, else None.
 
         It is given up if a pause began while we waited: the request would land inside
         the window Graph asked everyone to keep quiet. And if this thread woke too late
         for it: requests that missed their slots in a stall would all go at once when it
         ends, a clump over the limit.
         """
+        due = self._clock.due(max(0.0, wait_ms), slot_id, asked_at)
         left_s = due - time.monotonic()
         if left_s > 0:
             self._sleep(left_s)
         if not reserved:
-            return False
+            return None
         if wait_ms <= 0:  # not paced: the rate is not what holds us back
-            return True
-        return time.monotonic() - due <= self.tuning.late_s and not self._pause.paused()
+            return due
+        if time.monotonic() - due <= self.tuning.late_s and not self._pause.paused():
+            return due
+        return None
 
     @store_errors
     def throttled(
