@@ -71,10 +71,12 @@ class Tuning:
     """How the limiter paces and adapts. Fractions are of the rate in force."""
 
     # Pace at this share of the rate: arrival jitter must not push a window over the limit.
-    # Measured (bench/, a known 200/s limit): at 0.97 a 429 every ~7 s, each a 1 s pause
-    # for every worker (arrivals bunch by up to ~40 ms: envelopes, threads, the network);
-    # at 0.96 none on a quiet hour, about one a minute on a noisy one (README).
-    margin: float = 0.96
+    # A window can hold the pace times (1 s + the spread of sends after their slots), and
+    # `$batch`'s linger (worker/graph/batching.py) is most of that spread. Measured
+    # (bench/, a known 200/s limit, quiet hour): with a 25 ms linger, 0.96 peaked at 198
+    # requests in a second and 0.97 at 200, one short of a 429 (each a 1 s pause for
+    # every worker); with a 10 ms linger 0.97 peaks at 197 (README, Benchmarks).
+    margin: float = 0.97
     # Slow start: the first rate (if the cap is higher) and how fast it doubles. At 100 ms
     # latency a 429 comes back before the rate has grown by a third.
     start_rate_per_s: float = 100.0
@@ -96,7 +98,7 @@ class Tuning:
     idle_s: float = 60.0
     # A thread that wakes this long after its slot takes a new one (see RateLimiter._keep).
     # The requests a stall lets go at once are at most late_s x rate: kept under the
-    # margin's headroom, (1 - margin) x 1 s = 40 ms, they cannot tip a second over.
+    # margin's headroom, (1 - margin) x 1 s = 30 ms, they cannot tip a second over.
     late_s: float = 0.02
     # How often each process reads the shared pause in the background (see PauseWatch).
     pause_poll_s: float = 0.02
