@@ -1,9 +1,10 @@
 """Turning a source's rows into a batch: recorded in the outcome store, then enqueued.
 
 One pass over the source writes every row to Redis in pipelined pages; the batch's
-header goes last and the chunk messages after it. A source refused part-way (a broken
-quote on line 90,000) leaves only header-less rows behind, which no command shows, and
-which are deleted at once: nothing is half-enqueued.
+header goes last and the chunk messages after it. Duplicate rows are found in Redis too,
+a page at a time, so the producer's memory stays flat whatever the file's size. A source
+refused part-way (a broken quote on line 90,000) leaves only header-less rows behind,
+which no command shows, and which are deleted at once: nothing is half-enqueued.
 
 Enqueueing an existing batch id again resumes it: the source must have as many rows,
 and only chunks holding rows that are not final yet are sent again.
@@ -14,12 +15,14 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from itertools import islice
 from pathlib import Path
 
-from jobs.csv_source import InvalidRow, SourceRow, read_rows
+from jobs.csv_source import InvalidRow, SourceRow, ValidRow, read_rows
 from worker.errors import InputError
 from worker.models import AllowedRegistrant, Operation, RowRecord, RowState
 from worker.store import OutcomeStore
@@ -32,6 +35,10 @@ BATCH_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
 Chunk = tuple[str, int, int]
 PublishMany = Callable[[Iterable[Chunk]], int]
+# For each (row key, line), the first line that had the key, remembering the new ones.
+FirstLines = Callable[[Sequence[tuple[bytes, int]]], list[int]]
+# Rows whose duplicates are looked up together: one Redis round trip per page.
+DEDUP_PAGE = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,38 +63,67 @@ def check_batch_id(batch_id: str) -> str:
     return batch_id
 
 
-def to_records(rows: Iterable[SourceRow]) -> Iterator[RowRecord]:
-    """Number the rows and mark what needs no Graph call: invalid rows and duplicates."""
+def to_records(
+    rows: Iterable[SourceRow], first_lines: FirstLines | None = None
+) -> Iterator[RowRecord]:
+    """Number the rows and mark what needs no Graph call: invalid rows and duplicates.
+
+    `first_lines` remembers the rows seen (`OutcomeStore.first_lines` for a batch being
+    written); by default a dict in memory, about 125 bytes per row.
+    """
+    first_lines = first_lines or lines_in_memory()
+    numbered = enumerate(rows, start=1)
+    while page := list(islice(numbered, DEDUP_PAGE)):
+        records = [_record(seq, row) for seq, row in page]
+        keyed = [
+            (record, _row_key(row))
+            for record, (_, row) in zip(records, page, strict=True)
+            if isinstance(row, ValidRow)
+        ]
+        firsts = first_lines([(key, record.line) for record, key in keyed])
+        for (record, _), first in zip(keyed, firsts, strict=True):
+            if first != record.line:
+                record.status = RowState.SKIPPED
+                record.error = f"duplicate of line {first}"
+        yield from records
+
+
+def lines_in_memory() -> FirstLines:
+    """A `FirstLines` for rows that are not written anywhere (a dry run)."""
     first_line: dict[bytes, int] = {}
-    for seq, row in enumerate(rows, start=1):
-        if isinstance(row, InvalidRow):
-            yield RowRecord(
-                seq=seq,
-                line=row.line,
-                user_id=row.user_id,
-                meeting_id=row.meeting_id,
-                allowed_registrant=row.allowed_registrant,
-                status=RowState.INVALID,
-                error=row.error,
-            )
-            continue
-        request = row.request
-        record = RowRecord(
+
+    def first_lines(seen: Sequence[tuple[bytes, int]]) -> list[int]:
+        return [first_line.setdefault(key, line) for key, line in seen]
+
+    return first_lines
+
+
+def _record(seq: int, row: SourceRow) -> RowRecord:
+    if isinstance(row, InvalidRow):
+        return RowRecord(
             seq=seq,
             line=row.line,
-            user_id=request.user_id,
-            meeting_id=request.meeting_id or "",
-            join_web_url=request.join_web_url or "",
-            allowed_registrant=str(request.allowed_registrant),
-            status=RowState.QUEUED,
+            user_id=row.user_id,
+            meeting_id=row.meeting_id,
+            allowed_registrant=row.allowed_registrant,
+            status=RowState.INVALID,
+            error=row.error,
         )
-        # A digest, not the ids: a million long ids would cost hundreds of MB here.
-        digest = hashlib.blake2b("\x00".join(request.dedup_key).encode(), digest_size=16).digest()
-        earlier = first_line.setdefault(digest, row.line)
-        if earlier != row.line:
-            record.status = RowState.SKIPPED
-            record.error = f"duplicate of line {earlier}"
-        yield record
+    request = row.request
+    return RowRecord(
+        seq=seq,
+        line=row.line,
+        user_id=request.user_id,
+        meeting_id=request.meeting_id or "",
+        join_web_url=request.join_web_url or "",
+        allowed_registrant=str(request.allowed_registrant),
+        status=RowState.QUEUED,
+    )
+
+
+def _row_key(row: ValidRow) -> bytes:
+    """What makes two rows the same request. A digest, not the ids: shorter in Redis."""
+    return hashlib.blake2b("\x00".join(row.request.dedup_key).encode(), digest_size=16).digest()
 
 
 def chunks_to_send(records: Iterable[RowRecord], batch_id: str, chunk_size: int) -> Iterator[Chunk]:
@@ -129,11 +165,15 @@ def enqueue_rows(
     if store.batch_exists(batch_id):
         return _resume(rows, store=store, publish=publish, batch_id=batch_id, chunk_size=chunk_size)
     finals = bytearray()  # one byte per row: 1 if it needs no Graph call (invalid, duplicate)
+    store.forget_first_lines(batch_id)  # left by an attempt cut short, if any
+    records = to_records(rows, partial(store.first_lines, batch_id))
     try:
-        total = store.create_batch(batch_id, source, _noting_finals(to_records(rows), finals))
+        total = store.create_batch(batch_id, source, _noting_finals(records, finals))
     except BaseException:
         store.delete_batch(batch_id)
         raise
+    finally:
+        store.forget_first_lines(batch_id)
     size = chunk_size_for(total, chunk_size)
     unfinished = (seq for seq, final in enumerate(finals, start=1) if not final)
     sent = publish(_runs(unfinished, batch_id, size))

@@ -91,6 +91,11 @@ def lease(meeting_id: str) -> str:
     return f"{PREFIX}lease:{meeting_key(meeting_id)}"
 
 
+def first_lines(batch_id: str) -> str:
+    """The rows seen so far while a batch is written: row key -> first line (duplicates)."""
+    return f"{PREFIX}lines:{batch_id}"
+
+
 def stats(batch_id: str) -> str:
     return f"{PREFIX}stats:{batch_id}"
 

@@ -19,7 +19,8 @@ from pipeline_helpers import (
     rows,
 )
 
-from jobs.enqueue import requeue_failed
+from jobs.enqueue import DEDUP_PAGE, requeue_failed
+from worker import keys
 from worker.models import RowState
 from worker.register import process_chunk
 from worker.runtime import Runtime, build_runtime
@@ -122,6 +123,26 @@ def test_invalid_and_duplicate_rows_are_final_without_a_call(
         and "allowed_registrant" in invalid_registrant.error
     )
     assert posts(sim) == 1
+
+
+def test_a_duplicate_pages_after_its_first_row_is_still_skipped(
+    batch: Batch, runtime: Runtime
+) -> None:
+    # Duplicates are looked up in Redis a page at a time: the first row of a pair may be
+    # in an earlier page, or in the same one.
+    meetings = [f"m-{n}" for n in range(DEDUP_PAGE + 5)] + ["m-0", "m-1000", "m-1000"]
+    batch_id = batch(HEADER + "".join(f"{ORGANIZER},{meeting},\n" for meeting in meetings))
+    skipped = [
+        (row.line, row.error) for row in rows(runtime, batch_id) if row.status is RowState.SKIPPED
+    ]
+    last = DEDUP_PAGE + 6  # the last distinct row's line (the header is line 1)
+    assert skipped == [
+        (last + 1, "duplicate of line 2"),
+        (last + 2, f"duplicate of line {1000 + 2}"),
+        (last + 3, f"duplicate of line {1000 + 2}"),
+    ]
+    assert runtime.store.batch_status(batch_id).counts["skipped"] == 3
+    assert not runtime.store.redis.exists(keys.first_lines(batch_id))  # nothing left behind
 
 
 def test_meeting_done_by_an_earlier_batch_is_skipped_without_a_call(
