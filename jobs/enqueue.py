@@ -25,7 +25,7 @@ from pathlib import Path
 from jobs.csv_source import InvalidRow, SourceRow, ValidRow, read_rows
 from worker.errors import InputError
 from worker.models import AllowedRegistrant, Operation, RowRecord, RowState
-from worker.store import OutcomeStore
+from worker.store import READ_PAGE, OutcomeStore
 
 # A message costs a worker's consumer thread several Redis round trips, one after another
 # (bench/, no limit: 10-row messages made ~540 rows/s, 30-row ones ~780): a batch is sent
@@ -243,19 +243,29 @@ def requeue_failed(
 
     Raises UnknownBatchError. A failed row whose POST may have reached Graph is still
     looked up (GET) before any new POST: the meeting's record remembers that POST.
+    The rows are put back a page at a time (one round trip each), and a chunk is published
+    only once all its rows are queued: memory stays flat however many rows failed.
     """
     status = store.batch_status(batch_id)
-    again: list[RowRecord] = []
-    for row in store.iter_rows(batch_id, status.total):
-        if row.status is RowState.FAILED:
-            row.status = RowState.QUEUED
-            row.http_status = None
-            row.error = ""
-            row.request_id = ""
-            store.save_row(batch_id, row, overwrite_final=True)
-            again.append(row)
-    publish(chunks_to_send(again, batch_id, chunk_size))
-    return len(again)
+    requeued = 0
+
+    def put_back() -> Iterator[RowRecord]:
+        nonlocal requeued
+        rows = store.iter_rows(batch_id, status.total)
+        while page := list(islice(rows, READ_PAGE)):
+            failed = [row for row in page if row.status is RowState.FAILED]
+            for row in failed:
+                row.status = RowState.QUEUED
+                row.http_status = None
+                row.error = ""
+                row.request_id = ""
+            store.save_rows(batch_id, failed, overwrite_final=True)
+            requeued += len(failed)
+            yield from failed
+
+    size = chunk_size_for(status.counts.get(str(RowState.FAILED), 0), chunk_size)
+    publish(chunks_to_send(put_back(), batch_id, size))
+    return requeued
 
 
 def resume_batch(

@@ -641,36 +641,49 @@ class OutcomeStore:
                 if row is not None:
                     yield row
 
-    @store_errors
     def save_row(self, batch_id: str, row: RowRecord, *, overwrite_final: bool = False) -> bool:
         """Store the row's new state and move the counters with it, atomically.
 
         Returns False when the row was already final (and `overwrite_final` is off): some
         other worker finished it, and its outcome stands.
         """
-        row.updated_at = now_iso()
-        result = self._set_row(
-            keys=[
-                keys.rows(batch_id),
-                keys.batch(batch_id),
-                keys.stats(batch_id),
-                keys.OPEN_BATCHES,
-            ],
-            args=[
+        (saved,) = self.save_rows(batch_id, [row], overwrite_final=overwrite_final)
+        return saved
+
+    @store_errors
+    def save_rows(
+        self, batch_id: str, rows: Sequence[RowRecord], *, overwrite_final: bool = False
+    ) -> list[bool]:
+        """`save_row` for many rows of the batch, in one round trip."""
+        if not rows:
+            return []
+        row_keys = [
+            keys.rows(batch_id),
+            keys.batch(batch_id),
+            keys.stats(batch_id),
+            keys.OPEN_BATCHES,
+        ]
+        updated_at = now_iso()
+        calls: list[ScriptCall] = []
+        for row in rows:
+            row.updated_at = updated_at
+            args = [
                 str(row.seq),
                 json.dumps(row.to_json_dict()),
                 str(row.status),
                 "any" if overwrite_final else "live",
                 self.retention_s,
-                row.updated_at,
+                updated_at,
                 batch_id,
-            ],
-        )
-        if result == -1:
-            raise StoreError(f"row {row.seq} of batch {batch_id!r} is not in the store")
-        if result == 1 and row.status.is_final and not overwrite_final:
-            metrics.count_row(row.status)  # "live": the row was not final before
-        return bool(result)
+            ]
+            calls.append((row_keys, args))
+        results = self._pipelined(self._set_row, calls)
+        for row, result in zip(rows, results, strict=True):
+            if result == -1:
+                raise StoreError(f"row {row.seq} of batch {batch_id!r} is not in the store")
+            if result == 1 and row.status.is_final and not overwrite_final:
+                metrics.count_row(row.status)  # "live": the row was not final before
+        return [bool(result) for result in results]
 
     # Meetings ------------------------------------------------------------------------------
 
