@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import redis
 
-from bench.harness import Child, child_env, machine_note, markdown_table, meetreg, organizers
+from bench.harness import machine_note, markdown_table, organizers, run_meetreg
 from jobs.embedded_redis import EmbeddedRedis
 from worker.store import OutcomeStore
 
@@ -87,19 +87,10 @@ def measure(rows: int) -> Measured | None:
         path = workdir / "meetings.csv"
         write_rows(path, rows)
         baseline_s = read_csv_s(path)  # also leaves the file in the page cache for both
-        started_at = time.monotonic()
-        child = Child(
-            meetreg("enqueue", str(path), "--batch-id", BATCH_ID),
-            child_env({"REDIS_URL": server.url}),
-            workdir,
-            workdir / "enqueue.log",
-        )
-        usage = child.wait(timeout_s=600)
-        wall_s = time.monotonic() - started_at
-        if usage is None or usage.exit_code != 0:
-            child.stop()
-            print(f"bench: meetreg enqueue failed:\n{child.output_tail()}", file=sys.stderr)
+        ran = run_meetreg(["enqueue", str(path), "--batch-id", BATCH_ID], server.url, workdir)
+        if ran is None:
             return None
+        usage, wall_s = ran
         client = redis.Redis.from_url(server.url)
         total = OutcomeStore(client).batch_status(BATCH_ID).total
         client.close()

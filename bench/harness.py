@@ -373,6 +373,24 @@ def meetreg(*args: str) -> list[str]:
     return [str(BIN / "meetreg"), *args]
 
 
+def run_meetreg(
+    args: Sequence[str], redis_url: str, workdir: Path, timeout_s: float = 600
+) -> tuple[Usage, float] | None:
+    """Run `meetreg ARGS` on that Redis to its end: what it cost and its wall time (s), or
+    None, having said why on stderr, if it failed."""
+    started_at = time.monotonic()
+    child = Child(
+        meetreg(*args), child_env({"REDIS_URL": redis_url}), workdir, workdir / f"{args[0]}.log"
+    )
+    usage = child.wait(timeout_s=timeout_s)
+    wall_s = time.monotonic() - started_at
+    if usage is None or usage.exit_code != 0:
+        child.stop()
+        print(f"bench: meetreg {args[0]} failed:\n{child.output_tail()}", file=sys.stderr)
+        return None
+    return usage, wall_s
+
+
 def celery_worker(name: str) -> list[str]:
     return [
         str(BIN / "celery"),

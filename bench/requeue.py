@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import redis
 
-from bench.harness import Child, child_env, machine_note, markdown_table, meetreg
+from bench.harness import machine_note, markdown_table, run_meetreg
 from jobs.embedded_redis import EmbeddedRedis
 from worker.models import RowRecord, RowState
 from worker.store import OutcomeStore
@@ -64,19 +64,10 @@ def measure(rows: int) -> list[object] | None:
         for _ in store.iter_rows(BATCH_ID, rows):
             pass
         baseline_s = time.perf_counter() - started_at
-        started_at = time.perf_counter()
-        child = Child(
-            meetreg("retry", BATCH_ID),
-            child_env({"REDIS_URL": server.url}),
-            workdir,
-            workdir / "retry.log",
-        )
-        usage = child.wait(timeout_s=600)
-        wall_s = time.perf_counter() - started_at
-        if usage is None or usage.exit_code != 0:
-            child.stop()
-            print(f"bench: meetreg retry failed:\n{child.output_tail()}", file=sys.stderr)
+        ran = run_meetreg(["retry", BATCH_ID], server.url, workdir)
+        if ran is None:
             return None
+        usage, wall_s = ran
         queued = store.batch_status(BATCH_ID).counts["queued"]
         client.close()
     return [
