@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import redis
 
-from bench.harness import machine_note, markdown_table, organizers, run_meetreg
+from bench.harness import at_each_size, machine_note, markdown_table, organizers, run_meetreg
 from jobs.embedded_redis import EmbeddedRedis
 from worker.store import OutcomeStore
 
@@ -103,12 +103,9 @@ def measure(rows: int) -> Measured | None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     print(f"# {machine_note()}", flush=True)
-    runs = []
-    for rows in args.rows:
-        run = measure(rows)
-        if run is None:
-            return 2
-        runs.append(run)
+    runs = at_each_size(args.rows, measure)
+    if runs is None:
+        return 2
     headers = ["rows", "wall s", "rows/s", "CPU s", "peak RSS MB", "csv read rows/s", "ratio"]
     print()
     print(

@@ -18,11 +18,11 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -389,6 +389,20 @@ def run_meetreg(
         print(f"bench: meetreg {args[0]} failed:\n{child.output_tail()}", file=sys.stderr)
         return None
     return usage, wall_s
+
+
+Run = TypeVar("Run")
+
+
+def at_each_size(sizes: Sequence[int], measure: Callable[[int], Run | None]) -> list[Run] | None:
+    """`measure` at each size in turn; None as soon as one run could not be made."""
+    runs = []
+    for size in sizes:
+        run = measure(size)
+        if run is None:
+            return None
+        runs.append(run)
+    return runs
 
 
 def celery_worker(name: str) -> list[str]:

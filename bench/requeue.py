@@ -24,7 +24,7 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 
 import redis
 
-from bench.harness import machine_note, markdown_table, run_meetreg
+from bench.harness import at_each_size, machine_note, markdown_table, run_meetreg
 from jobs.embedded_redis import EmbeddedRedis
 from worker.models import RowRecord, RowState
 from worker.store import OutcomeStore
@@ -86,12 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000])
     args = parser.parse_args(argv)
     print(f"# {machine_note()}", flush=True)
-    table = []
-    for rows in args.rows:
-        measured = measure(rows)
-        if measured is None:
-            return 2
-        table.append(measured)
+    table = at_each_size(args.rows, measure)
+    if table is None:
+        return 2
     headers = [
         "rows",
         "requeued",
