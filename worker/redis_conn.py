@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 from redis.sentinel import MasterNotFoundError, Sentinel
@@ -30,7 +30,7 @@ def connect(target: RedisTarget, *, max_connections: int = 64) -> redis.Redis:
 
     Behind Sentinel, the client asks the Sentinels where the master is on every new
     connection, so it follows a failover."""
-    options = {
+    options: dict[str, Any] = {
         "max_connections": max_connections,
         "socket_timeout": SOCKET_TIMEOUT_S,
         "socket_connect_timeout": CONNECT_TIMEOUT_S,
