@@ -131,6 +131,29 @@ def test_a_new_teams_meeting_is_registered_and_other_events_are_not(
     assert posts(sim) == 1
 
 
+@pytest.mark.parametrize("form", ["users", "users@tenant"])
+def test_each_resource_form_graph_sends_registers_the_meeting_of_the_subscriptions_user(
+    subscribed: str, sim: SimulatorServer, redis_client: redis.Redis, form: str
+) -> None:
+    sim.state.set_resource_form(form)
+    event = sim.state.add_event(ORGANIZER, meeting_id=f"meeting-{form}")
+    (delivery,) = sim.notify_event(ORGANIZER, event["id"])
+    assert delivery.status == 202
+    assert delivery.payload is not None
+    resource = delivery.payload["value"][0]["resource"]
+    assert (f"@{sim.tenant_id}/" in resource) is (form == "users@tenant")
+
+    wait_until(lambda: settled(redis_client, 1), timeout_s=30, what="the notification handled")
+    (note,) = notes(redis_client)
+    assert (note["state"], note["user_id"]) == ("enqueued", UPN)  # as subscribed, by UPN
+    wait_until(
+        lambda: sim.state.registration(f"meeting-{form}") is not None,
+        timeout_s=30,
+        what="registration",
+    )
+    assert posts(sim) == 1
+
+
 def test_a_redelivered_notification_registers_nothing_twice(
     subscribed: str, served: Served, sim: SimulatorServer, redis_client: redis.Redis
 ) -> None:
