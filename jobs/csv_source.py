@@ -31,6 +31,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from worker.errors import InputError
+from worker.keys import DOT_SEGMENTS
 from worker.models import MAX_ID_LENGTH, MAX_JOIN_URL_LENGTH, AllowedRegistrant, RegistrationRequest
 
 FIELD_LIMIT_CHARS = 1024 * 1024
@@ -374,11 +375,17 @@ def _trusted(
 
 
 def _clean_id(value: str, max_length: int) -> bool:
-    """True when `value` is empty, or an id RegistrationRequest keeps unchanged.
+    """True when `value` is empty, or an id RegistrationRequest keeps unchanged: the fast
+    path's copy of worker.models' rule; what it turns down, the model turns down and says why.
 
     isprintable() is False for every whitespace and control character but the space.
     """
-    return not value or (len(value) <= max_length and value.isprintable() and " " not in value)
+    return not value or (
+        len(value) <= max_length
+        and value.isprintable()
+        and " " not in value
+        and value not in DOT_SEGMENTS
+    )
 
 
 def _invalid(line: int, user_id: str, meeting_id: str, registrant: str, error: str) -> InvalidRow:

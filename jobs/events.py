@@ -113,8 +113,9 @@ def catch_up(
     store: OutcomeStore,
     publish: PublishMany,
 ) -> list[EventOutcome]:
-    """After Graph said it `missed` notifications: every event of the user changed since
-    `since`, as if each had been notified. Raises GraphError and StoreError."""
+    """After a lifecycle notification (notifications may have been lost): every event of
+    the user changed since `since`, as if each had been notified. Raises GraphError and
+    StoreError."""
     events: Iterable[dict[str, Any]] = calendar.events_changed_since(user_id, since)
     outcomes = []
     for event in events:

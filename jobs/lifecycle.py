@@ -1,9 +1,19 @@
 """What meetreg does when Graph reports on a subscription itself (lifecycle notifications).
 
-- `reauthorizationRequired`: renew it now (Graph would otherwise stop delivering).
+Each of the three means notifications may have been lost, and Graph advises reading what
+changed meanwhile; so each ends in a catch-up: the user's events changed in the last
+`CATCH_UP_WINDOW`, as if each had been notified. Their batch ids make this safe to repeat.
+Before it:
+
+- `reauthorizationRequired`: renew the subscription now (Graph would otherwise stop
+  delivering); one Graph no longer has is created again.
 - `subscriptionRemoved`: Graph dropped it; subscribe the same user to the same URLs again.
-- `missed`: some notifications were lost; go through the user's events changed in the last
-  `CATCH_UP_WINDOW` as if each had been notified. Their batch ids make this safe to repeat.
+- `missed`: nothing more.
+
+The subscription is mended first and the catch-up comes after, so that nothing changed in
+between goes unseen. A task retried after the mending (the catch-up failed) finds no
+record of a recreated subscription: the notification's own `user_id`, tied to it when it
+arrived, still names whose events to read.
 """
 
 from __future__ import annotations
@@ -33,16 +43,21 @@ def handle_lifecycle(
     """Act on one lifecycle notification; returns one line saying what was done.
     Raises GraphError and StoreError."""
     record = book.get(note.subscription_id)
-    if record is None:
+    if record is None and not note.user_id:
         return f"subscription {note.subscription_id} is not one of ours: ignored"
-    if note.event == "reauthorizationRequired":
+    done = []
+    if record is None:
+        done.append(f"{note.subscription_id} already mended")
+    elif note.event == "reauthorizationRequired":
         renewed = renew(calendar, book, record.id, client_state=client_state, now=now)
-        return f"renewed {record.id} until {renewed.expires_at if renewed else '?'}"
-    if note.event == "subscriptionRemoved":
+        done.append(f"renewed {record.id} until {renewed.expires_at if renewed else '?'}")
+    elif note.event == "subscriptionRemoved":
         again = recreate(calendar, book, record.id, client_state=client_state, now=now)
-        return f"recreated {record.id} as {again.id if again else '?'}"
+        done.append(f"recreated {record.id} as {again.id if again else '?'}")
+    user_id = record.user_id if record is not None else note.user_id
     outcomes: list[EventOutcome] = catch_up(
-        record.user_id, now - CATCH_UP_WINDOW, calendar=calendar, store=store, publish=publish
+        user_id, now - CATCH_UP_WINDOW, calendar=calendar, store=store, publish=publish
     )
     enqueued = sum(outcome.verdict is EventVerdict.ENQUEUED for outcome in outcomes)
-    return f"caught up {record.user_id}: {len(outcomes)} events, {enqueued} meetings enqueued"
+    done.append(f"caught up {user_id}: {len(outcomes)} events, {enqueued} meetings enqueued")
+    return "; ".join(done)

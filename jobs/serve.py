@@ -13,8 +13,12 @@
                                 secret
 
 Graph wants an answer within 3 s and retries for hours after a 5xx, so the webhook does
-no Graph work itself: it checks each item's clientState, records the accepted ones in
-Redis, puts a task on the queue for each, and answers 202. The workers do the rest.
+no Graph work itself: it checks each item's clientState, keeps the items of subscriptions
+meetreg made (their organizer from meetreg's record), records the accepted ones in Redis,
+puts a task on the queue for each, and answers 202. The workers do the rest. Items it
+drops (a wrong clientState, a subscription it does not know, nothing to act on) are
+counted in the log and still answered 202: an answer tells a forger nothing, and Graph
+would only deliver them again.
 Every secret comparison is constant-time; every body is read up to a size limit.
 Viewing the status page needs no key: bind to an internal interface, or put the
 ingress's own sign-in in front of it.
@@ -50,9 +54,16 @@ from jobs import status_page
 from jobs.enqueue import PublishMany, enqueue_rows, requeue_failed
 from jobs.inbox import Inbox
 from jobs.intake import RejectedItems, read_requests
-from jobs.notifications import ChangeNotification, LifecycleNotification, read_delivery
+from jobs.notifications import (
+    ChangeNotification,
+    Delivery,
+    LifecycleNotification,
+    read_delivery,
+    tie_to_subscriptions,
+)
 from jobs.report import FORMATS, write_report
 from jobs.status_view import RECENT_BATCHES, batch_detail, batch_summary
+from jobs.subscriptions import SubscriptionBook
 from worker.errors import InputError, StoreError, UnknownBatchError
 from worker.metrics import Exposition, SharedGauges
 from worker.ratelimit import RateLimiter
@@ -91,6 +102,7 @@ class ServeDeps:
 
     store: OutcomeStore
     inbox: Inbox
+    subscriptions: SubscriptionBook
     publish_rows: PublishMany
     publish_change: Callable[[ChangeNotification], None]
     publish_lifecycle: Callable[[LifecycleNotification], None]
@@ -183,20 +195,27 @@ async def _webhook(request: Request, deps: ServeDeps, *, lifecycle_url: bool) ->
     if delivery.wrong_state:
         log.warning("dropped %d notification(s) with a wrong clientState", delivery.wrong_state)
     try:
-        accepted = await run_in_threadpool(_accept, deps, delivery.changes, delivery.lifecycle)
+        delivery, accepted = await run_in_threadpool(_accept, deps, delivery)
     except Exception as exc:  # Redis or the broker: Graph will deliver again
         log.error("could not record notifications: %s", type(exc).__name__)
         return _problem(503, "cannot record notifications now; deliver again later")
+    if delivery.unknown_subscription:
+        log.warning(
+            "dropped %d notification(s) of subscriptions meetreg did not make",
+            delivery.unknown_subscription,
+        )
+    dropped = delivery.wrong_state + delivery.unknown_subscription + delivery.unreadable
     kind = "lifecycle" if lifecycle_url else "change"
-    log.info("%s delivery: %d accepted, %d dropped", kind, accepted, delivery.wrong_state)
+    log.info("%s delivery: %d accepted, %d dropped", kind, accepted, dropped)
     return Response(status_code=202)
 
 
-def _accept(
-    deps: ServeDeps, changes: list[ChangeNotification], lifecycle: list[LifecycleNotification]
-) -> int:
+def _accept(deps: ServeDeps, delivery: Delivery) -> tuple[Delivery, int]:
+    """Tie the items to our subscriptions, then record and queue them: the delivery as
+    kept, and how many were accepted (a redelivered change is not)."""
+    delivery = tie_to_subscriptions(delivery, deps.subscriptions.organizer_of)
     accepted = 0
-    for note in changes:
+    for note in delivery.changes:
         if not deps.inbox.accept(note):
             continue  # a redelivery: its task was queued the first time
         try:
@@ -205,10 +224,10 @@ def _accept(
             deps.inbox.forget(note)
             raise
         accepted += 1
-    for event in lifecycle:
+    for event in delivery.lifecycle:
         deps.publish_lifecycle(event)
         accepted += 1
-    return accepted
+    return delivery, accepted
 
 
 async def _intake(request: Request, deps: ServeDeps) -> Response:
@@ -422,6 +441,7 @@ def serve_deps(settings: Settings, store: OutcomeStore) -> ServeDeps:
     return ServeDeps(
         store=store,
         inbox=Inbox(store.redis, store.retention_s),
+        subscriptions=SubscriptionBook(store.redis),
         publish_rows=publish_chunks,
         publish_change=publish_change,
         publish_lifecycle=publish_lifecycle,

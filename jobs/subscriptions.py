@@ -76,6 +76,11 @@ class SubscriptionBook:
         raw = self.redis.hget(keys.SUBSCRIPTIONS, subscription_id)
         return None if raw is None else SubscriptionRecord(**json.loads(raw))
 
+    def organizer_of(self, subscription_id: str) -> str | None:
+        """The user whose calendar the subscription watches; None when it is not ours."""
+        record = self.get(subscription_id)
+        return None if record is None else record.user_id
+
     @store_errors
     def all(self) -> list[SubscriptionRecord]:
         """Every record, soonest to lapse first."""

@@ -44,6 +44,8 @@ from __future__ import annotations
 import hashlib
 from urllib.parse import quote
 
+from worker.errors import GraphPermanent
+
 PREFIX = "meetreg:"
 BATCHES = PREFIX + "batches"
 OPEN_BATCHES = PREFIX + "batches:open"
@@ -117,19 +119,31 @@ def upn(user_principal_name: str) -> str:
 
 
 # Graph paths, relative to GRAPH_BASE_URL. Every id is one fully percent-encoded path segment.
-def segment(value: str) -> str:
-    """Percent-encode `value` as exactly one path segment: `/`, `?`, `#`, `%` included."""
-    encoded = quote(value, safe="")
-    # "." and ".." are path navigation even when encoded by some servers; spell the dots out.
-    if encoded in (".", ".."):
-        encoded = encoded.replace(".", "%2E")
-    return encoded
+DOT_SEGMENTS = frozenset({".", ".."})
+"""Ids that no path can carry: `%2E` is `.` to any server that normalises URLs (RFC 3986,
+6.2.2.2), which then reads `.` as "here" and `..` as "one step up", so
+`/users/{id}/onlineMeetings/%2E%2E/registration` is `/users/{id}/registration`."""
+
+
+def segment(value: str, name: str = "id") -> str:
+    """Percent-encode `value` as exactly one path segment: `/`, `?`, `#`, `%` included.
+
+    Raises GraphPermanent (code `InvalidPathSegment`, no status: nothing is sent) for `.`
+    and `..`, whatever `name`d id they are: the last guard behind input validation, for
+    ids that come from elsewhere (a Graph answer, a row stored before that validation).
+    """
+    if value in DOT_SEGMENTS:
+        raise GraphPermanent(
+            f"{name} {value!r} cannot be sent: a URL path reads it as a step, not an id",
+            code="InvalidPathSegment",
+        )
+    return quote(value, safe="")
 
 
 def organizer_path(user_id: str, *, me: bool = False) -> str:
     """Where an organizer's meetings hang: `/users/{id}`, or `/me` for a delegated token
     (the signed-in organizer; `user_id` is then not part of the path)."""
-    return "/me" if me else f"/users/{segment(user_id)}"
+    return "/me" if me else f"/users/{segment(user_id, 'user id')}"
 
 
 def registration_path(user_id: str, meeting_id: str, *, me: bool = False) -> str:
@@ -137,7 +151,7 @@ def registration_path(user_id: str, meeting_id: str, *, me: bool = False) -> str
 
 
 def user_path(user_id: str) -> str:
-    return f"/users/{segment(user_id)}"
+    return f"/users/{segment(user_id, 'user id')}"
 
 
 def online_meetings_path(user_id: str, *, me: bool = False) -> str:
@@ -145,7 +159,7 @@ def online_meetings_path(user_id: str, *, me: bool = False) -> str:
 
 
 def online_meeting_path(user_id: str, meeting_id: str, *, me: bool = False) -> str:
-    return f"{online_meetings_path(user_id, me=me)}/{segment(meeting_id)}"
+    return f"{online_meetings_path(user_id, me=me)}/{segment(meeting_id, 'meeting id')}"
 
 
 # Under Graph's v1.0 (Settings.graph_v1_base_url): calendar events and their subscriptions.
@@ -153,17 +167,17 @@ SUBSCRIPTIONS_PATH = "/subscriptions"
 
 
 def events_path(user_id: str) -> str:
-    return f"/users/{segment(user_id)}/events"
+    return f"{user_path(user_id)}/events"
 
 
 def event_path(user_id: str, event_id: str) -> str:
-    return f"/users/{segment(user_id)}/events/{segment(event_id)}"
+    return f"{events_path(user_id)}/{segment(event_id, 'event id')}"
 
 
 def events_resource(user_id: str) -> str:
     """A subscription's `resource`: relative to the version, without the leading slash."""
-    return f"users/{segment(user_id)}/events"
+    return f"users/{segment(user_id, 'user id')}/events"
 
 
 def subscription_path(subscription_id: str) -> str:
-    return f"{SUBSCRIPTIONS_PATH}/{segment(subscription_id)}"
+    return f"{SUBSCRIPTIONS_PATH}/{segment(subscription_id, 'subscription id')}"

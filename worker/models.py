@@ -10,6 +10,8 @@ from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from worker.keys import DOT_SEGMENTS
+
 MAX_ID_LENGTH = 2048
 MAX_JOIN_URL_LENGTH = 4096
 _UPN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -100,6 +102,8 @@ _STATES = {
 def _check_id(value: str, name: str, max_length: int = MAX_ID_LENGTH) -> str:
     if not value:
         raise ValueError(f"{name} is empty")
+    if value in DOT_SEGMENTS:
+        raise ValueError(f"{name} is {value!r}, which a URL reads as a path step, never an id")
     if len(value) > max_length:
         raise ValueError(f"{name} is longer than {max_length} characters")
     if _BAD_ID_CHARS.search(value):

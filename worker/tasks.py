@@ -80,7 +80,8 @@ def handle_change_task(self: Task, note: dict[str, str]) -> None:
 
 @app.task(name=keys.HANDLE_LIFECYCLE_TASK, bind=True, max_retries=NOTIFICATION_MAX_RETRIES)
 def handle_lifecycle_task(self: Task, note: dict[str, str]) -> None:
-    """Renew, recreate or catch up on one of our subscriptions."""
+    """Mend one of our subscriptions if need be (renew, recreate), then catch up on its
+    user's events."""
     lifecycle = LifecycleNotification(**note)
     current = runtime()
     try:

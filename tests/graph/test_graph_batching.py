@@ -126,3 +126,59 @@ def test_a_timeout_of_the_batch_request_is_ambiguous_for_its_posts() -> None:
         client.create_registration(ORGANIZER, "m1", "everyone")
     client.close()
     assert caught.value.ambiguous and caught.value.status is None
+
+
+@pytest.mark.parametrize("envelope_status", [424, 429, 503])
+def test_an_envelope_that_is_not_2xx_still_gives_each_item_its_own_answer(
+    envelope_status: int,
+) -> None:
+    """An older revision of Graph's throttling documentation answers a throttled batch 424,
+    with a 429 (and its own Retry-After) inside for each throttled item."""
+    statuses = {"m-ok": 201, "m-throttled": 429}
+    inner = answer_each([], lambda item: statuses[item["url"].split("/")[4]])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        answered = inner(request)
+        return httpx.Response(envelope_status, json=json.loads(answered.content))
+
+    client = batch_client(handler, linger_s=0.05)
+    results = call_concurrently(client, list(statuses))
+    client.close()
+    assert results["m-ok"].id == "reg-m-ok"
+    throttled = results["m-throttled"]
+    assert isinstance(throttled, GraphTransient) and throttled.throttled
+    assert (throttled.status, throttled.retry_after_s) == (429, 0.5)
+
+
+def test_an_envelope_that_is_not_2xx_without_item_answers_is_every_items_answer() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        error = {"error": {"code": "BadRequest", "message": "Invalid batch payload."}}
+        return httpx.Response(400, json=error)
+
+    client = batch_client(handler, linger_s=0.05)
+    results = call_concurrently(client, ["a", "b"])
+    client.close()
+    assert all(isinstance(r, GraphPermanent) and r.status == 400 for r in results.values())
+
+
+def test_answers_are_matched_to_callers_whatever_their_order_and_the_case_of_their_ids() -> None:
+    """Graph compares request ids case-insensitively and may echo them in another case."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        items = json.loads(request.content)["requests"]
+        assert len({item["id"].casefold() for item in items}) == len(items)  # unique, any case
+        responses = [
+            {
+                "id": item["id"].upper(),
+                "status": 201,
+                "body": {"id": "reg-" + item["url"].split("/")[4], "@odata.type": EXTERNAL},
+            }
+            for item in sorted(items, key=lambda item: item["url"], reverse=True)
+        ]
+        return httpx.Response(200, json={"responses": responses})
+
+    client = batch_client(handler, linger_s=0.05)
+    meetings = [f"m{i}" for i in range(12)]
+    results = call_concurrently(client, meetings)
+    client.close()
+    assert {m: r.id for m, r in results.items()} == {m: f"reg-{m}" for m in meetings}

@@ -307,6 +307,8 @@ INVALID_CELLS = [
     (f"{{{GUID}}}", "m1", "", "user_id is neither a GUID nor a UPN"),
     (GUID, "", "", "meeting_id (or join_web_url) is required"),
     (GUID, '"m 1"', "", "meeting_id contains whitespace or a control character"),
+    (GUID, "..", "", "meeting_id is '..', which a URL reads as a path step, never an id"),
+    (GUID, ".", "", "meeting_id is '.', which a URL reads as a path step, never an id"),
     (GUID, "m1", "anyone", "allowed_registrant must be everyone or organization"),
     (GUID, "m1", "unknownFutureValue", "allowed_registrant must be everyone or organization"),
     (
@@ -426,6 +428,21 @@ def test_validate_fields_builds_what_the_model_builds(
     assert row.request.model_fields_set == expected.model_fields_set
     assert hash(row.request) == hash(expected)
     assert type(row.request.allowed_registrant) is AllowedRegistrant
+
+
+@pytest.mark.parametrize("meeting_id", [".", "..", " .. "])
+def test_a_dot_segment_meeting_id_is_invalid_however_the_row_comes(meeting_id: str) -> None:
+    # validate_fields is what JSON intake items and calendar events go through too; the
+    # model is what every other source builds.
+    row = validate_fields({"user_id": GUID, "meeting_id": meeting_id}, 4)
+    assert isinstance(row, InvalidRow)
+    assert (
+        row.error
+        == f"meeting_id is {meeting_id.strip()!r}, which a URL reads as a path step, never an id"
+    )
+    with pytest.raises(ValueError, match="path step"):
+        RegistrationRequest(user_id=GUID, meeting_id=meeting_id)
+    assert isinstance(validate_fields({"user_id": GUID, "meeting_id": "..."}, 4), ValidRow)
 
 
 def test_validate_fields_reports_values_that_are_not_strings() -> None:

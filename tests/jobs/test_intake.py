@@ -48,6 +48,15 @@ def test_every_bad_item_is_named_by_its_position() -> None:
     assert "must be a string" in errors[4]
 
 
+def test_an_item_naming_a_dot_segment_meeting_is_refused_with_the_reason() -> None:
+    items = [{"user_id": USER, "meeting_id": "m-1"}, {"user_id": USER, "meetingId": ".."}]
+    with pytest.raises(RejectedItems) as caught:
+        read_requests(json.dumps(items).encode())
+    (error,) = caught.value.errors
+    assert error.index == 1
+    assert error.error == "meeting_id is '..', which a URL reads as a path step, never an id"
+
+
 @pytest.mark.parametrize("raw", [b"", b"nope", b"[]", b"\xff"])
 def test_a_body_that_holds_no_requests_is_refused(raw: bytes) -> None:
     with pytest.raises(InputError):

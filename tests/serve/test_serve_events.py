@@ -131,6 +131,29 @@ def test_a_new_teams_meeting_is_registered_and_other_events_are_not(
     assert posts(sim) == 1
 
 
+@pytest.mark.parametrize("form", ["users", "users@tenant"])
+def test_each_resource_form_graph_sends_registers_the_meeting_of_the_subscriptions_user(
+    subscribed: str, sim: SimulatorServer, redis_client: redis.Redis, form: str
+) -> None:
+    sim.state.set_resource_form(form)
+    event = sim.state.add_event(ORGANIZER, meeting_id=f"meeting-{form}")
+    (delivery,) = sim.notify_event(ORGANIZER, event["id"])
+    assert delivery.status == 202
+    assert delivery.payload is not None
+    resource = delivery.payload["value"][0]["resource"]
+    assert (f"@{sim.tenant_id}/" in resource) is (form == "users@tenant")
+
+    wait_until(lambda: settled(redis_client, 1), timeout_s=30, what="the notification handled")
+    (note,) = notes(redis_client)
+    assert (note["state"], note["user_id"]) == ("enqueued", UPN)  # as subscribed, by UPN
+    wait_until(
+        lambda: sim.state.registration(f"meeting-{form}") is not None,
+        timeout_s=30,
+        what="registration",
+    )
+    assert posts(sim) == 1
+
+
 def test_a_redelivered_notification_registers_nothing_twice(
     subscribed: str, served: Served, sim: SimulatorServer, redis_client: redis.Redis
 ) -> None:
@@ -174,6 +197,51 @@ def test_lifecycle_events_renew_recreate_and_catch_up(
         lambda: sim.state.registration("missed-meeting") is not None, timeout_s=30, what="catch-up"
     )
     assert missed["id"]
+
+
+@pytest.mark.parametrize("event", ["reauthorizationRequired", "subscriptionRemoved", "missed"])
+def test_every_lifecycle_event_catches_up_on_meetings_never_notified(
+    subscribed: str, sim: SimulatorServer, redis_client: redis.Redis, event: str
+) -> None:
+    """Graph advises reading what changed after each of the three: notifications may have
+    been lost meanwhile."""
+    book = SubscriptionBook(redis_client)
+    sim.state.add_event(ORGANIZER, meeting_id=f"unnotified-{event}")  # never notified
+
+    sim.notify_lifecycle(subscribed, event)
+
+    wait_until(
+        lambda: sim.state.registration(f"unnotified-{event}") is not None,
+        timeout_s=30,
+        what="the catch-up",
+    )
+    if event == "reauthorizationRequired":
+        record = book.get(subscribed)
+        assert record is not None and record.renewed_at != ""
+    if event == "subscriptionRemoved":
+        assert book.get(subscribed) is None
+        (recreated,) = sim.state.subscriptions()
+        assert [record.id for record in book.all()] == [recreated["id"]]
+
+
+def test_a_catch_up_that_fails_after_the_subscription_was_recreated_is_done_on_retry(
+    subscribed: str, sim: SimulatorServer, redis_client: redis.Redis
+) -> None:
+    book = SubscriptionBook(redis_client)
+    sim.state.add_event(ORGANIZER, meeting_id="caught-up-late")
+    # The catch-up's read of the user's events is throttled once: the task is retried,
+    # after the subscription was made again and its old record dropped.
+    sim.state.script(UPN, [{"status": 429, "retry_after": "1"}])
+
+    sim.notify_lifecycle(subscribed, "subscriptionRemoved")
+
+    wait_until(
+        lambda: sim.state.registration("caught-up-late") is not None,
+        timeout_s=30,
+        what="the catch-up on retry",
+    )
+    assert any(status == 429 for _, _, status in sim.state.requests)
+    assert len(book.all()) == 1 and len(sim.state.subscriptions()) == 1  # recreated once
 
 
 def test_the_nightly_job_renews_a_subscription_about_to_lapse_and_leaves_the_others(

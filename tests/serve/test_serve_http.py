@@ -9,10 +9,12 @@ from urllib.parse import quote
 
 import pytest
 import redis
+from cli_helpers import wait_until
 from metrics_helpers import samples, value
 from pipeline_helpers import ORGANIZER
 from serve_helpers import API_KEY, CLIENT_STATE, Served, bearer
 
+from jobs.subscriptions import SubscriptionBook, SubscriptionRecord
 from worker import keys
 
 TOKEN = "Validation: Testing client application reachability for subscription Request-Id: 5f1c+/&=?"
@@ -124,6 +126,36 @@ def test_a_notification_with_a_wrong_client_state_is_acknowledged_and_dropped(
     assert list(redis_client.scan_iter(keys.notification("*"))) == []
 
 
+@pytest.mark.parametrize("path", ["/graph/notifications", "/graph/lifecycle"])
+def test_a_notification_of_a_subscription_meetreg_did_not_make_is_acknowledged_and_dropped(
+    served: Served, redis_client: redis.Redis, path: str
+) -> None:
+    change = {
+        "subscriptionId": "made-by-someone-else",
+        "changeType": "created",
+        "resource": f"Users/{ORGANIZER}/Events/e-1",
+        "resourceData": {"id": "e-1"},
+        "clientState": CLIENT_STATE,
+    }
+    lifecycle = {
+        "subscriptionId": "made-by-someone-else",
+        "lifecycleEvent": "missed",
+        "clientState": CLIENT_STATE,
+    }
+    answer = served.http.post(path, json={"value": [change, lifecycle]})
+    assert answer.status_code == 202
+    assert redis_client.llen(keys.QUEUE) == 0
+    assert list(redis_client.scan_iter(keys.notification("*"))) == []
+    wait_until(
+        lambda: (
+            "dropped 2 notification(s) of subscriptions meetreg did not make"
+            in served.log.read_text()
+        ),
+        timeout_s=10,
+        what="the drop in serve's log",
+    )
+
+
 def test_a_body_that_is_not_a_notification_is_400(served: Served) -> None:
     assert served.http.post("/graph/notifications", content=b"hello").status_code == 400
 
@@ -147,6 +179,17 @@ def test_a_body_nested_too_deeply_is_400_not_a_crash(served: Served, path: str) 
 def test_a_thousand_notifications_are_each_acknowledged_within_three_seconds(
     served: Served, redis_client: redis.Redis
 ) -> None:
+    SubscriptionBook(redis_client).save(
+        SubscriptionRecord(
+            id="load",
+            user_id=ORGANIZER,
+            notification_url=f"{served.url}/graph/notifications",
+            lifecycle_url=None,
+            expires_at="2099-01-01T00:00:00Z",
+            created_at="2024-01-01T00:00:00Z",
+        )
+    )
+
     def deliver(i: int) -> tuple[int, float]:
         note = {
             "subscriptionId": "load",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sim_helpers import EXTERNAL, MEETING, ORGANIZER, error_of
 
 from worker import keys
@@ -71,6 +72,44 @@ def test_a_batch_with_duplicate_ids_is_refused_whole(sim, graph, meeting):
 
     assert response.status_code == 400
     assert sim.state.registration(MEETING) is None
+
+
+def test_a_batch_whose_ids_differ_only_in_case_is_refused_whole(sim, graph, meeting):
+    """Graph compares request ids without regard to case."""
+    meeting()
+    meeting(OTHER_MEETING)
+    requests = [_post_item("item-a", MEETING), _post_item("ITEM-A", OTHER_MEETING)]
+
+    response = graph.request("POST", "/$batch", json={"requests": requests})
+
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "BadRequest"
+    assert sim.state.creations == {}
+
+
+def test_a_batch_item_url_may_leave_out_the_leading_slash(sim, graph, meeting):
+    meeting()
+    item = _post_item("1", MEETING)
+    item["url"] = item["url"].removeprefix("/")
+    assert not item["url"].startswith("/")
+
+    response = graph.request("POST", "/$batch", json={"requests": [item]})
+
+    assert response.status_code == 200
+    (answer,) = response.json()["responses"]
+    assert answer["status"] == 201
+    assert sim.state.creations[MEETING] == 1
+    path = "/beta" + keys.registration_path(ORGANIZER, MEETING)
+    assert ("POST", path, 201) in sim.state.requests
+
+
+@pytest.mark.parametrize(
+    "url", ["https://graph.microsoft.com/beta/users", "//graph.microsoft.com/beta/users"]
+)
+def test_a_batch_item_url_with_a_scheme_or_host_is_refused(sim, graph, url):
+    item = {"id": "1", "method": "GET", "url": url}
+
+    assert graph.request("POST", "/$batch", json={"requests": [item]}).status_code == 400
 
 
 def test_a_batch_item_with_a_body_but_no_content_type_is_refused(sim, graph, meeting):

@@ -126,4 +126,6 @@ def test_me_with_an_application_token_is_a_bad_request_as_at_graph(sim, graph):
 
 @pytest.mark.parametrize("path", ["/me/onlineMeetings/m/attendanceReports", "/me/events"])
 def test_other_paths_under_me_are_unknown(sim, graph, path):
-    assert graph.request("GET", path).status_code == 404
+    response = graph.request("GET", path)
+    assert response.status_code == 400
+    assert error_of(response)["message"].startswith("Resource not found for the segment")

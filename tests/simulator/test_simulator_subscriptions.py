@@ -326,6 +326,48 @@ def test_a_change_is_notified_with_graphs_payload(sim, receiver, subscribe, ada)
     assert sim.state.deliveries()[-1] == deliveries[0]
 
 
+def test_change_notifications_alternate_between_graphs_two_resource_forms(
+    sim, receiver, subscribe, ada
+):
+    made = subscribe().json()
+    event = sim.state.add_event(ada)
+
+    for _ in range(3):
+        sim.notify_event(ada, event["id"], "updated")
+
+    items = [n.json()["value"][0] for n in receiver.notifications()]
+    plain = f"Users/{ORGANIZER}/Events/{event['id']}"
+    tenant = f"users/{ORGANIZER}@{sim.tenant_id}/events/{event['id']}"
+    assert [item["resource"] for item in items] == [plain, tenant, plain]
+    assert items[1]["resourceData"]["@odata.id"] == (
+        f"Users/{ORGANIZER}@{sim.tenant_id}/Events/{event['id']}"
+    )
+    assert {item["resourceData"]["id"] for item in items} == {event["id"]}
+    assert {item["subscriptionId"] for item in items} == {made["id"]}
+
+
+@pytest.mark.parametrize("form", ["users", "users@tenant"])
+def test_the_resource_form_can_be_fixed_in_the_state_or_over_the_control_api(
+    sim, receiver, subscribe, ada, form
+):
+    subscribe()
+    event = sim.state.add_event(ada)
+    with SimulatorControl(sim.https_url, sim.ca_path) as control:
+        control.set_resource_form(form)
+        control.notify_event(ada, event["id"], "updated")
+        control.notify_event(ada, event["id"], "updated")
+        with pytest.raises(httpx.HTTPStatusError):
+            control.set_resource_form("Users")
+
+    user = ORGANIZER if form == "users" else f"{ORGANIZER}@{sim.tenant_id}"
+    resources = {n.json()["value"][0]["resource"].lower() for n in receiver.notifications()}
+    assert resources == {f"users/{user}/events/{event['id']}".lower()}
+    assert sim.state.resource_form == form
+    sim.state.reset()
+    assert sim.state.resource_form == "alternate"  # the configured form again
+    assert config_from_args(_parser().parse_args(["--resource-form", form])).resource_form == form
+
+
 def test_only_subscriptions_to_that_user_and_change_type_are_notified(
     sim, graph, receiver, subscribe, ada
 ):

@@ -7,9 +7,14 @@ item's answer as an `httpx.Response`. The protocol above never knows: every item
 interpreted by the same code as a single call, so its status, `Retry-After` and
 `request-id` count per item (GRAPH.md: items are throttled on their own, in any order).
 
-A failure of the whole batch request is every item's failure: a transport error is
-raised in each caller (a POST item stays ambiguous), a non-2xx answer (429, 5xx, 401
-after a fresh token) is each item's answer.
+Items are matched to their callers by id, case-insensitively (Graph treats request ids
+so), whatever order the answers come in. The items' own answers count whenever the
+envelope carries them: today's Graph wraps a throttled item's 429 in a 200 envelope, an
+older revision of its throttling documentation in a 424 one, and either way each item
+has its own status and `Retry-After`. A failure of the whole batch request is every
+item's failure: a transport error is raised in each caller (a POST item stays
+ambiguous), a non-2xx answer without item answers (429, 5xx, 401 after a fresh token) is
+each item's answer.
 """
 
 from __future__ import annotations
@@ -132,13 +137,13 @@ class BatchSender:
             raise
 
     def _hand_out(self, calls: list[_Call], response: httpx.Response) -> None:
-        if not response.is_success:
+        answers = _answers_by_id(response)
+        if not response.is_success and not answers:
             for call in calls:
                 call.answer.set_result(response)  # 429, 5xx, 401: every item's answer
             return
-        answers = _answers_by_id(response)
         for n, call in enumerate(calls):
-            answer = answers.get(str(n))
+            answer = answers.get(_item_key(str(n)))
             if answer is None:
                 # Graph left the item out: it may or may not have run it.
                 call.answer.set_exception(
@@ -184,7 +189,13 @@ def _item(item_id: str, call: _Call) -> dict[str, Any]:
     return item
 
 
+def _item_key(item_id: str) -> str:
+    """What identifies an item: Graph compares request ids without regard to case."""
+    return item_id.casefold()
+
+
 def _answers_by_id(response: httpx.Response) -> dict[str, dict[str, Any]]:
+    """The envelope's item answers by `_item_key` of their id; {} when it has none."""
     try:
         payload = response.json()
     except ValueError:
@@ -192,4 +203,4 @@ def _answers_by_id(response: httpx.Response) -> dict[str, dict[str, Any]]:
     answers = payload.get("responses") if isinstance(payload, dict) else None
     if not isinstance(answers, list):
         return {}
-    return {str(a.get("id")): a for a in answers if isinstance(a, dict)}
+    return {_item_key(str(a.get("id"))): a for a in answers if isinstance(a, dict)}

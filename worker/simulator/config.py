@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 ConflictMode = Literal["409", "400", "replace"]
 """What POST does when the meeting already has a registration (undocumented by Microsoft)."""
 
+ResourceForm = Literal["users", "users@tenant", "alternate"]
+"""How a change notification spells its `resource`: `Users/{id}/Events/{id}`, or as in
+Microsoft's delivery samples `users/{id}@{tenantId}/events/{id}`, or each in turn."""
+
 RetryAfterStyle = Literal["int", "float"]
 """How `Retry-After` is spelled: "2" (rounded up) or "2.128" (Graph has been seen sending both)."""
 
@@ -71,7 +75,9 @@ class SimulatorConfig(BaseModel):
     identity and the user-assigned ones whose client ids are `user_assigned_identities`.
     `tls_dir` keeps the generated CA and server certificate there instead of a temporary
     directory removed on stop. `max_subscription_minutes` is how far ahead a subscription's
-    expirationDateTime may be (4230 mimics the older limit).
+    expirationDateTime may be (4230 mimics the older limit). `resource_form` is how change
+    notifications name the event; by default the two forms alternate, so that a receiver
+    meets both.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -81,6 +87,7 @@ class SimulatorConfig(BaseModel):
     client_secret: str = DEFAULT_CLIENT_SECRET
     client_certificates: tuple[str, ...] = ()
     conflict: ConflictMode = "409"
+    resource_form: ResourceForm = "alternate"
     token_ttl_s: float = Field(default=DEFAULT_TOKEN_TTL_S, gt=0)
     faults: FaultConfig = FaultConfig()
     max_subscription_minutes: int = Field(default=DEFAULT_MAX_SUBSCRIPTION_MINUTES, gt=0)

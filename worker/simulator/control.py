@@ -172,6 +172,11 @@ class SimulatorControl:
         """Change what POST does on a meeting that already has a registration."""
         self._call("POST", "/conflict", {"mode": mode})
 
+    def set_resource_form(self, form: str) -> None:
+        """Change how change notifications spell their resource: "users" (`Users/{id}/...`),
+        "users@tenant" (`users/{id}@{tenantId}/...`) or "alternate"."""
+        self._call("POST", "/resource-form", {"form": form})
+
     def expire_tokens(self) -> int:
         """Expire every token issued so far; returns how many were live."""
         return int(self._call("POST", "/expire-tokens")["expired"])

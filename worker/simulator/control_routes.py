@@ -19,6 +19,7 @@
     GET|POST /_sim/faults      a FaultConfig (POST replaces it; fields left out are off)
     POST /_sim/script          {"meeting_id": ..., "steps": [...]}
     POST /_sim/conflict        {"mode": "409" | "400" | "replace"}
+    POST /_sim/resource-form   {"form": "users" | "users@tenant" | "alternate"}
     POST /_sim/expire-tokens
     GET  /_sim/stats
     GET  /_sim/requests?limit=N
@@ -94,6 +95,11 @@ def _conflict(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     return {"mode": state.conflict}
 
 
+def _resource_form(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.set_resource_form(body["form"])
+    return {"form": state.resource_form}
+
+
 def _requests(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     requests = state.requests
     limit = int(query.get("limit", len(requests)))
@@ -154,6 +160,7 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "faults"): _set_faults,
     ("POST", "script"): _script,
     ("POST", "conflict"): _conflict,
+    ("POST", "resource-form"): _resource_form,
     ("POST", "expire-tokens"): lambda s, b, q: {"expired": s.expire_tokens()},
     ("GET", "stats"): lambda s, b, q: s.stats(),
     ("GET", "requests"): _requests,

@@ -35,6 +35,9 @@ from worker.simulator.state import SimulatorState
 from worker.simulator.webhooks import Webhooks
 
 BATCH_LIMIT = 20
+# A batch item's url is relative to the version, with or without a leading "/"; one with a
+# scheme or a host ("https://...", "//host/...") is not.
+_ABSOLUTE_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.-]*:|//)")
 _JOIN_URL_FILTER = re.compile(r"^\s*(?i:joinWebUrl)\s+eq\s+'((?:[^']|'')*)'\s*$")
 # Codes Graph uses for the statuses a fault can produce.
 _FAULT_ERRORS: dict[int, tuple[str, str]] = {
@@ -86,14 +89,7 @@ class GraphRoutes:
         )
         route = match_route(segments[1:], segments[0])
         if route is None:
-            reply = Reply.failure(
-                GraphFailure(
-                    404,
-                    "UnknownError",
-                    "Resource not found for the segment "
-                    f"'{unknown_segment(segments[1:], segments[0])}'.",
-                )
-            )
+            reply = Reply.failure(_unknown_segment(segments[1:], segments[0]))
             key = None
         else:
             key = self._key(route, query)
@@ -249,6 +245,7 @@ class GraphRoutes:
     ) -> dict[str, Any]:
         method = str(item["method"]).upper()
         raw_path, _, raw_query = str(item["url"]).partition("?")
+        raw_path = "/" + raw_path.removeprefix("/")  # Graph takes the url with or without it
         segments = [unquote(s, errors="replace") for s in raw_path.split("/")[1:]]
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
         body = json.dumps(item["body"]).encode() if "body" in item else b""
@@ -256,13 +253,7 @@ class GraphRoutes:
         route = match_route(segments, root)
         key = None
         if route is None or route.kind == "batch":
-            reply = Reply(
-                404,
-                code="UnknownError",
-                message=(
-                    f"Resource not found for the segment '{unknown_segment(segments, root)}'."
-                ),
-            )
+            reply = Reply.failure(_unknown_segment(segments, root))
         else:
             key = self._key(route, query)
             self.state.arrive(key)
@@ -280,6 +271,12 @@ class GraphRoutes:
         if response_body is not None:
             answer["body"] = response_body
         return answer
+
+
+def _unknown_segment(segments: list[str], root: str) -> GraphFailure:
+    """Graph's answer to a path it has no resource for: 400, not 404."""
+    name = unknown_segment(segments, root)
+    return GraphFailure(400, "BadRequest", f"Resource not found for the segment '{name}'.")
 
 
 def _graph_base(request: Request) -> str:
@@ -327,10 +324,11 @@ def _batch_items(payload: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     for item in items:
         if not isinstance(item, dict) or not {"id", "method", "url"} <= item.keys():
             raise GraphFailure(400, "BadRequest", "Each batch request needs id, method and url.")
-        if str(item["id"]) in seen:
+        item_id = str(item["id"]).casefold()  # Graph compares request ids without case
+        if item_id in seen:
             raise GraphFailure(400, "BadRequest", f"Batch request id '{item['id']}' is not unique.")
-        seen.add(str(item["id"]))
-        if not str(item["url"]).startswith("/"):
+        seen.add(item_id)
+        if _ABSOLUTE_URL.match(str(item["url"])):
             raise GraphFailure(
                 400, "BadRequest", "Batch request url must be relative to the version."
             )

@@ -1,9 +1,10 @@
 """What Graph POSTs to a subscriber, and the record of each POST the simulator made.
 
-A change notification names the event as `Users/{objectId}/Events/{eventId}`: Graph
-capitalises both and uses the objectId even when the subscription named a UPN. A
-lifecycle notification carries `lifecycleEvent` instead. Both leave `clientState` out
-when the subscription has none.
+A change notification names the event in one of two forms Graph's documentation shows:
+`Users/{objectId}/Events/{eventId}`, or `users/{objectId}@{tenantId}/events/{eventId}` as
+in Microsoft's delivery samples (whose `resourceData.@odata.id` capitalises it). Both use
+the objectId even when the subscription named a UPN. A lifecycle notification carries
+`lifecycleEvent` instead. Both leave `clientState` out when the subscription has none.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from worker.simulator.config import ResourceForm
 from worker.simulator.subscriptions import Subscription
 from worker.simulator.timestamps import graph_time
 
@@ -54,10 +56,16 @@ def change_item(
     change_type: str,
     event_id: str,
     etag: str | None,
+    form: ResourceForm = "users",
 ) -> dict[str, Any]:
-    """One item of a change notification about an event of the subscription's user."""
-    resource = f"Users/{subscription.user_id}/Events/{event_id}"
-    data: dict[str, Any] = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": resource}
+    """One item of a change notification about an event of the subscription's user, its
+    resource spelled in `form` ("users" or "users@tenant")."""
+    if form == "users@tenant":
+        user = f"{subscription.user_id}@{tenant_id}"
+        resource, odata_id = f"users/{user}/events/{event_id}", f"Users/{user}/Events/{event_id}"
+    else:
+        resource = odata_id = f"Users/{subscription.user_id}/Events/{event_id}"
+    data: dict[str, Any] = {"@odata.type": "#Microsoft.Graph.Event", "@odata.id": odata_id}
     if etag is not None:  # a deleted event has none left to tell
         data["@odata.etag"] = etag
     data["id"] = event_id

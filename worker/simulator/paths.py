@@ -14,8 +14,9 @@
 
 `root` is `beta` or `v1.0`: meetreg registers on beta and reads calendars on v1.0, and one
 table serves both, except that registration is beta-only, as at Graph: under v1.0 its path
-is unknown (404), so a client that registers on the wrong root fails here as it would
-there.
+is unknown, so a client that registers on the wrong root fails here as it would there. A
+path no template accepts is answered as Graph answers it: 400 `BadRequest`, "Resource not
+found for the segment '<name>'." (not 404).
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ _ME_KINDS = frozenset({"meetings", "meeting", "registration"})
 
 
 def unknown_segment(segments: list[str], root: str = "beta") -> str:
-    """The first segment no route template accepts, for Graph's 404 message."""
+    """The first segment no route template accepts, for Graph's "Resource not found for
+    the segment" message."""
     # Under v1.0 the meeting id still fits (Graph has meetings there): `registration` does not.
     beta_only = (_REGISTRATION_TEMPLATE, _ME_REGISTRATION_TEMPLATE)
     templates = [t if root == "beta" or t not in beta_only else t[:-1] for t in _TEMPLATES]

@@ -374,6 +374,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     add("--latency-ms", type=float, default=0.0, help="mean simulated latency")
     add("--conflict", choices=["409", "400", "replace"], default="409")
+    add(
+        "--resource-form",
+        choices=["users", "users@tenant", "alternate"],
+        default="alternate",
+        help="how change notifications spell their resource",
+    )
     add("--rate-limit", type=float, default=None, help="requests per second before 429")
     add("--retry-after-style", choices=["int", "float"], default="int")
     add("--throttle-probability", type=float, default=0.0)
@@ -420,6 +426,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
     return SimulatorConfig(
         **{name: value for name, value in names.items() if value is not None},
         conflict=args.conflict,
+        resource_form=args.resource_form,
         token_ttl_s=args.token_ttl_s,
         max_subscription_minutes=args.max_subscription_minutes,
         faults=faults,

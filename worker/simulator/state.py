@@ -11,7 +11,7 @@ Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes
     add_user / add_users, add_meeting / add_meetings, registration(meeting_id)
     add_event, update_event, delete_event, event(user_id, event_id)
     subscriptions(), remove_subscription(subscription_id), deliveries()
-    set_faults, script(key, steps), set_conflict, expire_tokens
+    set_faults, script(key, steps), set_conflict, set_resource_form, expire_tokens
     sign_in_as, revoke_refresh_tokens (the delegated sign-in)
     stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
 
@@ -31,7 +31,13 @@ from typing import Any
 
 from worker.simulator import subscriptions
 from worker.simulator.calendar import Calendar, TimeFilter
-from worker.simulator.config import DELIVERY_LOG_SIZE, ConflictMode, FaultConfig, SimulatorConfig
+from worker.simulator.config import (
+    DELIVERY_LOG_SIZE,
+    ConflictMode,
+    FaultConfig,
+    ResourceForm,
+    SimulatorConfig,
+)
 from worker.simulator.directory import Directory, RegistrationKind
 from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault, FaultPlan
@@ -58,6 +64,8 @@ class SimulatorState:
     def _build(self) -> None:
         config = self.config
         self._conflict: ConflictMode = config.conflict
+        self._resource_form: ResourceForm = config.resource_form
+        self._changes_notified = 0  # items sent so far: the turn of an alternating form
         self._directory = Directory(config.tenant_id)
         self._calendar = Calendar(self._directory)
         self._subscriptions = Subscriptions()
@@ -258,6 +266,17 @@ class SimulatorState:
         with self._lock:
             self._conflict = mode
 
+    @property
+    def resource_form(self) -> ResourceForm:
+        return self._resource_form
+
+    def set_resource_form(self, form: ResourceForm) -> None:
+        """Change how change notifications spell their resource (see SimulatorConfig)."""
+        if form not in ("users", "users@tenant", "alternate"):
+            raise ValueError(f"resource form must be users, users@tenant or alternate: {form!r}")
+        with self._lock:
+            self._resource_form = form
+
     def issued_tokens(self) -> list[str]:
         """The bearer and refresh tokens this simulator has handed out (for leak checks)."""
         with self._lock:
@@ -279,8 +298,8 @@ class SimulatorState:
             return self._tokens.expire_all()
 
     def reset(self) -> None:
-        """Forget everything: data, tokens, scripts, statistics; faults and conflict mode go
-        back to the construction-time configuration."""
+        """Forget everything: data, tokens, scripts, statistics; faults, conflict mode and
+        resource form go back to the construction-time configuration."""
         with self._lock:
             self._build()
 
@@ -538,13 +557,19 @@ class SimulatorState:
                 raise ValueError(f"no event {event_id!r} for user {user_id!r}")
             etag = event.etag if event is not None else None
             tenant_id = self.config.tenant_id
-            return [
-                (
-                    s.notification_url,
-                    {"value": [change_item(s, tenant_id, change_type, event_id, etag)]},
-                )
-                for s in self._subscriptions.for_change(owner.object_id, change_type, utc_now())
-            ]
+            made = []
+            for s in self._subscriptions.for_change(owner.object_id, change_type, utc_now()):
+                item = change_item(s, tenant_id, change_type, event_id, etag, self._next_form())
+                made.append((s.notification_url, {"value": [item]}))
+            return made
+
+    def _next_form(self) -> ResourceForm:
+        """The resource form of the next change item (the lock held)."""
+        form = self._resource_form
+        if form == "alternate":
+            form = "users@tenant" if self._changes_notified % 2 else "users"
+        self._changes_notified += 1
+        return form
 
     def lifecycle_notification(
         self, subscription_id: str, lifecycle_event: str
