@@ -207,7 +207,7 @@ def run_batch(
         # The worker's own clients, built now: one sign-in, refused here if it fails.
         current = runtime(must_sign_in=True)
         if settings.metrics_port is not None:  # a one-shot command opens no port unasked
-            shared = SharedGauges(current.redis, current.deps.limiter)
+            shared = SharedGauges(current.store, current.deps.limiter)
             serve_metrics(settings.metrics_port, settings.metrics_host, shared)
         done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
         err.print(f"batch {done.batch_id}: {done.total} rows", markup=False)
