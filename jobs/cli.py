@@ -30,7 +30,14 @@ from jobs.csv_source import read_rows
 from jobs.drop_folder import check_folder
 from jobs.embedded_redis import EmbeddedRedis
 from jobs.enqueue import Enqueued, enqueue_file, requeue_failed, resume_batch
-from jobs.progress import BatchProgress, counts_text, summary_table
+from jobs.progress import (
+    STALL_ADVICE,
+    BatchProgress,
+    counts_text,
+    stall_text,
+    summary_table,
+    working_text,
+)
 from jobs.report import check_format, write_report
 from worker.errors import ConfigError, GraphAuthError, GraphError, InputError, MeetregError
 from worker.logs import configure_logging
@@ -200,7 +207,7 @@ def run_batch(
         # The worker's own clients, built now: one sign-in, refused here if it fails.
         current = runtime(must_sign_in=True)
         if settings.metrics_port is not None:  # a one-shot command opens no port unasked
-            shared = SharedGauges(current.redis, current.deps.limiter)
+            shared = SharedGauges(current.store, current.deps.limiter)
             serve_metrics(settings.metrics_port, settings.metrics_host, shared)
         done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
         err.print(f"batch {done.batch_id}: {done.total} rows", markup=False)
@@ -283,10 +290,17 @@ def status(
         state = "finished" if current.finished else "in progress"
         if current.paused and not current.finished:
             state = "cancelled, ending" if current.cancelled else "PAUSED"
+        elif current.stalled:
+            state = "STALLED"
         out.print(f"{batch_id}: {current.done}/{current.total} done, {state}", markup=False)
         out.print(f"  {counts_text(current) or 'no rows'}", markup=False)
         if current.paused and not current.finished and not current.cancelled:
             out.print(f"  why: {current.paused}", markup=False)
+        if current.stalled:
+            out.print(f"  why: {stall_text(current)}", markup=False)
+            out.print(f"  {STALL_ADVICE}", markup=False)
+        elif current.working:
+            out.print(f"  {working_text(current)}", markup=False)
         if current.undoes:
             out.print(f"  undo of {current.undoes}", markup=False)
         if current.undone_by:

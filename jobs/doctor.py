@@ -4,6 +4,7 @@ Each check is a function returning a `Check`; none raises, none prints a secret 
 messages are built from error codes and the first sentence of Entra's descriptions, with
 the client secret blanked out by the token source). The command exits 0 only when no check
 failed; a warning (Redis that keeps nothing on disk, say) is shown but does not fail.
+A batch that has stalled (see `BatchStatus.stalled`) fails, one line per batch.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from enum import StrEnum
 
 import redis
 
+from jobs.progress import stall_text
 from worker import keys
-from worker.errors import ConfigError, GraphError, GraphPermanent
+from worker.errors import ConfigError, GraphError, GraphPermanent, StoreError
 from worker.graph.auth import BearerAuth, SharedTokenSource
 from worker.graph.client import GraphClient, build_http_client, signed_in_user
 from worker.graph.credentials import build_token_source, describe_source
@@ -23,11 +25,14 @@ from worker.graph.managed_identity import identity_endpoint
 from worker.redis_conn import connect, describe_failure
 from worker.redis_eviction import EvictionPolicy, read_eviction_policy
 from worker.settings import AuthMode, Settings
+from worker.store import BatchStatus, OutcomeStore
 
 MIN_REDIS_VERSION = (6, 2)  # Lua, SET ... GET, ZADD GT: what the outcome store's scripts use
 # A join link no meeting has: the filter answers 200 with no meeting when the permission
 # and the access policy are in place, 403 when they are not. Nothing is created.
 PROBE_JOIN_URL = "https://teams.microsoft.com/l/meetup-join/meetreg-doctor-probe"
+# Batches in progress looked at for a stall, the most recently opened first.
+STALL_SCAN_BATCHES = 1000
 
 
 class Status(StrEnum):
@@ -115,7 +120,9 @@ def check_redis(settings: Settings) -> Iterator[Check]:
         aof = None if persistence is None else str(persistence.get("aof_enabled")) == "1"
         yield persistence_check(aof, _snapshot_schedule(client))
         yield eviction_check(read_eviction_policy(client))
-    except redis.RedisError as exc:  # Redis went away between two checks
+        store = OutcomeStore(client, stall_after_s=settings.recovery_s)
+        yield from stall_checks(store.open_batches(STALL_SCAN_BATCHES))
+    except (redis.RedisError, StoreError) as exc:  # Redis went away between two checks
         yield Check("redis", Status.FAIL, describe_failure(target, exc))
     finally:
         client.close()
@@ -169,6 +176,20 @@ def eviction_check(policy: EvictionPolicy) -> Check:
     if policy.may_evict:
         return Check("redis eviction", Status.FAIL, policy.describe())
     return Check("redis eviction", Status.OK, policy.describe())
+
+
+def stall_checks(batches: list[BatchStatus]) -> Iterator[Check]:
+    """One failing check per stalled batch; one passing line when none is."""
+    stalled = [batch for batch in batches if batch.stalled]
+    if not stalled:
+        yield Check("batches", Status.OK, f"{len(batches)} in progress, none stalled")
+    for batch in stalled:
+        yield Check(
+            "stalled batch",
+            Status.FAIL,
+            f"{batch.batch_id}: {stall_text(batch)}; check that workers are running and "
+            f"what they log, and `meetreg status {batch.batch_id}`",
+        )
 
 
 def check_token(source: SharedTokenSource) -> Check:

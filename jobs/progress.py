@@ -19,11 +19,38 @@ from rich.table import Table
 from worker.store import BatchStatus, OutcomeStore
 
 PLAIN_EVERY_S = 5.0
+STALL_ADVICE = "check that workers are running (celery -A worker.app worker) and what they log"
 
 
 def counts_text(status: BatchStatus) -> str:
     """`created 120, failed 2, ...`: the states that hold any row, in the batch's order."""
     return ", ".join(f"{state} {count}" for state, count in status.counts.items() if count)
+
+
+def duration_text(seconds: float) -> str:
+    """`42 s`, `5 min 12 s`, `3 h 7 min`: as precise as a person reading it needs."""
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60} s"
+    return f"{whole // 3600} h {whole % 3600 // 60} min"
+
+
+def working_text(status: BatchStatus) -> str:
+    """`2 rows in workers' hands, the oldest for 5 min 12 s`; "" when none is."""
+    oldest_s = status.oldest_running_s
+    if not status.working or oldest_s is None:
+        return ""
+    rows = f"{status.working} row{'s' if status.working > 1 else ''}"
+    return f"{rows} in workers' hands, the oldest for {duration_text(oldest_s)}"
+
+
+def stall_text(status: BatchStatus) -> str:
+    """Why the batch counts as stalled; "" when it does not."""
+    if not status.stalled or status.since_progress_s is None:
+        return ""
+    return f"no row has moved for {duration_text(status.since_progress_s)} ({working_text(status)})"
 
 
 class BatchProgress:

@@ -152,9 +152,8 @@ def build_app(deps: ServeDeps) -> Starlette:
 
     async def metrics(request: Request) -> Response:
         if not exposition:
-            client = deps.store.redis
-            limiter = RateLimiter(client, deps.rate_limit_per_s)
-            exposition.append(Exposition(SharedGauges(client, limiter)))
+            limiter = RateLimiter(deps.store.redis, deps.rate_limit_per_s)
+            exposition.append(Exposition(SharedGauges(deps.store, limiter)))
         accept = request.headers.get("accept", "")
         page, content_type = await run_in_threadpool(exposition[0].page, accept)  # reads Redis
         return Response(page, headers={**_NO_SNIFF, "Content-Type": content_type})

@@ -74,6 +74,12 @@ SCRIPT = (
     f"const POLL_MS = {POLL_MS};"
     + """
 const api = document.body.dataset.api;
+// As _note below: why a paused batch waits, or since when a stalled one has not moved.
+function note(b) {
+  if (b.state === 'paused') return b.paused_reason;
+  if (!b.stalled) return '';
+  return `stalled: no row has moved since ${b.last_progress_at.slice(11, 19)} UTC`;
+}
 function fill(scope, b) {
   scope.querySelectorAll('[data-count]').forEach(el => {
     el.textContent = b.counts[el.dataset.count] ?? '-';
@@ -81,7 +87,7 @@ function fill(scope, b) {
   scope.querySelectorAll('[data-field]').forEach(el => {
     const name = el.dataset.field;
     el.textContent = name === 'progress' ? `${b.done} / ${b.total}` :
-      name === 'reason' ? (b.state === 'paused' ? b.paused_reason : '') : b[name];
+      name === 'reason' ? note(b) : b[name];
     if (name === 'state') el.className = 'state ' + b.state;
   });
   scope.querySelectorAll('[data-bar]').forEach(el => {
@@ -193,12 +199,21 @@ def _when(stamp: str) -> str:
     return f"{stamp[:19].replace('T', ' ')} UTC" if stamp else ""
 
 
+def _note(batch: dict[str, Any]) -> str:
+    """Why a paused batch waits, or since when a stalled one has not moved (the script's
+    `note` says the same as it polls)."""
+    if batch["state"] == "paused":
+        return str(batch["paused_reason"] or "")
+    if not batch["stalled"]:
+        return ""
+    return f"stalled: no row has moved since {batch['last_progress_at'][11:19]} UTC"
+
+
 def _state(batch: dict[str, Any]) -> str:
     state = batch["state"]
-    reason = batch["paused_reason"] if state == "paused" else ""
     return (
         f'<span class="state {_e(state)}" data-field="state">{_e(state)}</span>'
-        f' <span class="reason" data-field="reason">{_e(reason or "")}</span>'
+        f' <span class="reason" data-field="reason">{_e(_note(batch))}</span>'
     )
 
 

@@ -3,11 +3,15 @@
 Redis keys (all under the prefix `meetreg:`):
 
     batch:{batch_id}        hash    the batch: total, source, created_at, operation (create |
-                                    disable), undoes / undone_by, one counter per RowState
+                                    disable), undoes / undone_by, one counter per RowState,
+                                    moved_ms (when a row last changed state, Redis' clock)
     rows:{batch_id}         hash    field = row seq (1-based), value = the row's JSON record
     stats:{batch_id}        hash    moved with the rows: `fail {http status|-} {Graph code}`
                                     = failed rows that failed so; `done {time to 10 s}` = rows
                                     that became final in those 10 s (the status page)
+    working:{batch_id}      zset    the batch's rows running or retrying (seq), scored by when
+                                    they entered that state (ms, Redis' clock); a row leaves it
+                                    as it leaves those states (`meetreg status`: stalled?)
     batches                 zset    batch ids by creation time (ms)
     batches:open            zset    ids of the batches with rows not final yet, by when they
                                     were opened (ms): the gauge of batches in progress
@@ -100,6 +104,10 @@ def first_lines(batch_id: str) -> str:
 
 def stats(batch_id: str) -> str:
     return f"{PREFIX}stats:{batch_id}"
+
+
+def working(batch_id: str) -> str:
+    return f"{PREFIX}working:{batch_id}"
 
 
 def valve(batch_id: str) -> str:

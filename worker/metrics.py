@@ -19,14 +19,23 @@ value (aggregate with `max`, not `sum`), and nothing is read while nobody scrape
     meetreg_queue_depth                          chunk messages waiting in the Celery queue
     meetreg_batches_in_progress                  batches with rows not final yet (paused
                                                  ones included)
+
+Per batch in progress, for the BATCH_SERIES most recently opened (a bounded set of series):
+
+    meetreg_batch_oldest_running_seconds{batch_id}
+                                                 how long its oldest row running or
+                                                 retrying has been so (0: none is)
+    meetreg_batch_stalled{batch_id}              1 when rows are in workers' hands but
+                                                 none of the batch's rows changed state
+                                                 for longer than MEETREG_RECOVERY_S
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import redis
 from prometheus_client import (
     REGISTRY,
     Counter,
@@ -45,7 +54,14 @@ from worker.models import FINAL_STATES, RowState
 from worker.ratelimit import RateLimiter
 from worker.redis_conn import store_errors
 
+if TYPE_CHECKING:
+    from worker.store import BatchStatus, OutcomeStore
+
 log = logging.getLogger(__name__)
+
+# Batches with series of their own, the most recently opened first: as many as the status
+# page lists, so a backlog of old unfinished batches cannot grow the page without bound.
+BATCH_SERIES = 50
 
 # No `*_created` series beside each counter: in the text format they are extra gauges
 # nobody graphs.
@@ -86,14 +102,16 @@ class SharedGauges(Collector):
     """The gauges every process reads from Redis at scrape time. A scrape while Redis is
     unreachable leaves them out (and logs why) rather than fail the whole page."""
 
-    def __init__(self, client: redis.Redis, limiter: RateLimiter) -> None:
-        self.redis = client
+    def __init__(self, store: OutcomeStore, limiter: RateLimiter) -> None:
+        self.store = store
+        self.redis = store.redis
         self.limiter = limiter
 
     def collect(self) -> Iterator[Metric]:
         try:
             rate = self.limiter.rate_now()
             depth, in_progress = self._counts()
+            batches = self.store.open_batches(BATCH_SERIES)
         except StoreError as exc:
             log.warning("metrics: cannot read Redis: %s", exc)
             return
@@ -104,6 +122,7 @@ class SharedGauges(Collector):
         )
         yield _gauge("meetreg_queue_depth", "Messages waiting in the Celery queue.", depth)
         yield _gauge("meetreg_batches_in_progress", "Batches with rows not final yet.", in_progress)
+        yield from _batch_gauges(batches)
 
     @store_errors
     def _counts(self) -> tuple[int, int]:
@@ -117,6 +136,24 @@ class SharedGauges(Collector):
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _batch_gauges(batches: list[BatchStatus]) -> Iterator[GaugeMetricFamily]:
+    oldest = GaugeMetricFamily(
+        "meetreg_batch_oldest_running_seconds",
+        "How long the batch's oldest row running or retrying has been so (0: none is).",
+        labels=["batch_id"],
+    )
+    stalled = GaugeMetricFamily(
+        "meetreg_batch_stalled",
+        "1 when rows are in workers' hands but none moved for longer than the recovery time.",
+        labels=["batch_id"],
+    )
+    for batch in batches:
+        oldest.add_metric([batch.batch_id], batch.oldest_running_s or 0.0)
+        stalled.add_metric([batch.batch_id], 1.0 if batch.stalled else 0.0)
+    yield oldest
+    yield stalled
 
 
 class Exposition(Collector):

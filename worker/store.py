@@ -4,7 +4,9 @@ Redis is the truth (no Celery result backend). Three kinds of data, keys in `wor
 
 - rows: one JSON record per data row. Every change of a row's state goes through one Lua
   script that also moves the batch's counters, so `status` reads one hash, in O(1), and the
-  counters always add up to the batch's total.
+  counters always add up to the batch's total. The same script notes when the batch last
+  moved and keeps its rows in workers' hands in a sorted set by since-when, so `status`
+  tells a stalled batch in the same round trip (the oldest such row: O(log n)).
 - meetings: the idempotency record of a meeting, kept long after its batch
   (`MEETREG_IDEMPOTENCY_RETENTION_DAYS`). It says whether a POST may ever have been sent
   and whether the meeting is done; the register protocol reads it before any POST.
@@ -31,6 +33,7 @@ from worker.errors import InputError, StoreError, UnknownBatchError
 from worker.models import FINAL_STATES, Operation, RowRecord, RowState
 from worker.ratelimit import RESERVE_FUNCTION
 from worker.redis_conn import connect, redis_now_ms, store_errors
+from worker.settings import DEFAULT_RECOVERY_S
 
 if TYPE_CHECKING:
     from worker.settings import Settings
@@ -101,18 +104,34 @@ local function track_open(open, batch_key, old_state, state)
     redis.call('ZADD', open[1], t[1] * 1000 + math.floor(t[2] / 1000), open[2])
   end
 end
-local function set_row(rows_key, batch_key, stats_key, seq, json, state, live, ttl_s, stamp,
-                       open)
+-- `working` = the batch's rows running or retrying, scored by when they became so; a row
+-- leaves it with its state, so a finished row keeps no key. Returns now (ms), for the
+-- batch's `moved_ms`: Redis' clock, which every reader compares both with.
+local function track_working(working, seq, old_state, state, ttl_s)
+  local t = redis.call('TIME')
+  local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
+  if state == 'running' or state == 'retrying' then
+    redis.call('ZADD', working, now_ms, seq)
+    redis.call('EXPIRE', working, ttl_s)
+  elseif old_state == 'running' or old_state == 'retrying' then
+    redis.call('ZREM', working, seq)
+  end
+  return now_ms
+end
+local function set_row(rows_key, batch_key, stats_key, working, seq, json, state, live, ttl_s,
+                       stamp, open)
   local old = redis.call('HGET', rows_key, seq)
   if not old then return -1 end
   local old_row = cjson.decode(old)
   local old_state = old_row['status']
   if live and FINAL[old_state] then return 0 end
   redis.call('HSET', rows_key, seq, json)
+  local moved_ms = nil
   if old_state ~= state then
     redis.call('HINCRBY', batch_key, old_state, -1)
     redis.call('HINCRBY', batch_key, state, 1)
     if open then track_open(open, batch_key, old_state, state) end
+    moved_ms = track_working(working, seq, old_state, state, ttl_s)
   end
   -- The batch's stats move with its rows (O(1) per row): failed rows by how they failed,
   -- and rows finished per 10 s (the stamp cut after the tens of seconds).
@@ -133,7 +152,11 @@ local function set_row(rows_key, batch_key, stats_key, seq, json, state, live, t
     stats = true
   end
   if stats then redis.call('EXPIRE', stats_key, ttl_s) end
-  redis.call('HSET', batch_key, 'updated_at', stamp)
+  if moved_ms then
+    redis.call('HSET', batch_key, 'updated_at', stamp, 'moved_ms', moved_ms)
+  else
+    redis.call('HSET', batch_key, 'updated_at', stamp)
+  end
   redis.call('EXPIRE', rows_key, ttl_s)
   redis.call('EXPIRE', batch_key, ttl_s)
   return 1
@@ -145,17 +168,18 @@ end
 """
 )
 
-# KEYS: rows, batch, stats, open batches. ARGV: seq, JSON, state, "live"|"any", ttl_s,
-# stamp, batch id.
+# KEYS: rows, batch, stats, open batches, working. ARGV: seq, JSON, state, "live"|"any",
+# ttl_s, stamp, batch id.
 _SET_ROW = (
     _ROW_FUNCTIONS
     + """
-return set_row(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live', ARGV[5],
-               ARGV[6], {KEYS[4], ARGV[7]})
+return set_row(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == 'live',
+               ARGV[5], ARGV[6], {KEYS[4], ARGV[7]})
 """
 )
 
-# KEYS: rows, batch, meeting, lease, stats, open batches, [the limiter's slot keys]. ARGV:
+# KEYS: rows, batch, meeting, lease, stats, open batches, working, [the limiter's slot keys].
+# ARGV:
 # seq, JSON (running), ttl_s, stamp, token, lease_ms, get_first ('1' always GET first),
 # done states (' '-separated: the operation's), done id ('' any; else the meeting is done
 # only if its record holds this registration id), batch id, [its slot arguments].
@@ -177,8 +201,8 @@ if paused then
   local row = cjson.decode(ARGV[2])
   row['status'] = 'failed'
   row['error'] = paused
-  local ended = set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], cjson.encode(row), 'failed', true,
-                        ARGV[3], ARGV[4], {KEYS[6], ARGV[10]})
+  local ended = set_row(KEYS[1], KEYS[2], KEYS[5], KEYS[7], ARGV[1], cjson.encode(row), 'failed',
+                        true, ARGV[3], ARGV[4], {KEYS[6], ARGV[10]})
   return {-1, {}, '0', -1, '', ended}
 end
 local meeting = redis.call('HGETALL', KEYS[3])
@@ -189,21 +213,22 @@ if state and string.find(' ' .. ARGV[8] .. ' ', ' ' .. state .. ' ', 1, true)
 end
 local holder = redis.call('GET', KEYS[4])
 if holder and holder ~= ARGV[5] then return {0, meeting, '0', -1, ''} end
-if set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
+if set_row(KEYS[1], KEYS[2], KEYS[5], KEYS[7], ARGV[1], ARGV[2], 'running', true, ARGV[3],
+           ARGV[4]) ~= 1 then
   return {-1, meeting, '0', -1, ''}
 end
 redis.call('SET', KEYS[4], ARGV[5], 'PX', ARGV[6])
 local posts = tonumber(field(meeting, 'posts') or '0')
-if KEYS[7] and (ARGV[7] == '1' or posts > 0) then
-  local slot = reserve_slot(from(KEYS, 7), from(ARGV, 11))
+if KEYS[8] and (ARGV[7] == '1' or posts > 0) then
+  local slot = reserve_slot(from(KEYS, 8), from(ARGV, 11))
   return {1, meeting, slot[1], slot[2], slot[3]}
 end
 return {1, meeting, '0', -1, ''}
 """
 )
 
-# KEYS: rows, batch, meeting, lease, stats, [the limiter's slot keys]. ARGV: seq, JSON, ttl_s,
-# stamp, token, row ref, idem_ttl_s, [its slot arguments].
+# KEYS: rows, batch, meeting, lease, stats, working, [the limiter's slot keys]. ARGV: seq, JSON,
+# ttl_s, stamp, token, row ref, idem_ttl_s, [its slot arguments].
 # Counts a POST (or an undo's DELETE) as sent *before* it is sent, with the row's attempt,
 # and only while this worker holds the lease: a worker that lost it (paused too long) must
 # not send. With the rate keys, also reserves the call's slot.
@@ -214,21 +239,22 @@ _RECORD_POST = (
     + RESERVE_FUNCTION
     + """
 if redis.call('GET', KEYS[4]) ~= ARGV[5] then return {0, '0', -1, ''} end
-if set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2], 'running', true, ARGV[3], ARGV[4]) ~= 1 then
+if set_row(KEYS[1], KEYS[2], KEYS[5], KEYS[6], ARGV[1], ARGV[2], 'running', true, ARGV[3],
+           ARGV[4]) ~= 1 then
   return {-1, '0', -1, ''}
 end
 redis.call('HINCRBY', KEYS[3], 'posts', 1)
 redis.call('HSET', KEYS[3], 'state', 'posting', 'posted_by', ARGV[6], 'updated_at', ARGV[4])
 redis.call('EXPIRE', KEYS[3], ARGV[7])
-if KEYS[6] then
-  local slot = reserve_slot(from(KEYS, 6), from(ARGV, 8))
+if KEYS[7] then
+  local slot = reserve_slot(from(KEYS, 7), from(ARGV, 8))
   return {1, slot[1], slot[2], slot[3]}
 end
 return {1, '0', -1, ''}
 """
 )
 
-# KEYS: rows, batch, meeting, lease, stats, valve, open batches. ARGV: seq, JSON, state,
+# KEYS: rows, batch, meeting, lease, stats, valve, open batches, working. ARGV: seq, JSON, state,
 # ttl_s, stamp, token, meeting state ('' none), registration id, row ref, kind, idem_ttl_s,
 # signature ('ok', a failure's 'status code', '' when no Graph call decided the row), user,
 # window, min users, failure text, batch id.
@@ -246,8 +272,8 @@ if ARGV[7] ~= '' then
              'done_by', ARGV[9], 'kind', ARGV[10], 'updated_at', ARGV[5])
   redis.call('EXPIRE', KEYS[3], ARGV[11])
 end
-local saved = set_row(KEYS[1], KEYS[2], KEYS[5], ARGV[1], ARGV[2], ARGV[3], true, ARGV[4],
-                      ARGV[5], {KEYS[7], ARGV[17]})
+local saved = set_row(KEYS[1], KEYS[2], KEYS[5], KEYS[8], ARGV[1], ARGV[2], ARGV[3], true,
+                      ARGV[4], ARGV[5], {KEYS[7], ARGV[17]})
 if ARGV[6] ~= '' and redis.call('GET', KEYS[4]) == ARGV[6] then redis.call('DEL', KEYS[4]) end
 local window = tonumber(ARGV[14])
 if saved ~= 1 or ARGV[12] == '' or window < 1 then return {saved, 0} end
@@ -328,6 +354,13 @@ class BatchStatus:
     operation: Operation = Operation.CREATE
     undoes: str = ""  # an undo batch: the batch whose registrations it deletes
     undone_by: str = ""  # the undo batch of this one, once `meetreg disable` made it
+    # On Redis' clock, in ms: when a row last changed state (or the batch was written),
+    # since when its oldest row running or retrying has been so (None: no row is), and
+    # when this was read (0: not read from the store).
+    moved_ms: int = 0
+    oldest_working_ms: int | None = None
+    read_ms: int = 0
+    stall_after_s: float = DEFAULT_RECOVERY_S  # MEETREG_RECOVERY_S of the reader
 
     @property
     def done(self) -> int:
@@ -336,6 +369,45 @@ class BatchStatus:
     @property
     def finished(self) -> bool:
         return self.done >= self.total
+
+    @property
+    def working(self) -> int:
+        """Rows in a worker's hands: running or retrying."""
+        return self.counts.get(RowState.RUNNING, 0) + self.counts.get(RowState.RETRYING, 0)
+
+    @property
+    def oldest_running_s(self) -> float | None:
+        """How long the oldest row running or retrying has been so; None when none is."""
+        if self.oldest_working_ms is None or not self.read_ms:
+            return None
+        return max(0.0, (self.read_ms - self.oldest_working_ms) / 1000)
+
+    @property
+    def since_progress_s(self) -> float | None:
+        """How long no row of the batch has changed state; None when not read from the store."""
+        if not self.moved_ms or not self.read_ms:
+            return None
+        return max(0.0, (self.read_ms - self.moved_ms) / 1000)
+
+    @property
+    def stalled(self) -> bool:
+        """Rows are in workers' hands, yet none has changed state for longer than the
+        recovery window: whatever holds them is not finishing them, nor letting them be
+        taken up again. Rows that only wait in the queue do not count: a batch queued
+        behind another one waits, and is not stuck."""
+        since = self.since_progress_s
+        return (
+            since is not None
+            and since > self.stall_after_s
+            and self.working > 0
+            and not self.finished
+            and not self.paused
+        )
+
+    @property
+    def last_progress_at(self) -> str:
+        """`moved_ms` as UTC ISO, as `updated_at` is written; "" when unknown."""
+        return _iso_from_ms(self.moved_ms) if self.moved_ms else ""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -353,7 +425,28 @@ class BatchStatus:
             "operation": str(self.operation),
             "undoes": self.undoes or None,
             "undone_by": self.undone_by or None,
+            "oldest_running_s": _tenths(self.oldest_running_s),
+            "last_progress_at": self.last_progress_at or None,
+            "since_progress_s": _tenths(self.since_progress_s),
+            "stalled": self.stalled,
         }
+
+
+def _tenths(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds, 1)
+
+
+def _iso_from_ms(ms: int) -> str:
+    moment = datetime.fromtimestamp(ms / 1000, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms_from_iso(stamp: str) -> int:
+    """`now_iso()`'s stamps back in ms since the epoch; 0 for "" or a stamp unreadable."""
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,8 +539,11 @@ class OutcomeStore:
         idempotency_retention_days: float = 365.0,
         pause_after: int = DEFAULT_PAUSE_AFTER,
         pause_min_users: int = DEFAULT_PAUSE_MIN_USERS,
+        stall_after_s: float = DEFAULT_RECOVERY_S,
     ) -> None:
         self.redis = client
+        # A batch whose rows in workers' hands have not moved for this long is stalled.
+        self.stall_after_s = stall_after_s
         self.pause_after = pause_after  # 0: the safety valve is off
         self.pause_min_users = pause_min_users
         self.retention_s = max(1, int(retention_days * DAY_S))
@@ -535,6 +631,7 @@ class OutcomeStore:
             keys.rows(batch_id),
             keys.batch(batch_id),
             keys.stats(batch_id),
+            keys.working(batch_id),
             keys.first_lines(batch_id),
         )
         self.redis.zrem(keys.BATCHES, batch_id)
@@ -568,25 +665,49 @@ class OutcomeStore:
     def recent_batches(self, limit: int) -> list[BatchStatus]:
         """The `limit` most recently created batches that are still kept, newest first:
         one read of the index and one pipelined read of their headers."""
-        found = cast(list[bytes], self.redis.zrevrange(keys.BATCHES, 0, limit - 1))
-        batch_ids = [as_text(batch_id) for batch_id in found]
-        pipe = self.redis.pipeline(transaction=False)
-        for batch_id in batch_ids:
-            pipe.hgetall(keys.batch(batch_id))
-        headers = pipe.execute() if batch_ids else []
-        return [
-            _batch_status(batch_id, header)
-            for batch_id, header in zip(batch_ids, headers, strict=True)
-            if header  # expired since it was indexed
-        ]
+        return self._batches_in(keys.BATCHES, limit)
+
+    @store_errors
+    def open_batches(self, limit: int) -> list[BatchStatus]:
+        """The `limit` batches most recently opened (written, or put back by a retry) of
+        those with rows not final yet, newest first, as `recent_batches` reads them."""
+        return self._batches_in(keys.OPEN_BATCHES, limit)
+
+    def _batches_in(self, index: str, limit: int) -> list[BatchStatus]:
+        found = cast(list[bytes], self.redis.zrevrange(index, 0, limit - 1))
+        statuses = self._read_statuses([as_text(batch_id) for batch_id in found])
+        return [status for status in statuses if status is not None]  # None: expired since
 
     @store_errors
     def batch_status(self, batch_id: str) -> BatchStatus:
         """Raises UnknownBatchError when the store holds no such batch."""
-        header = self.redis.hgetall(keys.batch(batch_id))
-        if not header:
+        (status,) = self._read_statuses([batch_id])
+        if status is None:
             raise UnknownBatchError(f"unknown batch {batch_id!r}")
-        return _batch_status(batch_id, header)
+        return status
+
+    def _read_statuses(self, batch_ids: Sequence[str]) -> list[BatchStatus | None]:
+        """Each batch's header and its oldest row in workers' hands (O(log n) in its rows),
+        with Redis' clock, in one round trip; None for a batch the store does not hold."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.time()
+        for batch_id in batch_ids:
+            pipe.hgetall(keys.batch(batch_id))
+            pipe.zrange(keys.working(batch_id), 0, 0, withscores=True)
+        (seconds, micros), *found = pipe.execute()
+        read_ms = int(seconds) * 1000 + int(micros) // 1000
+        return [
+            _batch_status(
+                batch_id,
+                header,
+                oldest_working_ms=int(oldest[0][1]) if oldest else None,
+                read_ms=read_ms,
+                stall_after_s=self.stall_after_s,
+            )
+            if header
+            else None
+            for batch_id, header, oldest in zip(batch_ids, found[::2], found[1::2], strict=True)
+        ]
 
     @store_errors
     def batch_stats(self, batch_id: str) -> BatchStats:
@@ -662,6 +783,7 @@ class OutcomeStore:
             keys.batch(batch_id),
             keys.stats(batch_id),
             keys.OPEN_BATCHES,
+            keys.working(batch_id),
         ]
         updated_at = now_iso()
         calls: list[ScriptCall] = []
@@ -752,7 +874,12 @@ class OutcomeStore:
     ) -> ScriptCall:
         extra_keys, extra_args = slot if slot is not None else ([], [])
         return (
-            [*self._row_keys(batch_id, meeting_id), keys.OPEN_BATCHES, *extra_keys],
+            [
+                *self._row_keys(batch_id, meeting_id),
+                keys.OPEN_BATCHES,
+                keys.working(batch_id),
+                *extra_keys,
+            ],
             [
                 *self._running(row),
                 token,
@@ -807,7 +934,7 @@ class OutcomeStore:
     ) -> ScriptCall:
         extra_keys, extra_args = slot if slot is not None else ([], [])
         return (
-            [*self._row_keys(batch_id, meeting_id), *extra_keys],
+            [*self._row_keys(batch_id, meeting_id), keys.working(batch_id), *extra_keys],
             [
                 *self._running(row),
                 token,
@@ -864,6 +991,7 @@ class OutcomeStore:
                 *self._row_keys(batch_id, ending.meeting_id or "-"),
                 keys.valve(batch_id),
                 keys.OPEN_BATCHES,
+                keys.working(batch_id),
             ],
             [
                 row.seq,
@@ -1029,9 +1157,19 @@ class OutcomeStore:
         self.redis.set(keys.upn(upn), object_id, ex=DAY_S)
 
 
-def _batch_status(batch_id: str, header: dict[Any, Any]) -> BatchStatus:
+def _batch_status(
+    batch_id: str,
+    header: dict[Any, Any],
+    *,
+    oldest_working_ms: int | None,
+    read_ms: int,
+    stall_after_s: float,
+) -> BatchStatus:
     text = {as_text(k): as_text(v) for k, v in header.items()}
     operation = Operation(text.get("operation", Operation.CREATE))
+    # No row has changed state since the batch was written (or since before rows kept
+    # `moved_ms`): its last write is its last move.
+    moved_ms = int(text.get("moved_ms") or 0) or _ms_from_iso(text.get("updated_at", ""))
     return BatchStatus(
         batch_id=batch_id,
         total=int(text.get("total", 0)),
@@ -1044,6 +1182,10 @@ def _batch_status(batch_id: str, header: dict[Any, Any]) -> BatchStatus:
         operation=operation,
         undoes=text.get("undoes", ""),
         undone_by=text.get("undone_by", ""),
+        moved_ms=moved_ms,
+        oldest_working_ms=oldest_working_ms,
+        read_ms=read_ms,
+        stall_after_s=stall_after_s,
     )
 
 
@@ -1097,5 +1239,6 @@ def open_store(settings: Settings) -> tuple[redis.Redis, OutcomeStore]:
         idempotency_retention_days=settings.idempotency_retention_days,
         pause_after=settings.pause_after,
         pause_min_users=settings.pause_min_users,
+        stall_after_s=settings.recovery_s,
     )
     return client, store

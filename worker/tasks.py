@@ -182,7 +182,7 @@ def _serve_metrics(**_: Any) -> None:
         serve_metrics(
             settings.worker_metrics_port,
             settings.metrics_host,
-            SharedGauges(current.redis, current.deps.limiter),
+            SharedGauges(current.store, current.deps.limiter),
         )
     except Exception as exc:  # metrics are worth a warning, never a worker
         log.warning("metrics: not served: %s", exc)

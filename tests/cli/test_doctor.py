@@ -7,19 +7,25 @@ import json
 
 import pytest
 import redis
-from cli_helpers import command_env, meetreg
+from cli_helpers import command_env, meetreg, wait_until
 from pipeline_helpers import NO_POLICY_USER, ORGANIZER, posts
+from store_helpers import row
 
 from jobs.doctor import Status, eviction_check, persistence_check, redis_version_check
 from worker.redis_eviction import EvictionPolicy
 from worker.simulator import SimulatorServer
+from worker.store import OutcomeStore
 
 
 def checks(result) -> dict[str, dict[str, str]]:
     return {check["name"]: check for check in map(json.loads, result.stdout.splitlines())}
 
 
-def test_a_ready_machine_passes_and_prints_no_secret(sim: SimulatorServer, redis_url: str) -> None:
+def test_a_ready_machine_passes_and_prints_no_secret(
+    sim: SimulatorServer,
+    redis_url: str,
+    redis_client: redis.Redis,  # empty: no batch another test left behind
+) -> None:
     env = command_env(**sim.env(), REDIS_URL=redis_url)
     result = meetreg("doctor", "--user", ORGANIZER, "--json", env=env)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -31,11 +37,33 @@ def test_a_ready_machine_passes_and_prints_no_secret(sim: SimulatorServer, redis
         "redis": "ok",
         "redis version": "ok",
         "redis eviction": "ok",
+        "batches": "ok",
         "token": "ok",
         "graph meetings": "ok",
     }
     assert sim.client_secret not in result.stdout + result.stderr
     assert posts(sim) == 0  # the probe only reads
+
+
+def test_a_batch_whose_rows_stopped_moving_fails_naming_it_and_what_to_do(
+    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis
+) -> None:
+    store = OutcomeStore(redis_client, stall_after_s=3)
+    store.create_batch("stuck", "f.csv", [row(1), row(2)])
+    store.create_batch("waiting", "f.csv", [row(1)])  # queued only: not stalled
+    store.claim("stuck", row(1), "stuck-m1", "a worker gone", 10_000)  # never renewed
+    wait_until(lambda: store.batch_status("stuck").stalled, timeout_s=30, what="stuck stalled")
+
+    result = meetreg(
+        "doctor", env=command_env(**sim.env(), REDIS_URL=redis_url, MEETREG_RECOVERY_S="3")
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    (line,) = [line for line in result.stdout.splitlines() if "stalled batch" in line]
+    assert line.startswith("fail")
+    assert "stuck: no row has moved for" in line
+    assert "1 row in workers' hands" in line
+    assert "check that workers are running" in line and "`meetreg status stuck`" in line
+    assert "waiting" not in result.stdout
 
 
 def test_a_wrong_secret_fails_naming_the_aadsts_code(sim: SimulatorServer, redis_url: str) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.status_view import batch_state, throughput_series
+from jobs.status_page import batch_page, batches_page
+from jobs.status_view import batch_detail, batch_state, batch_summary, throughput_series
 from worker.models import RowState
-from worker.store import BatchStatus
+from worker.store import BatchStats, BatchStatus
 
 
 def status(done: int, total: int = 4, paused: str = "", cancelled: bool = False) -> BatchStatus:
@@ -76,3 +77,68 @@ def test_a_day_long_batch_stays_within_the_points() -> None:
     assert len(points) <= 120
     assert interval_s == 720
     assert sum(rows for _, rows in points) == 2
+
+
+# Redis' clock as a batch's read saw it: 2027-01-15T08:00:00Z.
+READ_MS = 1_800_000_000_000
+
+
+def at_work(
+    quiet_s: float,
+    *,
+    running: int = 1,
+    retrying: int = 0,
+    paused: str = "",
+    cancelled: bool = False,
+    read_ms: int = READ_MS,
+) -> BatchStatus:
+    """A batch of 4 rows, 1 created, whose last row moved `quiet_s` ago; its rows in
+    workers' hands since then, the others queued."""
+    counts = dict.fromkeys(map(str, RowState), 0)
+    counts.update(created=1, running=running, retrying=retrying)
+    counts["queued"] = 3 - running - retrying
+    moved_ms = READ_MS - int(quiet_s * 1000)
+    return BatchStatus(
+        "b",
+        4,
+        counts,
+        paused=paused,
+        cancelled=cancelled,
+        moved_ms=moved_ms,
+        oldest_working_ms=moved_ms if running + retrying else None,
+        read_ms=read_ms,
+        stall_after_s=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("batch", "stalled"),
+    [
+        (at_work(121), True),
+        (at_work(119), False),  # within the recovery window: a worker may still be at it
+        (at_work(600, running=0, retrying=2), True),
+        (at_work(600, running=0), False),  # rows only queued: behind another batch, say
+        (at_work(600, paused="the last 20 rows failed"), False),
+        (at_work(600, paused="cancelled by the operator", cancelled=True), False),
+        (at_work(600, read_ms=0), False),  # not read from the store: no clock to say
+    ],
+)
+def test_a_batch_is_stalled_when_rows_at_work_have_not_moved_for_the_window(
+    batch: BatchStatus, stalled: bool
+) -> None:
+    assert batch.stalled is stalled
+    assert batch.to_json_dict()["stalled"] is stalled
+
+
+def test_the_status_pages_say_since_when_a_stalled_batch_has_not_moved() -> None:
+    stalled, moving = at_work(300), at_work(5)
+    note = "stalled: no row has moved since 07:55:00 UTC"
+    stats = BatchStats(failures=[], finished_per_10s=[])
+    assert note in batches_page([batch_summary(stalled)])
+    assert note in batch_page(batch_detail(stalled, stats), None)
+    shown = batches_page([batch_summary(moving)])
+    assert "stalled" not in shown[shown.index("<main>") : shown.index("</main>")]
+    summary = batch_summary(stalled)
+    assert summary["state"] == "running"  # the page's states are as they were
+    assert (summary["oldest_running_s"], summary["since_progress_s"]) == (300.0, 300.0)
+    assert summary["last_progress_at"] == "2027-01-15T07:55:00.000Z"

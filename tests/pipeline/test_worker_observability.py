@@ -50,12 +50,12 @@ def test_a_workers_metrics_and_json_logs_tell_what_its_batch_did(
     assert enqueued.returncode == 0, enqueued.stderr
 
     # Before any worker: the chunks wait in Celery's queue, the batch is open.
-    page = Exposition(SharedGauges(redis_client, RateLimiter(redis_client, 1000))).page()[0]
+    store = OutcomeStore(redis_client)
+    page = Exposition(SharedGauges(store, RateLimiter(redis_client, 1000))).page()[0]
     before = samples(page.decode())
     assert value(before, "meetreg_queue_depth") == 4  # 7 rows in chunks of 2
     assert value(before, "meetreg_batches_in_progress") == 1
 
-    store = OutcomeStore(redis_client)
     stderr = tmp_path / "worker.stderr"
     worker = start_worker("obs", env, tmp_path, errors=stderr)
     try:

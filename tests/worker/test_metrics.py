@@ -7,13 +7,13 @@ from __future__ import annotations
 import httpx
 import pytest
 import redis
-from cli_helpers import free_port
+from cli_helpers import free_port, wait_until
 from metrics_helpers import samples, value
 from prometheus_client import REGISTRY
 from store_helpers import row
 
 from worker import keys
-from worker.metrics import Exposition, SharedGauges, serve_metrics
+from worker.metrics import BATCH_SERIES, Exposition, SharedGauges, serve_metrics
 from worker.models import RowState
 from worker.ratelimit import RateLimiter
 from worker.store import OutcomeStore
@@ -26,7 +26,8 @@ def rows_counted(outcome: str) -> float:
 
 
 def gauges(client: redis.Redis) -> dict[str, float]:
-    page = samples(Exposition(SharedGauges(client, RateLimiter(client, 40))).page()[0].decode())
+    shared = SharedGauges(OutcomeStore(client), RateLimiter(client, 40))
+    page = samples(Exposition(shared).page()[0].decode())
     return {name: value(page, name) for name in GAUGES}
 
 
@@ -104,7 +105,7 @@ def test_the_gauges_read_the_shared_rate_and_the_queue_celery_fills(
 def test_a_port_taken_is_a_warning_not_a_failure(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    shared = SharedGauges(redis_client, RateLimiter(redis_client, 40))
+    shared = SharedGauges(OutcomeStore(redis_client), RateLimiter(redis_client, 40))
     port = free_port()
     assert serve_metrics(port, "127.0.0.1", shared)
     page = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -112,3 +113,43 @@ def test_a_port_taken_is_a_warning_not_a_failure(
     assert not serve_metrics(port, "127.0.0.1", shared)  # a second worker on this host
     assert "MEETREG_METRICS_PORT" in caplog.text
     assert not serve_metrics(0, "127.0.0.1", shared)  # 0: off
+
+
+def test_a_batch_whose_claimed_rows_were_left_is_flagged_stalled_and_one_that_moves_is_not(
+    redis_client: redis.Redis,
+) -> None:
+    store = OutcomeStore(redis_client, stall_after_s=0.3)
+    shared = Exposition(SharedGauges(store, RateLimiter(redis_client, 40)))
+    store.create_batch("left", "f.csv", [row(1), row(2)])
+    store.create_batch("moving", "f.csv", [row(1), row(2)])
+    store.create_batch("done", "f.csv", [row(1)])
+    store.claim("left", row(1), "left-m1", "gone", 10_000)  # a lease nobody renews
+    store.claim("moving", row(1), "moving-m1", "alive", 10_000)
+    wait_until(lambda: store.batch_status("left").stalled, timeout_s=10, what="left stalled")
+    store.finish("moving", row(1, RowState.CREATED))  # the batch moves on
+    store.claim("moving", row(2), "moving-m2", "alive", 10_000)
+    store.finish("done", row(1, RowState.CREATED))
+
+    page = samples(shared.page()[0].decode())
+    stalled = {
+        dict(labels)["batch_id"]: found
+        for (name, labels), found in page.items()
+        if name == "meetreg_batch_stalled"
+    }
+    assert stalled == {"left": 1.0, "moving": 0.0}  # a finished batch has no series
+    left = value(page, "meetreg_batch_oldest_running_seconds", batch_id="left")
+    moving = value(page, "meetreg_batch_oldest_running_seconds", batch_id="moving")
+    assert left > 0.3 > moving
+
+
+def test_per_batch_series_are_kept_to_the_most_recently_opened_batches(
+    redis_client: redis.Redis,
+) -> None:
+    store = OutcomeStore(redis_client)
+    for n in range(BATCH_SERIES + 5):
+        store.create_batch(f"b{n}", "f.csv", [row(1)])
+    shared = Exposition(SharedGauges(store, RateLimiter(redis_client, 40)))
+    page = samples(shared.page()[0].decode())
+    shown = {dict(labels)["batch_id"] for name, labels in page if name == "meetreg_batch_stalled"}
+    assert len(shown) == BATCH_SERIES and f"b{BATCH_SERIES + 4}" in shown and "b0" not in shown
+    assert value(page, "meetreg_batches_in_progress") == BATCH_SERIES + 5
