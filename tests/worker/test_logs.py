@@ -107,6 +107,7 @@ def test_what_looks_like_a_credential_is_redacted(text: str, expected: str | Non
         # Names without a value stay as they are.
         ("set AZURE_CLIENT_SECRET or a certificate", None),
         ("MEETREG_API_KEY is not set on this server", None),
+        ("MEETREG_TOKEN_CACHE: cannot read /home/svc/cache.json", None),  # a path, not a secret
     ],
 )
 def test_every_spelling_of_a_secret_name_is_redacted(text: str, expected: str | None) -> None:
