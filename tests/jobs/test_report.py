@@ -99,5 +99,5 @@ def test_the_json_report_holds_the_cells_as_given(
         (None, None),
     ],
 )
-def test_neutralised_quotes_only_what_would_start_a_formula(value: object, expected: object) -> None:
+def test_only_what_would_start_a_formula_is_quoted(value: object, expected: object) -> None:
     assert neutralised(value) == expected
