@@ -28,7 +28,7 @@ from redis.commands.core import Script
 
 from worker import keys, metrics
 from worker.errors import InputError, StoreError, UnknownBatchError
-from worker.models import FINAL_STATES, Operation, RowRecord, RowState
+from worker.models import FINAL_STATES, Operation, RowRecord, RowsDigest, RowState
 from worker.ratelimit import RESERVE_FUNCTION
 from worker.redis_conn import connect, redis_now_ms, store_errors
 
@@ -328,6 +328,7 @@ class BatchStatus:
     operation: Operation = Operation.CREATE
     undoes: str = ""  # an undo batch: the batch whose registrations it deletes
     undone_by: str = ""  # the undo batch of this one, once `meetreg disable` made it
+    rows_digest: str = ""  # worker.models.RowsDigest of its rows; "" if written without one
 
     @property
     def done(self) -> int:
@@ -487,12 +488,14 @@ class OutcomeStore:
         """
         counts = dict.fromkeys(operation.states, 0)
         total = 0
+        digest = RowsDigest()
         pipe = self.redis.pipeline(transaction=False)
         rows_key = keys.rows(batch_id)
         page: dict[str, str] = {}
         for row in rows:
             counts[row.status] += 1
             total += 1
+            digest.add(row)
             page[str(row.seq)] = json.dumps(row.to_json_dict())
             if len(page) >= READ_PAGE:
                 pipe.hset(rows_key, mapping=cast(Any, page))
@@ -507,6 +510,7 @@ class OutcomeStore:
             "source": source,
             "created_at": stamp,
             "operation": str(operation),
+            "rows_digest": digest.hexdigest(),
         }
         if undoes:
             header["undoes"] = undoes
@@ -1044,6 +1048,7 @@ def _batch_status(batch_id: str, header: dict[Any, Any]) -> BatchStatus:
         operation=operation,
         undoes=text.get("undoes", ""),
         undone_by=text.get("undone_by", ""),
+        rows_digest=text.get("rows_digest", ""),
     )
 
 

@@ -170,14 +170,15 @@ def test_enqueue_under_an_existing_batch_id_with_other_rows_is_refused(
     tmp_path: Path, redis_url: str, redis_client: redis.Redis
 ) -> None:
     env = command_env(REDIS_URL=redis_url)
-    first = tmp_path / "first.csv"
-    first.write_text("user_id,meeting_id\n" + "".join(f"{GUID},m-{i}\n" for i in range(3)))
+    first = tmp_path / "first.csv"  # with an invalid row and a duplicate: they resume too
+    rows = [f"{GUID},m-{i}" for i in range(3)] + ["nobody,m-9", f"{GUID},m-0"]
+    first.write_text("user_id,meeting_id\n" + "\n".join(rows) + "\n")
     assert meetreg("enqueue", str(first), "--batch-id", "crm-1", env=env).returncode == 0
     rows_before = redis_client.hgetall(keys.rows("crm-1"))
     queued_before = redis_client.llen(keys.QUEUE)
 
     other = tmp_path / "other.csv"  # as many rows, other meetings
-    other.write_text("user_id,meeting_id\n" + "".join(f"{GUID},x-{i}\n" for i in range(3)))
+    other.write_text("user_id,meeting_id\n" + "".join(f"{GUID},x-{i}\n" for i in range(5)))
     result = meetreg("enqueue", str(other), "--batch-id", "crm-1", env=env)
 
     assert_refused(result, "crm-1", "rows differ")

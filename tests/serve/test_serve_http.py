@@ -84,6 +84,7 @@ def test_other_items_under_an_existing_batch_id_are_409_and_nothing_is_enqueued(
         [{"userId": ORGANIZER, "meetingId": f"x-{i}"} for i in range(3)],  # as many items
         list(reversed(items)),  # the same items, in another order
         [{**item, "allowedRegistrant": "organization"} for item in items],
+        items[:2],
     ):
         answer = served.http.post(url, json=other, headers=bearer())
         assert answer.status_code == 409, answer.text
