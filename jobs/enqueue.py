@@ -189,13 +189,16 @@ def enqueue_file(
     batch_id: str | None = None,
     allowed_registrant: AllowedRegistrant | None = None,
     chunk_size: int = 10,
+    regular_only: bool = False,
 ) -> Enqueued:
     """`enqueue_rows` over a CSV file: what `meetreg enqueue` and the nightly job do.
+    `regular_only` refuses a link, FIFO or device unread (the drop folder's files);
+    a path the operator gives is followed.
 
     Raises InputError for a file refused whole (nothing is enqueued then), StoreError.
     """
     return enqueue_rows(
-        read_rows(path, default_registrant=allowed_registrant),
+        read_rows(path, default_registrant=allowed_registrant, regular_only=regular_only),
         store=store,
         publish=publish,
         source=str(path),
