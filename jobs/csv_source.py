@@ -20,9 +20,12 @@ matched case-insensitively in snake_case or camelCase.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import itertools
+import os
 import re
+import stat
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from operator import itemgetter
@@ -131,15 +134,20 @@ def validate_fields(
 
 
 def read_rows(
-    path: Path, *, default_registrant: AllowedRegistrant | None = None
+    path: Path,
+    *,
+    default_registrant: AllowedRegistrant | None = None,
+    regular_only: bool = False,
 ) -> Iterator[SourceRow]:
     """Stream the data rows of the CSV file at `path`, each as a `ValidRow` or `InvalidRow`.
 
     Raises `InputError` ("<path>: <problem>") for a file refused whole: missing,
     unreadable, not UTF-8 text, without a usable header or a required column, or with a
-    broken quote or an oversized field. It may be raised by any `next()`.
+    broken quote or an oversized field. It may be raised by any `next()`. With
+    `regular_only` (a folder others write to), a symbolic link, FIFO or device is refused
+    unread too. A problem is named, never the file's text.
     """
-    with _open_text(path) as text:
+    with _open_text(path, regular_only=regular_only) as text:
         lines = _checked_lines(text, path)
         first = next(lines, None)
         skipped = 0  # blank lines before the header
@@ -197,14 +205,15 @@ def read_rows(
             ) from None
 
 
-def _open_text(path: Path) -> io.TextIOWrapper:
+def _open_text(path: Path, *, regular_only: bool = False) -> io.TextIOWrapper:
     """Open `path` as UTF-8 text (BOM dropped), refusing UTF-16/32 by their byte-order mark.
 
     Bytes that are not UTF-8 are kept as surrogates so `_checked_lines` can say on which
     line they are; the decoder itself would only know the offset in its buffer.
     """
     try:
-        raw = open(path, "rb")  # noqa: SIM115 - handed to the TextIOWrapper, closed with it
+        # Handed to the TextIOWrapper, closed with it.
+        raw = _open_regular(path) if regular_only else open(path, "rb")  # noqa: SIM115
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -212,6 +221,8 @@ def _open_text(path: Path) -> io.TextIOWrapper:
     except PermissionError:
         raise InputError(f"{path}: permission denied") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP and regular_only:  # O_NOFOLLOW met a link
+            raise InputError(f"{path}: a symbolic link, not read") from None
         raise InputError(f"{path}: cannot open it ({exc.strerror or exc})") from None
     try:
         head = raw.peek(4)[:4]
@@ -225,6 +236,22 @@ def _open_text(path: Path) -> io.TextIOWrapper:
             raw.close()
             raise InputError(f"{path}: {encoding} text; save it as UTF-8")
     return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _open_regular(path: Path) -> io.BufferedReader:
+    """Open `path` only if it is a regular file itself: never through a symbolic link, and
+    never a FIFO (which would wait for a writer forever) or a device."""
+    # O_NONBLOCK: opening a FIFO returns at once, and fstat refuses it.
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    descriptor = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise InputError(f"{path}: not a regular file, not read")
+        os.set_blocking(descriptor, True)
+        return open(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _checked_lines(text: io.TextIOWrapper, path: Path) -> Iterator[str]:
@@ -269,22 +296,26 @@ def _map_header(header: list[str], path: Path) -> dict[str, int]:
         if name is None:
             continue
         if name in columns:
-            first = header[columns[name]].strip()
+            # Column numbers, never the cells: a file's text is not echoed into a reason
+            # (the file may be anything, a link to a secret included).
             raise InputError(
-                f"{path}: column {name} appears twice ({_short(first)}, {_short(cell.strip())})"
+                f"{path}: column {name} appears twice (columns {columns[name] + 1} and {index + 1})"
             )
         columns[name] = index
     if "user_id" not in columns:
-        raise InputError(f"{path}: no user_id column{_header_hint(header)}")
+        raise InputError(f"{path}: no user_id column{_header_hint(header, columns)}")
     if "meeting_id" not in columns and "join_web_url" not in columns:
-        raise InputError(f"{path}: no meeting_id or join_web_url column{_header_hint(header)}")
+        raise InputError(
+            f"{path}: no meeting_id or join_web_url column{_header_hint(header, columns)}"
+        )
     return columns
 
 
-def _header_hint(header: list[str]) -> str:
-    cells = [_short(cell.strip(), 40) for cell in header[:8]]
-    more = ", ..." if len(header) > 8 else ""
-    return f" (the header reads: {', '.join(cells)}{more})"
+def _header_hint(header: list[str], columns: dict[str, int]) -> str:
+    """What meetreg made of the header, in its own words: how many columns, which it read."""
+    count = f"{len(header)} column{'s' if len(header) != 1 else ''}"
+    read = f", of which meetreg reads {', '.join(columns)}" if columns else ""
+    return f"; the header has {count}{read}"
 
 
 def _short(text: str, limit: int = 60) -> str:

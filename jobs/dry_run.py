@@ -159,7 +159,7 @@ def _read(record: RowRecord, deps: Deps) -> RowForecast:
 def write_forecasts(forecasts: Iterable[RowForecast], out: TextIO) -> dict[Forecast, int]:
     """The forecasts as CSV (cells a spreadsheet would run are neutralised); the counts."""
     counts = dict.fromkeys(Forecast, 0)
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
     for item in forecasts:
         counts[item.forecast] += 1

@@ -6,8 +6,9 @@ a page at a time, so the producer's memory stays flat whatever the file's size. 
 refused part-way (a broken quote on line 90,000) leaves only header-less rows behind,
 which no command shows, and which are deleted at once: nothing is half-enqueued.
 
-Enqueueing an existing batch id again resumes it: the source must have as many rows,
-and only chunks holding rows that are not final yet are sent again.
+Enqueueing an existing batch id again resumes it: the source must hold the same rows in
+the same order (a digest of them is kept with the batch), and only chunks holding rows
+that are not final yet are sent again.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from itertools import islice
 from pathlib import Path
 
 from jobs.csv_source import InvalidRow, SourceRow, ValidRow, read_rows
-from worker.errors import InputError
-from worker.models import AllowedRegistrant, Operation, RowRecord, RowState
+from worker.errors import BatchConflict, InputError
+from worker.models import AllowedRegistrant, Operation, RowRecord, RowsDigest, RowState
 from worker.store import READ_PAGE, OutcomeStore
 
 # A message costs a worker's consumer thread several Redis round trips, one after another
@@ -158,8 +159,8 @@ def enqueue_rows(
 ) -> Enqueued:
     """Record the rows as a batch and enqueue its unfinished rows.
 
-    Raises InputError when the source is refused (whatever the row) or does not match
-    the batch it would resume; nothing is enqueued then.
+    Raises InputError when the source is refused (whatever the row), BatchConflict when
+    it does not hold the rows of the batch it would resume; nothing is enqueued then.
     """
     batch_id = check_batch_id(batch_id) if batch_id else new_batch_id()
     if store.batch_exists(batch_id):
@@ -188,13 +189,16 @@ def enqueue_file(
     batch_id: str | None = None,
     allowed_registrant: AllowedRegistrant | None = None,
     chunk_size: int = 10,
+    regular_only: bool = False,
 ) -> Enqueued:
     """`enqueue_rows` over a CSV file: what `meetreg enqueue` and the nightly job do.
+    `regular_only` refuses a link, FIFO or device unread (the drop folder's files);
+    a path the operator gives is followed.
 
     Raises InputError for a file refused whole (nothing is enqueued then), StoreError.
     """
     return enqueue_rows(
-        read_rows(path, default_registrant=allowed_registrant),
+        read_rows(path, default_registrant=allowed_registrant, regular_only=regular_only),
         store=store,
         publish=publish,
         source=str(path),
@@ -226,10 +230,17 @@ def _resume(
     status = store.batch_status(batch_id)
     if status.operation is not Operation.CREATE:
         raise InputError(f"batch {batch_id} is an undo batch; `meetreg disable` resumes it")
-    total = sum(1 for _ in rows)  # the whole source is read (and checked) before anything
-    if total != status.total:
-        raise InputError(
-            f"batch {batch_id} already exists with {status.total} rows; this file has {total}"
+    digest = RowsDigest()
+    total = 0
+    for total, row in enumerate(rows, start=1):  # the whole source is read (and checked) first
+        digest.add(_record(total, row))
+    # A batch written before digests were kept can only be told apart by its size.
+    known = status.rows_digest
+    if total != status.total or (known and digest.hexdigest() != known):
+        sizes = f" ({status.total} there, {total} here)" if total != status.total else ""
+        raise BatchConflict(
+            f"batch {batch_id} already exists and its rows differ from these{sizes}; "
+            "give the same rows to resume it, or another batch id"
         )
     size = chunk_size_for(total, chunk_size)
     sent = publish(chunks_to_send(store.iter_rows(batch_id, total), batch_id, size))

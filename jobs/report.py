@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterable
 from typing import Any, TextIO
 
@@ -27,6 +28,13 @@ COLUMNS = (
 FORMATS = ("csv", "json")
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Where a spreadsheet may start a cell inside ours: its locale's separator may be `;` or a
+# tab rather than our `,`, and one that ignores quotes splits `x;=cmd` into a live `=cmd`.
+# A `"` or two before the formula start changes nothing to such a reader.
+_STARTS_CLASS = f"[{re.escape(''.join(FORMULA_STARTS))}]"
+_FORMULA_SEGMENT = re.compile(rf'(?:^|(?<=[,;\t\r\n]))(?="*{_STARTS_CLASS})')
+_FORMULA_INSIDE = re.compile(rf'[,;\t\r\n]"*{_STARTS_CLASS}')  # the fast test: any to quote?
+_RISKY_FIRST = frozenset(FORMULA_STARTS) | {'"'}
 
 
 def report_record(row: RowRecord) -> dict[str, Any]:
@@ -38,14 +46,16 @@ def report_record(row: RowRecord) -> dict[str, Any]:
 
 
 def neutralised(value: object) -> object:
-    """Prefix a quote to text a spreadsheet would run as a formula."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
+    """Prefix a quote to text a spreadsheet would run as a formula: the cell's start, and
+    each part after a `,`, `;`, tab or line break."""
+    if isinstance(value, str) and (value[:1] in _RISKY_FIRST or _FORMULA_INSIDE.search(value)):
+        return _FORMULA_SEGMENT.sub("'", value)
     return value
 
 
 def write_csv(rows: Iterable[RowRecord], out: TextIO) -> int:
-    writer = csv.writer(out, lineterminator="\n")
+    # Every cell quoted, so a spreadsheet splitting on our `,` never splits inside a cell.
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(COLUMNS)
     count = 0
     for row in rows:

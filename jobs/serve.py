@@ -64,7 +64,7 @@ from jobs.notifications import (
 from jobs.report import FORMATS, write_report
 from jobs.status_view import RECENT_BATCHES, batch_detail, batch_summary
 from jobs.subscriptions import SubscriptionBook
-from worker.errors import InputError, StoreError, UnknownBatchError
+from worker.errors import BatchConflict, InputError, StoreError, UnknownBatchError
 from worker.metrics import Exposition, SharedGauges
 from worker.ratelimit import RateLimiter
 from worker.settings import DEFAULT_RATE_LIMIT_PER_S, Settings
@@ -255,7 +255,9 @@ async def _intake(request: Request, deps: ServeDeps) -> Response:
             batch_id=batch_id,
             chunk_size=deps.chunk_size,
         )
-    except InputError as exc:  # a batch id that is not usable, or names another batch
+    except BatchConflict as exc:  # the batch id names a batch of other rows
+        return _problem(409, str(exc))
+    except InputError as exc:  # a batch id that is not usable, or names an undo batch
         return _problem(400, str(exc))
     except StoreError:
         return _problem(503, "the outcome store is unreachable; nothing was enqueued")

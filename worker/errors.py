@@ -3,7 +3,8 @@
     MeetregError
     ├── ConfigError            fix the configuration; exit 2, never retried
     ├── InputError             fix the input file or request; exit 2, nothing enqueued
-    │   └── UnknownBatchError  no such batch in the outcome store
+    │   ├── UnknownBatchError  no such batch in the outcome store
+    │   └── BatchConflict      the batch id is taken by a batch of other rows
     ├── StoreError             Redis is unreachable or refused a command
     └── GraphError             anything Graph answered, or failed to answer
         ├── GraphTransient     try again later (429, 5xx, timeout, connection)
@@ -31,6 +32,10 @@ class InputError(MeetregError):
 
 class UnknownBatchError(InputError):
     """The outcome store holds no batch with this id."""
+
+
+class BatchConflict(InputError):
+    """The batch id names an existing batch whose rows differ from the ones given."""
 
 
 class StoreError(MeetregError):

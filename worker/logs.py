@@ -14,9 +14,10 @@ when there is one (`batch_id`, `line`, `meeting_id`, `user_id`, `request_id`: Gr
 `request-id`, `status`: Graph's HTTP status, `outcome`: the row's state), and
 `exception`. The context comes from `row_context`, which the register protocol enters for
 each row, or from `extra=` on the call. `Redact` runs last, on every record of
-every logger: bearer tokens, JWTs, Authorization values, `client_secret=`-style pairs and
-the process's own secrets become `[redacted]` in the message, its arguments and the
-exception text.
+every logger: bearer tokens, JWTs, Authorization values, the value after any name that
+ends like a secret's (`client_secret=`, `AZURE_CLIENT_SECRET=`, `"clientSecret":`,
+`X-Api-Key:`) and the process's own secrets become `[redacted]` in the message, its
+arguments and the exception text.
 """
 
 from __future__ import annotations
@@ -54,20 +55,23 @@ _context: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar
     "meetreg_log_context", default=None
 )
 
-_SENSITIVE_KEYS = (
-    r"client_secret|client_assertion|password|passwd|passphrase|refresh_token|access_token"
-    r"|id_token|api_key|apikey|client_?state|authorization"
+# How the names of secrets end. A name is matched whole, whatever comes before that ending
+# (`AZURE_CLIENT_SECRET`, `clientSecret`, `X-Api-Key`): `\b` would never match after `_`.
+# `MEETREG_TOKEN_CACHE`, which names a path, does not end so.
+_SENSITIVE_ENDINGS = (
+    r"secret|password|passwd|passphrase|token|api[_-]?key|secret[_-]?key|private[_-]?key"
+    r"|access[_-]?key|assertion|client[_-]?state|authorization"
 )
 # name, separator, then a quoted value, an auth scheme and its credentials, or a bare word.
 _NAMED_SECRET = re.compile(
     rf"""(?ix)
-    (?P<name>["']?\b(?:{_SENSITIVE_KEYS})\b["']?\s*[:=]\s*)
+    (?P<name>(?<![\w.-])["']?[\w.-]*?(?:{_SENSITIVE_ENDINGS})["']?\s*[:=]\s*)
     (?P<value>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|(?:bearer|basic)\s+[^\s"',;&}}]+|[^\s"',;&}}]+)
     """
 )
 # Words one of those names contains: a line with none of them (most lines) skips the
 # regular expressions, which cost more than the rest of a log line together.
-_NAME_HINTS = ("secret", "assertion", "pass", "token", "key", "state", "authorization")
+_NAME_HINTS = ("secret", "pass", "token", "key", "assertion", "state", "authorization")
 _BEARER = re.compile(r"(?i)\bbearer\s+(?!\[redacted\])[A-Za-z0-9\-._~+/]+=*")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*){0,2}")
 

@@ -3,6 +3,7 @@ state, a row's outcome."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -224,3 +225,25 @@ class RowRecord:
         if known.get("http_status") in ("", None):
             known["http_status"] = None
         return cls(**known)
+
+
+class RowsDigest:
+    """What a batch's rows ask for, in order, as one short digest: kept with the batch, so
+    that a source enqueued again under its id resumes it only if it holds the same rows."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.blake2b(digest_size=16)
+
+    def add(self, row: RowRecord) -> None:
+        user, meeting, link, registrant = (
+            row.user_id,
+            row.meeting_id,
+            row.join_web_url,
+            row.allowed_registrant,
+        )
+        # Each value's length first: no two different rows make the same text.
+        text = f"{len(user)}:{user}{len(meeting)}:{meeting}{len(link)}:{link}"
+        self._hash.update(f"{text}{len(registrant)}:{registrant}".encode("utf-8", "surrogatepass"))
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()

@@ -30,7 +30,7 @@ from redis.commands.core import Script
 
 from worker import keys, metrics
 from worker.errors import InputError, StoreError, UnknownBatchError
-from worker.models import FINAL_STATES, Operation, RowRecord, RowState
+from worker.models import FINAL_STATES, Operation, RowRecord, RowsDigest, RowState
 from worker.ratelimit import RESERVE_FUNCTION
 from worker.redis_conn import connect, redis_now_ms, store_errors
 from worker.settings import DEFAULT_RECOVERY_S
@@ -361,6 +361,7 @@ class BatchStatus:
     oldest_working_ms: int | None = None
     read_ms: int = 0
     stall_after_s: float = DEFAULT_RECOVERY_S  # MEETREG_RECOVERY_S of the reader
+    rows_digest: str = ""  # worker.models.RowsDigest of its rows; "" if written without one
 
     @property
     def done(self) -> int:
@@ -583,12 +584,14 @@ class OutcomeStore:
         """
         counts = dict.fromkeys(operation.states, 0)
         total = 0
+        digest = RowsDigest()
         pipe = self.redis.pipeline(transaction=False)
         rows_key = keys.rows(batch_id)
         page: dict[str, str] = {}
         for row in rows:
             counts[row.status] += 1
             total += 1
+            digest.add(row)
             page[str(row.seq)] = json.dumps(row.to_json_dict())
             if len(page) >= READ_PAGE:
                 pipe.hset(rows_key, mapping=cast(Any, page))
@@ -603,6 +606,7 @@ class OutcomeStore:
             "source": source,
             "created_at": stamp,
             "operation": str(operation),
+            "rows_digest": digest.hexdigest(),
         }
         if undoes:
             header["undoes"] = undoes
@@ -1186,6 +1190,7 @@ def _batch_status(
         oldest_working_ms=oldest_working_ms,
         read_ms=read_ms,
         stall_after_s=stall_after_s,
+        rows_digest=text.get("rows_digest", ""),
     )
 
 

@@ -17,6 +17,7 @@ import redis
 from cli_helpers import CELERY, command_env, free_port, meetreg, start_worker, stop, wait_until
 from pipeline_helpers import ORGANIZER, posts
 
+from worker import keys
 from worker.simulator import SimulatorServer
 from worker.store import OutcomeStore
 
@@ -214,3 +215,31 @@ def test_nightly_without_once_says_when_the_next_run_is(tmp_path: Path) -> None:
     schedule = json.loads(result.stdout)
     assert (schedule["cron"], schedule["timezone"]) == ("30 1 * * *", "Europe/Paris")
     assert datetime.fromisoformat(schedule["next_run"]).strftime("%H:%M") == "01:30"
+
+
+def test_nightly_once_reads_no_link_and_says_nothing_of_a_files_text(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    secret = "s3cr3t-of-the-service-0123456789"
+    env_file = tmp_path / "meetreg.env"
+    env_file.write_text(f"AZURE_CLIENT_SECRET={secret}\n")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "a.csv").symlink_to("../meetreg.env")
+    then = time.time() - 60
+    os.utime(drop / "a.csv", (then, then), follow_symlinks=False)
+    os.utime(env_file, (then, then))
+    put(drop, "b.csv", f"user_id,note={secret}\n{ORGANIZER},x\n")  # a regular file, refused
+    env = command_env(REDIS_URL=redis_url, MEETREG_DROP_DIR=str(drop))
+
+    result = meetreg("nightly", "--once", env=env)
+
+    assert result.returncode == 1, result.stderr  # b.csv rejected
+    assert "a.csv is a symbolic link" in result.stderr
+    assert "b.csv: rejected, moved to rejected/b.csv" in result.stdout
+    assert "the header has 2 columns" in result.stdout
+    said = result.stdout + result.stderr
+    (reason,) = [path.read_text() for path in drop.rglob("*.error.txt")]
+    assert secret not in said and secret not in reason
+    assert (drop / "a.csv").is_symlink() and env_file.read_text().startswith("AZURE_")
+    assert redis_client.zcard(keys.BATCHES) == 0

@@ -8,6 +8,8 @@ import pytest
 import redis
 from cli_helpers import command_env, meetreg
 
+from worker import keys
+
 GUID = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 FILES = {
     "no header": (b"", "no header row"),
@@ -162,3 +164,26 @@ def test_event_commands_refuse_a_configuration_they_cannot_work_with(
     result = meetreg(*args, env=command_env(REDIS_URL=redis_url, **extra))
     assert_refused(result, *words)
     assert_nothing_enqueued(redis_client)
+
+
+def test_enqueue_under_an_existing_batch_id_with_other_rows_is_refused(
+    tmp_path: Path, redis_url: str, redis_client: redis.Redis
+) -> None:
+    env = command_env(REDIS_URL=redis_url)
+    first = tmp_path / "first.csv"  # with an invalid row and a duplicate: they resume too
+    rows = [f"{GUID},m-{i}" for i in range(3)] + ["nobody,m-9", f"{GUID},m-0"]
+    first.write_text("user_id,meeting_id\n" + "\n".join(rows) + "\n")
+    assert meetreg("enqueue", str(first), "--batch-id", "crm-1", env=env).returncode == 0
+    rows_before = redis_client.hgetall(keys.rows("crm-1"))
+    queued_before = redis_client.llen(keys.QUEUE)
+
+    other = tmp_path / "other.csv"  # as many rows, other meetings
+    other.write_text("user_id,meeting_id\n" + "".join(f"{GUID},x-{i}\n" for i in range(5)))
+    result = meetreg("enqueue", str(other), "--batch-id", "crm-1", env=env)
+
+    assert_refused(result, "crm-1", "rows differ")
+    assert redis_client.hgetall(keys.rows("crm-1")) == rows_before
+    assert redis_client.llen(keys.QUEUE) == queued_before
+    # The same rows again resume the batch, as before.
+    again = meetreg("enqueue", str(first), "--batch-id", "crm-1", env=env)
+    assert again.returncode == 0, again.stderr

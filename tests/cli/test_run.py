@@ -125,3 +125,15 @@ def test_enqueue_prints_the_batch_id_and_status_shows_it_queued(
     assert (status["total"], status["finished"]) == (2, False)
     assert (status["counts"]["queued"], status["counts"]["skipped"]) == (1, 1)
     assert redis_client.llen("meetreg") == 1  # one chunk message for the workers
+
+
+def test_enqueue_follows_a_link_the_operator_names(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    # Unlike the drop folder's files, a path on the command line is the operator's choice.
+    link = tmp_path / "tonight.csv"
+    link.symlink_to(write_csv(tmp_path, f"{ORGANIZER};m-1;\r\n"))
+    env = command_env(REDIS_URL=redis_url)
+    result = meetreg("enqueue", str(link), "--batch-id", "linked", env=env)
+    assert (result.returncode, result.stdout) == (0, "linked\n"), result.stderr
+    assert json.loads(meetreg("status", "linked", "--json", env=env).stdout)["total"] == 1

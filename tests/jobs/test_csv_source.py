@@ -136,9 +136,28 @@ def test_directory_is_refused(tmp_path: Path) -> None:
     assert refusal(tmp_path) == f"{tmp_path}: is a directory"
 
 
-def test_header_hint_shows_what_the_header_reads(write_csv: WriteCsv) -> None:
-    message = refusal(write_csv("organiser,meeting\nu@x.com,m\n"))
-    assert message.endswith("no user_id column (the header reads: organiser, meeting)")
+@pytest.mark.parametrize(
+    ("header", "problem"),
+    [
+        ("AZURE_CLIENT_SECRET=s3cr3t-from-a-file", "no user_id column; the header has 1 column"),
+        (
+            "user_id,subject,MEETREG_API_KEY=s3cr3t-from-a-file",
+            "no meeting_id or join_web_url column; the header has 3 columns, of which "
+            "meetreg reads user_id",
+        ),
+        (
+            "Organizer_ID,userId,meeting_id",
+            "column user_id appears twice (columns 1 and 2)",
+        ),
+    ],
+)
+def test_a_refusal_names_the_problem_never_the_files_text(
+    write_csv: WriteCsv, header: str, problem: str
+) -> None:
+    path = write_csv(f"{header}\nu@x.com,m\n")
+    message = refusal(path)
+    assert message == f"{path}: {problem}"
+    assert "s3cr3t" not in message
 
 
 def test_quote_left_open_in_a_long_file_is_reported_where_it_opens(write_csv: WriteCsv) -> None:

@@ -12,8 +12,8 @@ from pipeline_helpers import ORGANIZER
 from jobs.drop_folder import (
     FileResult,
     batch_id_for,
+    file_names,
     free_batch_id,
-    free_file_name,
     is_candidate,
     is_settled,
     ready_files,
@@ -66,7 +66,7 @@ def test_batch_id_takes_a_suffix_when_the_batch_exists(taken: set[str], expected
     ],
 )
 def test_a_moved_file_never_overwrites_another(name: str, taken: set[str], expected: str) -> None:
-    assert free_file_name(name, taken.__contains__) == expected
+    assert next(candidate for candidate in file_names(name) if candidate not in taken) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,8 @@
 """The nightly job as a function, on a real Redis: its steps, its guards, its summary."""
 
 import contextlib
+import json
+import logging
 import os
 import time
 from collections.abc import Iterable
@@ -11,10 +13,11 @@ import pytest
 import redis
 from pipeline_helpers import ORGANIZER
 
-from jobs.drop_folder import FileResult
+from jobs.drop_folder import FileResult, take_file
 from jobs.enqueue import Chunk, enqueue_file
 from jobs.nightly import (
     NightlyDeps,
+    NightlyReport,
     RunLock,
     StepStatus,
     claim_slot,
@@ -227,3 +230,133 @@ def test_a_scheduled_slot_runs_once_however_often_it_is_asked(nightly: Nightly) 
     assert nightly.names() == ["later.csv", "processed"]  # waits for the next night
     assert run_scheduled(nightly.deps(), now=NOW + timedelta(days=1)) is not None
     assert not claim_slot(nightly.store.redis, NOW.replace(second=0))
+
+
+# --- what someone who can write into the drop folder can do --------------------------------
+
+SECRET = "s3cr3t-value-of-the-env-file"
+
+
+def age(path: Path, age_s: float = 60.0) -> None:
+    """Make a file, or a symbolic link itself, look written `age_s` ago."""
+    then = time.time() - age_s
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+def everything_written(nightly: Nightly, report: NightlyReport, logged: str) -> str:
+    """What the run said (its report, its log) and every file in the drop folder."""
+    texts = [json.dumps(report.to_json_dict()), logged]
+    texts += [line for _, line in report.log_lines()]
+    for path in nightly.drop.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            texts.append(path.read_text(errors="replace"))
+    return "\n".join(texts)
+
+
+def test_a_link_to_a_secret_file_is_not_read_and_nothing_of_it_is_said(
+    nightly: Nightly, caplog: pytest.LogCaptureFixture
+) -> None:
+    env_file = nightly.drop.parent / "meetreg.env"
+    env_file.write_text(f"AZURE_CLIENT_SECRET={SECRET}\nMEETREG_API_KEY={SECRET}\n")
+    age(env_file)
+    link = nightly.drop / "a.csv"
+    link.symlink_to("../meetreg.env")
+    age(link)
+    nightly.drop_file("meetings.csv", GOOD)
+
+    with caplog.at_level(logging.INFO):
+        report = run_nightly(nightly.deps(), now=NOW)
+
+    assert report is not None
+    assert [(o.name, o.result) for o in report.files] == [("meetings.csv", FileResult.ENQUEUED)]
+    assert link.is_symlink() and nightly.names() == ["a.csv", "processed"]  # left as it was
+    assert nightly.names("rejected") == []
+    assert "a.csv is a symbolic link" in caplog.text
+    assert SECRET not in everything_written(nightly, report, caplog.text)
+    assert nightly.published == [("meetings-20261128", 1, 3)]
+
+
+def test_a_planted_link_in_rejected_or_processed_is_never_written_through(
+    nightly: Nightly,
+) -> None:
+    outside = nightly.drop.parent / "outside"
+    outside.mkdir()
+    (nightly.drop / "rejected").mkdir()
+    (nightly.drop / "processed").mkdir()
+    planted_reason = nightly.drop / "rejected" / "broken.csv.error.txt"
+    planted_reason.symlink_to(outside / "evil.pth")  # dangling: would be created
+    planted_file = nightly.drop / "processed" / "meetings.csv"
+    planted_file.symlink_to(outside / "meetings.csv")
+    nightly.drop_file("broken.csv", "user_id,subject\nx,y\n")
+    nightly.drop_file("meetings.csv", GOOD)
+
+    report = run_nightly(nightly.deps(), now=NOW)
+
+    assert report is not None
+    assert [(o.name, o.moved_to) for o in report.files] == [
+        ("broken.csv", "rejected/broken-2.csv"),
+        ("meetings.csv", "processed/meetings-2.csv"),
+    ]
+    assert list(outside.iterdir()) == []
+    assert planted_reason.is_symlink() and planted_file.is_symlink()
+    reason = (nightly.drop / "rejected" / "broken-2.csv.error.txt").read_text()
+    assert reason.startswith("broken.csv: no meeting_id or join_web_url column")
+    assert (nightly.drop / "processed" / "meetings-2.csv").read_text() == GOOD
+
+
+@pytest.mark.parametrize("subfolder", ["processed", "rejected"])
+def test_a_subfolder_that_is_a_link_is_refused_and_every_file_stays(
+    nightly: Nightly, subfolder: str
+) -> None:
+    elsewhere = nightly.drop.parent / "elsewhere"
+    elsewhere.mkdir()
+    (nightly.drop / subfolder).symlink_to(elsewhere)
+    nightly.drop_file("meetings.csv", GOOD)
+    nightly.drop_file("broken.csv", "user_id,subject\nx,y\n")
+
+    report = run_nightly(nightly.deps(), now=NOW)
+
+    assert report is not None and not report.ok
+    assert report.files_step.status is StepStatus.FAILED
+    assert f"{subfolder}/" in report.files_step.detail
+    assert "symbolic link" in report.files_step.detail
+    assert "\n" not in report.files_step.detail
+    assert report.files == [] and nightly.published == []
+    assert nightly.store.batch_ids_since(0) == []
+    assert list(elsewhere.iterdir()) == []
+    assert {"meetings.csv", "broken.csv"} <= set(nightly.names())
+
+
+@pytest.mark.timeout(20)
+def test_a_fifo_or_a_folder_named_csv_is_skipped_not_waited_on(nightly: Nightly) -> None:
+    os.mkfifo(nightly.drop / "x.csv")
+    age(nightly.drop / "x.csv")
+    (nightly.drop / "y.csv").mkdir()
+    age(nightly.drop / "y.csv")
+    nightly.drop_file("meetings.csv", GOOD)
+
+    report = run_nightly(nightly.deps(), now=NOW)
+
+    assert report is not None and report.ok
+    assert [o.name for o in report.files] == ["meetings.csv"]
+    assert nightly.names() == ["processed", "x.csv", "y.csv"]
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", ["fifo", "link"])
+def test_a_file_swapped_after_the_listing_is_refused_unread(nightly: Nightly, kind: str) -> None:
+    # What take_file meets when a regular file listed a moment ago became a FIFO or a link.
+    path = nightly.drop / "a.csv"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        secret = nightly.drop.parent / "meetreg.env"
+        secret.write_text(f"user_id,meeting_id,AZURE_CLIENT_SECRET={SECRET}\n")
+        path.symlink_to(secret)
+
+    outcome = take_file(path, store=nightly.store, publish=nightly.publish, day=NOW.date())
+
+    assert outcome.result is FileResult.REJECTED
+    assert "not read" in outcome.error and SECRET not in outcome.error
+    assert outcome.moved_to == "rejected/a.csv"
+    assert nightly.published == [] and nightly.store.batch_ids_since(0) == []

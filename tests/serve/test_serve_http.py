@@ -71,6 +71,32 @@ def test_a_valid_request_is_recorded_and_queued_under_its_batch_id(
     assert again.json()["resumed"] is True  # a client's retry adds no rows
 
 
+def test_other_items_under_an_existing_batch_id_are_409_and_nothing_is_enqueued(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    items = [{"userId": ORGANIZER, "meetingId": f"m-{i}"} for i in range(3)]
+    url = "/api/registrations?batch_id=api-2"
+    assert served.http.post(url, json=items, headers=bearer()).status_code == 202
+    rows_before = redis_client.hgetall(keys.rows("api-2"))
+    queued_before = redis_client.llen(keys.QUEUE)
+
+    for other in (
+        [{"userId": ORGANIZER, "meetingId": f"x-{i}"} for i in range(3)],  # as many items
+        list(reversed(items)),  # the same items, in another order
+        [{**item, "allowedRegistrant": "organization"} for item in items],
+        items[:2],
+    ):
+        answer = served.http.post(url, json=other, headers=bearer())
+        assert answer.status_code == 409, answer.text
+        message = answer.json()["error"]
+        assert "api-2" in message and "rows differ" in message and "\n" not in message
+
+    assert redis_client.hgetall(keys.rows("api-2")) == rows_before
+    assert redis_client.llen(keys.QUEUE) == queued_before
+    same = served.http.post(url, json=items, headers=bearer())
+    assert (same.status_code, same.json()["resumed"]) == (202, True)
+
+
 def test_a_body_over_the_limit_is_413_and_nothing_is_read_into_a_batch(
     served: Served, redis_client: redis.Redis
 ) -> None:

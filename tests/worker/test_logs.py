@@ -72,6 +72,48 @@ def test_what_looks_like_a_credential_is_redacted(text: str, expected: str | Non
     assert redact(text) == (text if expected is None else expected)
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Environment style: the sensitive word after `_`, where `\b` never matches.
+        ("AZURE_CLIENT_SECRET=s3cr3t-v4lue", f"AZURE_CLIENT_SECRET={REDACTED}"),
+        ("MEETREG_API_KEY=k3y-0123456789", f"MEETREG_API_KEY={REDACTED}"),
+        ("export AZURE_CLIENT_SECRET='s3cr3t v4lue'", f"export AZURE_CLIENT_SECRET='{REDACTED}'"),
+        (
+            "AZURE_CLIENT_CERTIFICATE_PASSWORD=pfx-pass MEETREG_WEBHOOK_CLIENT_STATE=st4te",
+            f"AZURE_CLIENT_CERTIFICATE_PASSWORD={REDACTED} MEETREG_WEBHOOK_CLIENT_STATE={REDACTED}",
+        ),
+        ("REDIS_PASSWORD=r3dis", f"REDIS_PASSWORD={REDACTED}"),
+        # camelCase and other spellings of the same names.
+        ("clientSecret=s3cr3t", f"clientSecret={REDACTED}"),
+        ("clientSecret: s3cr3t", f"clientSecret: {REDACTED}"),
+        ("apiKey=k3y", f"apiKey={REDACTED}"),
+        ("refreshToken=r3fresh", f"refreshToken={REDACTED}"),
+        ("client-secret=s3cr3t", f"client-secret={REDACTED}"),
+        # JSON and Python reprs.
+        ('{"secret": "s3cr3t"}', f'{{"secret": "{REDACTED}"}}'),
+        ('{"client_secret": "s3cr3t", "x": 1}', f'{{"client_secret": "{REDACTED}", "x": 1}}'),
+        ('{"clientSecret":"s3cr3t"}', f'{{"clientSecret":"{REDACTED}"}}'),
+        ("{'api_key': 'k3y'}", f"{{'api_key': '{REDACTED}'}}"),
+        ('{"clientState": "st4te"}', f'{{"clientState": "{REDACTED}"}}'),
+        # Query strings and form bodies.
+        ("password=hunter2", f"password={REDACTED}"),
+        ("?user=a&password=hunter2&x=1", f"?user=a&password={REDACTED}&x=1"),
+        ("grant_type=x&client_secret=s3cr3t", f"grant_type=x&client_secret={REDACTED}"),
+        # Headers.
+        ("Authorization: Bearer abc.def", f"Authorization: {REDACTED}"),
+        ("authorization=Basic dXNlcjpwYXNz", f"authorization={REDACTED}"),
+        ("X-Api-Key: k3y-0123", f"X-Api-Key: {REDACTED}"),
+        # Names without a value stay as they are.
+        ("set AZURE_CLIENT_SECRET or a certificate", None),
+        ("MEETREG_API_KEY is not set on this server", None),
+        ("MEETREG_TOKEN_CACHE: cannot read /home/svc/cache.json", None),  # a path, not a secret
+    ],
+)
+def test_every_spelling_of_a_secret_name_is_redacted(text: str, expected: str | None) -> None:
+    assert redact(text) == (text if expected is None else expected)
+
+
 def test_a_json_line_has_the_fields_and_the_row_context(
     logged: Callable[..., io.StringIO],
 ) -> None:
