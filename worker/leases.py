@@ -11,12 +11,17 @@ What a chunk's work takes, it takes through a LeaseScope (`with keeper.scope() a
 leases:`), which gives back on leaving whatever is still held through it, however the
 work ended: a lease left in the keeper would be renewed for ever, and every later row of
 its meeting (this chunk's own, sent again by the sweeper) would wait for it for ever.
+A lease Redis could not take back (it was down: often why the work ended) is not renewed
+any more, and is given back when Redis answers again, at the next beat or the next
+chunk, rather than held up to `lease_ms` from the rows waiting for it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass
 from types import TracebackType
@@ -50,12 +55,18 @@ class LeaseKeeper:
         # is done or left to the sweeper.
         self._chunks: dict[str, set[str]] = {}
         self._leases: dict[str, str] = {}  # meeting id -> token
+        # Token -> (meeting id, when it lapses anyway): leases to give back when Redis can.
+        self._returning: dict[str, tuple[str, float]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def scope(self, holder: str | None = None) -> LeaseScope:
         """A scope for one chunk's work (see LeaseScope); `holder` names it in the chunk's
         holders: the message's id, when `hold_chunk` held the chunk for the message."""
+        # Leases Redis could not take back, while it is likely to answer: a chunk begins.
+        # If it fails still, the chunk's own first call says so.
+        with contextlib.suppress(StoreError):
+            self._give_back_returning()
         return LeaseScope(self, holder or uuid.uuid4().hex)
 
     def held(self) -> Held:
@@ -118,6 +129,34 @@ class LeaseKeeper:
             if self._leases.get(meeting_id) == token:
                 del self._leases[meeting_id]
 
+    def give_back(self, tokens_by_meeting: dict[str, str]) -> None:
+        """Stop renewing these leases and give them back: now, or if Redis fails, once it
+        answers again (the leases lapse meanwhile, if sooner)."""
+        lapse_at = time.monotonic() + self.lease_ms / 1000
+        with self._lock:
+            for meeting_id, token in tokens_by_meeting.items():
+                if self._leases.get(meeting_id) == token:
+                    del self._leases[meeting_id]
+                self._returning[token] = (meeting_id, lapse_at)
+        try:
+            self._give_back_returning()
+        except StoreError as exc:
+            log.warning("could not give back leases yet, trying again later: %s", exc)
+
+    def _give_back_returning(self) -> None:
+        now = time.monotonic()
+        with self._lock:
+            for token, (_, lapse_at) in list(self._returning.items()):
+                if lapse_at <= now:
+                    del self._returning[token]
+            returning = {meeting_id: token for token, (meeting_id, _) in self._returning.items()}
+        if not returning:
+            return
+        self.store.release_leases(returning)
+        with self._lock:
+            for token in returning.values():
+                self._returning.pop(token, None)
+
     # The heartbeat -------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -136,6 +175,7 @@ class LeaseKeeper:
         self.store.hold_chunks(held.chunks, self.lease_ms)
         self.store.renew_leases(held.leases, self.lease_ms)
         self.store.worker_seen(self._process)
+        self._give_back_returning()
 
     def _seen(self) -> None:
         try:
@@ -158,8 +198,8 @@ class LeaseScope:
 
     On leaving the `with` block, the chunk if not dropped is abandoned (the sweeper sends
     it again), and every lease still held (or asked for, its answer lost) stops being
-    renewed and is given back, in one round trip. If Redis is down then, the leases lapse
-    within `lease_ms`, since no one renews them. Used by the one thread doing the work.
+    renewed and is given back, in one round trip; if Redis is down then, as soon as it
+    answers again (LeaseKeeper.give_back). Used by the one thread doing the work.
     """
 
     def __init__(self, keeper: LeaseKeeper, holder: str) -> None:
@@ -186,17 +226,8 @@ class LeaseScope:
         for chunk in chunks:
             self.keeper.abandon_chunk(chunk, self.holder)
         leases, self._leases = self._leases, {}
-        for token, (meeting_id, renewed) in leases.items():
-            if renewed:
-                self.keeper.released(meeting_id, token)
-        if not leases:
-            return
-        try:
-            self.keeper.store.release_leases(
-                {meeting_id: token for token, (meeting_id, _) in leases.items()}
-            )
-        except StoreError as exc:
-            log.warning("could not give back %d leases, they lapse: %s", len(leases), exc)
+        if leases:
+            self.keeper.give_back({meeting_id: token for token, (meeting_id, _) in leases.items()})
 
     # Chunks --------------------------------------------------------------------------------
 
@@ -230,5 +261,5 @@ class LeaseScope:
         self.keeper.released(meeting_id, token)
 
     def give_back(self, meeting_id: str, token: str) -> None:
-        self.released(meeting_id, token)
-        self.keeper.store.release_leases({meeting_id: token})
+        self._leases.pop(token, None)
+        self.keeper.give_back({meeting_id: token})
