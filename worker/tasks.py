@@ -163,10 +163,11 @@ def _hold_received_chunk(request: Any, **_: Any) -> None:
 
 
 @task_revoked.connect
-def _let_go_of_revoked_chunk(request: Any, **_: Any) -> None:
+def _let_go_of_revoked_chunk(sender: Any, request: Any, **_: Any) -> None:
     """A message revoked (from Flower, say) never runs: the chunk held when it came must
     not be renewed for ever. Left to lapse, it is sent again if its rows are not final."""
-    if request.name != keys.PROCESS_CHUNK_TASK:
+    # `request` is the task's context here, not the worker's request: no name on it.
+    if getattr(sender, "name", None) != keys.PROCESS_CHUNK_TASK:
         return
     try:
         batch_id, start, stop = request.args
