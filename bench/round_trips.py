@@ -81,8 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         AbstractConnection.send_packed_command = counting  # type: ignore[method-assign]
         try:
             for chunk in chunks:
-                current.deps.leases.hold_chunk(chunk_name(*chunk))  # the task_received hook
-                process_chunk(current.deps, *chunk)
+                # As the task_received hook holds it, for the message the task then runs.
+                current.deps.leases.hold_chunk(chunk_name(*chunk), holder="bench")
+                process_chunk(current.deps, *chunk, holder="bench")
         finally:
             AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
         done = current.store.batch_status(chunks[0][0]) if chunks else None

@@ -148,6 +148,7 @@ class EmbeddedRedis:
         if self._process is not None and self._process.poll() is None:
             self._process.kill()
             self._process.wait(timeout=10)
+        self._forget_process()
 
     def restart(self) -> None:
         self.kill()
@@ -161,6 +162,10 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait()
+        self._forget_process()
+
+    def _forget_process(self) -> None:
+        """Close the pipe of an ended server (a restart would leave it open otherwise)."""
         if self._process is not None and self._process.stderr is not None:
             self._process.stderr.close()
         self._process = None

@@ -27,6 +27,7 @@ from functools import partial
 
 from worker.errors import GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import Registration
+from worker.leases import LeaseScope
 from worker.models import Operation, RowRecord, RowState, is_guid
 from worker.register import CONFIRM_STATUSES, Deps, RowJob
 from worker.store import Claim, Ending
@@ -57,8 +58,9 @@ class Alone:
 class Lockstep:
     """Runs the common way for the rows of one chunk of a create batch."""
 
-    def __init__(self, deps: Deps, batch_id: str) -> None:
+    def __init__(self, deps: Deps, leases: LeaseScope, batch_id: str) -> None:
         self.deps = deps
+        self.leases = leases
         self.store = deps.store
         self.batch_id = batch_id
         self.alone: list[Alone] = []
@@ -69,7 +71,7 @@ class Lockstep:
         alone, in order, each to be run after this returns."""
         on_way: list[_Row] = []
         for row in rows:
-            job = RowJob(self.deps, self.batch_id, row, Operation.CREATE)
+            job = RowJob(self.deps, self.leases, self.batch_id, row, Operation.CREATE)
             if is_guid(row.user_id) and row.meeting_id:
                 on_way.append(_Row(job, row.meeting_id))
             else:
@@ -93,10 +95,12 @@ class Lockstep:
         if not rows:
             return []
         asked_at = time.monotonic()
+        for r in rows:
+            self.leases.claiming(r.meeting_id, r.job.token)
         results = self.store.claim_many(
             self.batch_id,
             [(r.job.row, r.meeting_id, r.job.token) for r in rows],
-            self.deps.leases.lease_ms,
+            self.leases.lease_ms,
             slot=self.deps.limiter.slot_request(),
             get_first=self.deps.policy.get_before_post,
         )
@@ -104,13 +108,15 @@ class Lockstep:
         for r, (claim, record, slot) in zip(rows, results, strict=True):
             job = r.job
             if claim is Claim.CLAIMED:
-                self.deps.leases.holding(r.meeting_id, job.token)
+                self.leases.holding(r.meeting_id, job.token)
                 job.lease = (r.meeting_id, job.token)
                 job.slot, job.slot_asked_at = slot, asked_at
                 r.posted_before = record.posted_by == job.ref
                 r.must_look = self.deps.policy.looks_first(record)
                 claimed.append(r)
-            elif claim in (Claim.BUSY, Claim.DONE):
+                continue
+            self.leases.released(r.meeting_id, job.token)
+            if claim in (Claim.BUSY, Claim.DONE):
                 self.alone.append(Alone(job))  # waits for the lease, or ends `skipped`
             # ROW_FINAL, PAUSED: the row is left as it is, as a RowJob would leave it
         return claimed
@@ -151,7 +157,7 @@ class Lockstep:
         for r, (code, slot) in zip(rows, results, strict=True):
             job = r.job
             if code != 1:  # the lease is gone, or the row final: send nothing
-                self.deps.leases.released(r.meeting_id, job.token)
+                self.leases.released(r.meeting_id, job.token)
                 job.lease = None
                 continue
             job.slot, job.slot_asked_at = slot, asked_at

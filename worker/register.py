@@ -45,7 +45,7 @@ from typing import Protocol, TypeVar
 from worker.backoff import retry_wait_s
 from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import Deletion, Registration
-from worker.leases import LeaseKeeper
+from worker.leases import LeaseKeeper, LeaseScope
 from worker.logs import add_context, row_context
 from worker.models import Operation, RowRecord, RowState, is_guid
 from worker.ratelimit import RateLimiter
@@ -146,11 +146,19 @@ def lockstep_wave(deps: Deps) -> int:
     return max(1, min(policy.wave, math.ceil(rows_wanted / policy.threads)))
 
 
-def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
-    """Bring rows start..stop-1 of the batch to a final state, holding the chunk meanwhile."""
+def process_chunk(
+    deps: Deps, batch_id: str, start: int, stop: int, *, holder: str | None = None
+) -> None:
+    """Bring rows start..stop-1 of the batch to a final state, holding the chunk meanwhile;
+    `holder`: the message's id, if the chunk was held for it when it was received.
+
+    Whatever stops the work (Redis failing, the worker going down), what it took is given
+    back (see LeaseScope): the chunk's claim is left to lapse, for the sweeper to send the
+    chunk again, rather than dropped with rows left half-done; and no lease of a row left
+    unfinished is renewed, or the chunk sent again would wait for it for ever."""
     name = chunk_name(batch_id, start, stop)
-    deps.leases.hold_chunk(name)
-    try:
+    with deps.leases.scope(holder) as leases:
+        leases.hold_chunk(name)
         operation = deps.store.batch_operation(batch_id)
         with row_context(batch_id=batch_id):
             rows = [
@@ -165,17 +173,12 @@ def process_chunk(deps: Deps, batch_id: str, start: int, stop: int) -> None:
                 # yet sent are rows the safety valve cannot stop any more.
                 wave = lockstep_wave(deps)
                 for first in range(0, len(rows), wave):
-                    for alone in Lockstep(deps, batch_id).run(rows[first : first + wave]):
+                    for alone in Lockstep(deps, leases, batch_id).run(rows[first : first + wave]):
                         alone.run()
             else:
                 for row in rows:
-                    RowJob(deps, batch_id, row, operation).run()
-    except BaseException:
-        # Redis failed, or the worker is going down: let the claim lapse so the sweeper
-        # sends the chunk again, rather than drop it with rows left half-done.
-        deps.leases.abandon_chunk(name)
-        raise
-    deps.leases.drop_chunk(name)
+                    RowJob(deps, leases, batch_id, row, operation).run()
+        leases.drop_chunk(name)
 
 
 class RowJob:
@@ -184,11 +187,13 @@ class RowJob:
     def __init__(
         self,
         deps: Deps,
+        leases: LeaseScope,
         batch_id: str,
         row: RowRecord,
         operation: Operation = Operation.CREATE,
     ) -> None:
         self.deps = deps
+        self.leases = leases  # the chunk's: what the job holds, it holds through them
         self.store = deps.store
         self.batch_id = batch_id
         self.row = row
@@ -197,7 +202,7 @@ class RowJob:
         # Unique to this job, not only to the row: two copies of one chunk (the sweeper's
         # and the original, or a resumed batch) may run the same row in one process at
         # once, and the lease must keep them apart as it keeps two processes apart.
-        self.token = deps.leases.token(f"{self.ref}:{secrets.token_hex(6)}")
+        self.token = leases.token(f"{self.ref}:{secrets.token_hex(6)}")
         self.transient_failures = 0
         self.throttles = 0
         self.lease: tuple[str, str] | None = None  # (meeting id, token) while we hold it
@@ -246,8 +251,8 @@ class RowJob:
                     return self._fail(exc)
                 attempt = self._attempt  # every try after the first is a whole one
         finally:
-            if self.lease is not None:  # a Redis failure, or the worker going down
-                self.deps.leases.give_back(*self.lease)
+            if self.lease is not None:  # a Redis failure, a pause, the row ended elsewhere
+                self.leases.give_back(*self.lease)
 
     # One attempt ---------------------------------------------------------------------------
 
@@ -354,12 +359,13 @@ class RowJob:
         undo = self.operation is Operation.DISABLE
         while True:
             self.slot_asked_at = time.monotonic()
+            self.leases.claiming(meeting_id, token)
             claim, record, self.slot = self.store.claim(
                 self.batch_id,
                 self.row,
                 meeting_id,
                 token,
-                self.deps.leases.lease_ms,
+                self.leases.lease_ms,
                 slot=self.deps.limiter.slot_request(),
                 # An undo always looks first: it deletes only the registration it recorded.
                 get_first=undo or self.deps.policy.get_before_post,
@@ -368,9 +374,10 @@ class RowJob:
                 done_id=self.row.registration_id if undo else "",
             )
             if claim is Claim.CLAIMED:
-                self.deps.leases.holding(meeting_id, token)
+                self.leases.holding(meeting_id, token)
                 self.lease = (meeting_id, token)
                 return record, False
+            self.leases.released(meeting_id, token)
             if claim is Claim.DONE:
                 return record, True
             if claim is Claim.ROW_FINAL:
@@ -391,7 +398,7 @@ class RowJob:
             slot=self.deps.limiter.slot_request(),
         )
         if code != 1:
-            self.deps.leases.released(*self.lease)
+            self.leases.released(*self.lease)
             self.lease = None
             raise LeaseLost
 
@@ -544,7 +551,7 @@ class RowJob:
                 self.row.error,
             )
         if self.lease is not None:
-            self.deps.leases.released(*self.lease)
+            self.leases.released(*self.lease)
             self.lease = None
         return state if saved else None
 

@@ -312,9 +312,15 @@ end
 return renewed
 """
 
-_RELEASE_LEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+# KEYS: lease... ARGV: one token per key. Give back only leases still ours.
+_RELEASE_LEASES = """
+local released = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i] then
+    released = released + redis.call('DEL', key)
+  end
+end
+return released
 """
 
 # KEYS: inflight. ARGV: ttl (ms), then the chunks. Each held until Redis' now + ttl.
@@ -554,7 +560,7 @@ class OutcomeStore:
         self._record_post: Script = client.register_script(_RECORD_POST)
         self._finish: Script = client.register_script(_FINISH)
         self._renew_leases: Script = client.register_script(_RENEW_LEASES)
-        self._release_lease: Script = client.register_script(_RELEASE_LEASE)
+        self._release_leases: Script = client.register_script(_RELEASE_LEASES)
         self._claim_expired: Script = client.register_script(_CLAIM_EXPIRED)
         self._hold_chunks: Script = client.register_script(_HOLD_CHUNKS)
         self._first_lines: Script = client.register_script(_FIRST_LINES)
@@ -1108,8 +1114,12 @@ class OutcomeStore:
         return int(self._renew_leases(keys=lease_keys, args=[ttl_ms, *tokens_by_meeting.values()]))
 
     @store_errors
-    def release_lease(self, meeting_id: str, token: str) -> None:
-        self._release_lease(keys=[keys.lease(meeting_id)], args=[token])
+    def release_leases(self, tokens_by_meeting: dict[str, str]) -> int:
+        """Give back the leases whose token is still ours; returns how many were."""
+        if not tokens_by_meeting:
+            return 0
+        lease_keys = [keys.lease(m) for m in tokens_by_meeting]
+        return int(self._release_leases(keys=lease_keys, args=list(tokens_by_meeting.values())))
 
     # Chunks held by workers ----------------------------------------------------------------
 

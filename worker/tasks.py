@@ -24,6 +24,7 @@ from celery import Task
 from celery.signals import (
     celeryd_after_setup,
     task_received,
+    task_revoked,
     worker_init,
     worker_ready,
     worker_shutdown,
@@ -56,10 +57,11 @@ NOTIFICATION_MAX_RETRIES = 12
 _rng = random.Random()
 
 
-@app.task(name=keys.PROCESS_CHUNK_TASK)
-def process_chunk_task(batch_id: str, start: int, stop: int) -> None:
+@app.task(name=keys.PROCESS_CHUNK_TASK, bind=True)
+def process_chunk_task(self: Task, batch_id: str, start: int, stop: int) -> None:
     """Bring rows start..stop-1 of the batch to a final state."""
-    process_chunk(runtime().deps, str(batch_id), int(start), int(stop))
+    # The message's id: the hold taken when the message came (below) passes to the work.
+    process_chunk(runtime().deps, str(batch_id), int(start), int(stop), holder=self.request.id)
 
 
 @app.task(name=keys.HANDLE_CHANGE_TASK, bind=True, max_retries=NOTIFICATION_MAX_RETRIES)
@@ -155,9 +157,25 @@ def _hold_received_chunk(request: Any, **_: Any) -> None:
         return
     try:
         batch_id, start, stop = request.args
-        runtime().deps.leases.hold_chunk(chunk_name(str(batch_id), int(start), int(stop)))
+        chunk = chunk_name(str(batch_id), int(start), int(stop))
+        runtime().deps.leases.hold_chunk(chunk, holder=request.id)
     except Exception as exc:  # a hook never stops the worker; the task holds it again
         log.warning("could not hold a received chunk: %s", exc)
+
+
+@task_revoked.connect
+def _let_go_of_revoked_chunk(sender: Any, request: Any, **_: Any) -> None:
+    """A message revoked (from Flower, say) never runs: the chunk held when it came must
+    not be renewed for ever. Left to lapse, it is sent again if its rows are not final."""
+    # `request` is the task's context here, not the worker's request: no name on it.
+    if getattr(sender, "name", None) != keys.PROCESS_CHUNK_TASK:
+        return
+    try:
+        batch_id, start, stop = request.args
+        chunk = chunk_name(str(batch_id), int(start), int(stop))
+        runtime().deps.leases.abandon_chunk(chunk, holder=request.id)
+    except Exception as exc:  # a hook never stops the worker
+        log.warning("could not let go of a revoked chunk: %s", exc)
 
 
 @worker_init.connect

@@ -3,7 +3,13 @@ workers are SIGKILLed again and again, Redis is restarted, the same chunks are s
 workers race for the same rows, and the simulator answers with random 5xx,
 commit-then-timeout, and 429 past its own limit; against a Graph that *replaces* a
 registration on a second POST, so any duplicate would show. Every row must end final; no
-meeting registered twice; none lost. It prints its figures (run with -s to see them)."""
+meeting registered twice; none lost. It prints its figures (run with -s to see them).
+
+Leases are of production length (60 s): they outlive the Redis outage, as they would in
+production, so a lease a live worker kept for work no thread does any more would hold its
+rows up for ever (a short one lapsed during the outage and hid that). The outage is aimed
+at waves between their claim and their store calls, and no worker is killed after it (a
+killed worker's leases die with it, which would hide the same thing)."""
 
 from __future__ import annotations
 
@@ -19,12 +25,16 @@ import redis
 from cli_helpers import command_env, meetreg, start_worker, stop
 
 from jobs.embedded_redis import EmbeddedRedis
+from worker import keys
 from worker.simulator import SimulatorServer
 from worker.store import OutcomeStore
 
 ROWS = int(os.environ.get("CHAOS_ROWS", "5000"))
 USERS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(25)]
 KILL_EVERY_S = 6.0
+KILLS = 3
+OUTAGE_LATENCY_MS = 400.0  # Graph's answers, while the outage comes: waves wait on them
+LEASES = f"{keys.PREFIX}lease:*"
 DEADLINE_S = float(os.environ.get("CHAOS_DEADLINE_S", "600"))
 
 
@@ -34,7 +44,7 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
     sim: SimulatorServer, tmp_path: Path
 ) -> None:
     sim.state.set_conflict("replace")
-    sim.state.set_faults(
+    faults = sim.state.set_faults(
         latency_ms=20,
         error_5xx_probability=0.03,
         rate_limit_per_s=400,  # meetreg is told 1,000/s: 429s until it finds the limit
@@ -54,11 +64,13 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
 
     rng = random.Random(11)
     kills = restarts = 0
-    with EmbeddedRedis(appendonly=True) as server:
+    running_at_outage = leases_through_outage = 0
+    with EmbeddedRedis(appendonly=True, args=["--appendfsync", "always"]) as server:
         env = command_env(
             **sim.env(),
             REDIS_URL=server.url,
-            MEETREG_RECOVERY_S="4",
+            MEETREG_RECOVERY_S="120",  # production's: leases of 60 s
+            MEETREG_LOG_LEVEL="WARNING",
             MEETREG_REQUEST_TIMEOUT_S="1",
             MEETREG_RATE_LIMIT="1000",
             MEETREG_CONCURRENCY="8",
@@ -69,14 +81,17 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
         assert meetreg("enqueue", str(path), "--batch-id", "chaos", env=env).returncode == 0
         # The same chunks again: two messages for every row, raced by different workers.
         assert meetreg("enqueue", str(path), "--batch-id", "chaos", env=env).returncode == 0
-        workers: list[subprocess.Popen[bytes]] = [
-            start_worker(f"chaos{n}", env, tmp_path) for n in range(2)
-        ]
+        logs: list[Path] = []
+
+        def start(name: str) -> subprocess.Popen[bytes]:
+            logs.append(tmp_path / f"{name}.log")
+            return start_worker(name, env, tmp_path, errors=logs[-1])
+
+        workers: list[subprocess.Popen[bytes]] = [start(f"chaos{n}") for n in range(2)]
         client = redis.Redis.from_url(server.url)
         store = OutcomeStore(client)
         started = time.monotonic()
         next_kill = started + KILL_EVERY_S
-        restarted = False
         last = None
         done_at_kill = 0
         try:
@@ -92,19 +107,26 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
                 # Kill only once the batch moved on since the last kill: on a loaded
                 # machine a worker needs seconds to start, and chaos must not starve it.
                 progressed = last is not None and last.done >= done_at_kill + ROWS // 10
-                if now >= next_kill and progressed:
+                if kills < KILLS and now >= next_kill and progressed:
                     done_at_kill = last.done if last is not None else 0
                     victim = workers.pop(rng.randrange(len(workers)))
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
                     kills += 1
-                    workers.append(start_worker(f"chaos{kills + 2}", env, tmp_path))
+                    workers.append(start(f"chaos{kills + 2}"))
                     next_kill = now + KILL_EVERY_S
-                if not restarted and now - started > 3 * KILL_EVERY_S:
+                if kills == KILLS and not restarts and now >= next_kill:
+                    # Slow answers, so the waves of the live workers wait on Graph holding
+                    # their claims: the outage comes before their store calls.
+                    slow = faults.model_copy(update={"latency_ms": OUTAGE_LATENCY_MS})
+                    sim.state.set_faults(slow)
+                    running_at_outage = wait_for_running_rows(store)
                     server.stop()  # SIGTERM: Redis writes its AOF out and exits
                     time.sleep(1.0)
                     server.start()
-                    restarted, restarts = True, restarts + 1
+                    restarts += 1
+                    leases_through_outage = len(list(client.scan_iter(LEASES)))
+                    sim.state.set_faults(faults)
                 time.sleep(0.2)
         finally:
             for process in workers:
@@ -112,7 +134,12 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
         status = store.batch_status("chaos")
         client.close()
 
-    assert kills >= 3 and restarts == 1
+    assert kills == KILLS and restarts == 1
+    # The outage hit waves between their claims and their store calls: rows were running
+    # when Redis stopped, leases came through it, and a live worker's wave ended holding
+    # leases that Redis could not take back then.
+    assert running_at_outage > 0 and leases_through_outage > 0
+    assert any("could not give back leases yet" in log.read_text() for log in logs)
     assert status.finished and status.total == ROWS
     assert status.counts["created"] + status.counts["already_enabled"] == ROWS  # none lost
     assert status.counts["failed"] == 0
@@ -126,7 +153,19 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
     duplicates = sum(n - 1 for n in creations.values())
     lost = ROWS - status.counts["created"] - status.counts["already_enabled"]
     print(
-        f"\nchaos: {ROWS} rows, {kills} workers SIGKILLed, {restarts} Redis restart, "
+        f"\nchaos: {ROWS} rows, {kills} workers SIGKILLed, {restarts} Redis restart "
+        f"({running_at_outage} rows running, {leases_through_outage} leases through it), "
         f"faults injected {sum(injected.values())} {dict(sorted(injected.items()))}; "
         f"rows lost {lost}, duplicates {duplicates}"
     )
+
+
+def wait_for_running_rows(store: OutcomeStore) -> int:
+    """How many rows are claimed and not yet ended, once some are."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        running = store.batch_status("chaos").counts["running"]
+        if running:
+            return running
+        time.sleep(0.05)
+    raise AssertionError("no row was running: the outage would hit no wave")

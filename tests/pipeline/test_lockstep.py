@@ -24,6 +24,7 @@ def envelopes(sim: SimulatorServer) -> int:
 def test_a_chunk_of_mixed_rows_ends_each_row_as_it_would_alone(
     sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
 ) -> None:
+    sim.state.set_conflict("replace")  # a second POST would be a second registration
     sim.state.add_meeting(ORGANIZER, "m-new")
     sim.state.add_meeting(ORGANIZER, "m-has", existing="external")
     # GET says none, POST says 400: the confirming GET finds the registration.
@@ -94,6 +95,7 @@ def test_two_chunks_crossing_the_same_meetings_both_finish(
     call fails: each thread holds the leases of rows it must retry while rows of the other
     wait for them. A thread must never wait for a lease while holding one the other waits
     for: the two would wait for each other forever."""
+    sim.state.set_conflict("replace")  # a second POST would be a second registration
     for round_ in range(4):
         meetings = [f"cross-{round_}-{n}" for n in range(10)]
         for meeting in meetings:

@@ -1,18 +1,24 @@
-"""A response lost after Graph committed: created or already_enabled, never a duplicate."""
+"""A response lost after Graph committed: created or already_enabled, never a duplicate.
+
+With the rows of a chunk in lock-step (the runtime's default, as in production) and each
+row alone (MEETREG_BATCH_SIZE=1).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from pipeline_helpers import HEADER, ORGANIZER, Batch, Work, only_row
 
 from worker.models import RowState
-from worker.register import Policy, process_chunk
+from worker.register import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
 
 
+@pytest.mark.parametrize("lockstep", [True, False], ids=["lockstep", "alone"])
 @pytest.mark.parametrize("conflict", ["409", "replace"])
 @pytest.mark.parametrize("get_before_post", [True, False])
 @pytest.mark.parametrize("lost", ["commit_then_timeout", "commit_then_500"])
@@ -20,6 +26,7 @@ def test_lost_answer_to_a_committed_post_ends_created_with_one_registration(
     lost: str,
     get_before_post: bool,
     conflict: str,
+    lockstep: bool,
     sim: SimulatorServer,
     batch: Batch,
     work: Work,
@@ -28,7 +35,10 @@ def test_lost_answer_to_a_committed_post_ends_created_with_one_registration(
     # "replace" is the dangerous server: a second POST silently makes a second registration.
     sim.state.set_conflict(conflict)  # type: ignore[arg-type]
     sim.state.set_faults(stall_s=2.0)  # longer than the client's 1 s timeout
-    runtime.deps.policy = Policy(get_before_post=get_before_post, backoff_base_s=0.02)
+    assert runtime.deps.policy.lockstep  # the runtime's, as in production
+    runtime.deps.policy = dataclasses.replace(
+        runtime.deps.policy, get_before_post=get_before_post, lockstep=lockstep
+    )
     sim.state.add_meeting(ORGANIZER, "m-1")
     steps = [{"action": lost}]
     if get_before_post:

@@ -5,6 +5,8 @@ The real protocol, the real Graph client and MSAL, the simulator over HTTPS, rea
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from pipeline_helpers import (
     HEADER,
@@ -53,11 +55,14 @@ def test_meeting_with_a_registration_is_already_enabled_without_a_post(
     assert posts(sim) == 0
 
 
+@pytest.mark.parametrize("lockstep", [True, False], ids=["lockstep", "alone"])
 @pytest.mark.parametrize("conflict", ["409", "400"])
 def test_conflicting_post_is_confirmed_by_get_as_already_enabled(
-    conflict: str, sim: SimulatorServer, redis_url: str, batch: Batch, work: Work, runtime: Runtime
+    conflict: str, lockstep: bool, sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
 ) -> None:
-    runtime.deps.policy = type(runtime.deps.policy)(get_before_post=False, backoff_base_s=0.02)
+    runtime.deps.policy = dataclasses.replace(
+        runtime.deps.policy, get_before_post=False, lockstep=lockstep
+    )
     sim.state.set_conflict(conflict)  # type: ignore[arg-type]
     sim.state.add_meeting(ORGANIZER, "m-1", existing="external")
     row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-1,\n")).batch_id)
@@ -173,6 +178,7 @@ def test_upn_and_join_link_are_resolved_to_ids(
 def test_transient_errors_are_retried_until_created(
     sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
 ) -> None:
+    sim.state.set_conflict("replace")  # a second POST would be a second registration
     sim.state.add_meeting(ORGANIZER, "m-1")
     sim.state.script("m-1", [{"status": 503}, {"status": 502}, {"status": 500}])
     row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-1,\n")).batch_id)
@@ -237,6 +243,8 @@ def test_with_batching_off_every_outcome_is_the_same(
     sim: SimulatorServer, redis_url: str, batch: Batch, queued: list
 ) -> None:
     single = build_runtime(fast_settings(redis_url, batch_size=1))
+    assert not single.deps.policy.lockstep
+    sim.state.set_conflict("replace")  # a second POST would be a second registration
     try:
         sim.state.add_meeting(ORGANIZER, "m-new")
         sim.state.add_meeting(ORGANIZER, "m-old", existing="external")

@@ -32,7 +32,9 @@ class KilledMidBatch:
 def kill_worker_mid_batch(
     sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> KilledMidBatch:
-    """A batch of ROWS enqueued, and its worker SIGKILLed with rows mid-call."""
+    """A batch of ROWS enqueued, and its worker SIGKILLed with rows mid-call, against a
+    Graph that makes a second registration on a second POST."""
+    sim.state.set_conflict("replace")
     sim.state.set_faults(latency_ms=80)
     path = meetings_csv(sim, tmp_path / "meetings.csv", [f"m-{i}" for i in range(ROWS)])
     env = command_env(
