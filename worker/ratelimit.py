@@ -320,6 +320,10 @@ class RateLimiter:
         self._pause = PauseWatch(self._read_pause_s, self.tuning.pause_poll_s)
         self._clock = SlotClock()
 
+    def close(self) -> None:
+        """Stop the background read of the shared pause (before the Redis client closes)."""
+        self._pause.stop()
+
     @property
     def slot_keys(self) -> list[str]:
         """The keys `RESERVE_FUNCTION` needs, for a script that includes it."""
@@ -442,6 +446,16 @@ class PauseWatch:
         self._asked_at = 0.0
         self._lock = threading.Lock()
         self._watcher: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def stop(self) -> None:
+        """No more reading: the process is closing its Redis connections, and a read after
+        that would open a new one nobody closes."""
+        self._stopped.set()
+        with self._lock:
+            watcher = self._watcher
+        if watcher is not None:
+            watcher.join(timeout=5)
 
     def paused(self) -> bool:
         now = time.monotonic()
@@ -463,6 +477,8 @@ class PauseWatch:
 
     def _watch(self) -> None:
         with self._lock:
+            if self._stopped.is_set():
+                return
             if self._watcher is None or not self._watcher.is_alive():
                 self._watcher = threading.Thread(
                     target=self._poll, name="meetreg-pause-watch", daemon=True
@@ -475,7 +491,8 @@ class PauseWatch:
                 self._refresh()
             except StoreError:  # Redis away: checks read it themselves, and say so
                 return
-            time.sleep(self.poll_s)
+            if self._stopped.wait(self.poll_s):
+                return
 
 
 _KEYS = [keys.RATE_TAT, keys.RATE_PAUSE_UNTIL, keys.RATE_STATE, keys.RATE_LOG]

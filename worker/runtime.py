@@ -47,6 +47,7 @@ class Runtime:
 
     def close(self) -> None:
         self.deps.leases.stop()
+        self.deps.limiter.close()
         close_graph = getattr(self.deps.graph, "close", None)
         if close_graph is not None:
             close_graph()

@@ -218,3 +218,20 @@ def test_a_503_with_retry_after_pauses_everyone_but_leaves_the_rate(
     other.acquire()  # everyone honours the pause
     assert time.monotonic() - started > 0.05
     assert limiter.rate_now() == 400
+
+
+def test_a_closed_limiter_opens_no_connection_after_its_client_closed(redis_url: str) -> None:
+    # The pause watcher polls in the background for seconds after the last request; a read
+    # after the process closed its Redis client reopened a socket nobody closed.
+    client = redis.Redis.from_url(redis_url)
+    limiter = RateLimiter(client, rate_per_s=1000, tuning=Tuning(pause_poll_s=0.01))
+    for _ in range(20):  # paced requests check the pause, which starts the watcher
+        limiter.acquire()
+    assert [t for t in threading.enumerate() if t.name == "meetreg-pause-watch"]
+    limiter.close()
+    client.close()
+    pool = client.connection_pool
+    opened = pool._created_connections
+    time.sleep(0.2)  # twenty of the watcher's polls, had it kept going
+    assert pool._created_connections == opened
+    assert not [t for t in threading.enumerate() if t.name == "meetreg-pause-watch"]
