@@ -57,6 +57,11 @@ class LeaseKeeper:
         self._leases: dict[str, str] = {}  # meeting id -> token
         # Token -> (meeting id, when it lapses anyway): leases to give back when Redis can.
         self._returning: dict[str, tuple[str, float]] = {}
+        # Chunks a holder asked to hold while Redis did not answer: if none of their work
+        # gets further, nothing in Redis says they exist (Celery acks the failed task), and
+        # their rows would stay queued for ever. Once Redis answers they are put in
+        # `inflight` already lapsed, so the sweeper sends them again.
+        self._unheld: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -67,6 +72,7 @@ class LeaseKeeper:
         # If it fails still, the chunk's own first call says so.
         with contextlib.suppress(StoreError):
             self._give_back_returning()
+            self._record_unheld()
         return LeaseScope(self, holder or uuid.uuid4().hex)
 
     def held(self) -> Held:
@@ -84,13 +90,21 @@ class LeaseKeeper:
             if holders:
                 holders.add(holder)
                 return
-        self.store.hold_chunks([chunk], self.lease_ms)
+        try:
+            self.store.hold_chunks([chunk], self.lease_ms)
+        except StoreError:
+            with self._lock:
+                self._unheld.add(chunk)
+            raise
         with self._lock:
+            self._unheld.discard(chunk)
             self._chunks.setdefault(chunk, set()).add(holder)
 
     def drop_chunk(self, chunk: str, holder: str) -> None:
         """`holder` is done with the chunk: if no one else here holds it, no one needs to
         take it up again."""
+        with self._lock:
+            self._unheld.discard(chunk)
         if self._let_go(chunk, holder):
             self.store.drop_chunk(chunk)
 
@@ -176,6 +190,17 @@ class LeaseKeeper:
         self.store.renew_leases(held.leases, self.lease_ms)
         self.store.worker_seen(self._process)
         self._give_back_returning()
+        self._record_unheld()
+
+    def _record_unheld(self) -> None:
+        """Put the chunks Redis could not be told about in `inflight`, lapsed."""
+        with self._lock:
+            unheld = [chunk for chunk in self._unheld if chunk not in self._chunks]
+        if not unheld:
+            return
+        self.store.lapsed_chunks(unheld)
+        with self._lock:
+            self._unheld.difference_update(unheld)
 
     def _seen(self) -> None:
         try:

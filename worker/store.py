@@ -1132,6 +1132,12 @@ class OutcomeStore:
             self._hold_chunks(keys=[keys.INFLIGHT], args=[ttl_ms, *held])
 
     @store_errors
+    def lapsed_chunks(self, chunks: Iterable[str]) -> None:
+        """Note chunks as lapsed already, for the sweeper to send again, unless someone holds
+        them: a deadline of 0 is in the past on any clock."""
+        self.redis.zadd(keys.INFLIGHT, dict.fromkeys(chunks, 0), nx=True)
+
+    @store_errors
     def drop_chunk(self, chunk: str) -> None:
         self.redis.zrem(keys.INFLIGHT, chunk)
 

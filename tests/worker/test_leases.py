@@ -96,3 +96,52 @@ def test_leases_redis_could_not_take_back_are_given_back_once_it_answers() -> No
         keeper.renew_all()  # the next beat
         assert client.exists(keys.lease("m1")) == 0
         client.close()
+
+
+class Away(OutcomeStore):
+    """The store, with Redis away while `away` for the calls that hold chunks."""
+
+    away = False
+
+    def hold_chunks(self, chunks, ttl_ms):
+        if self.away:
+            raise StoreError("Redis is restarting")
+        super().hold_chunks(chunks, ttl_ms)
+
+    def lapsed_chunks(self, chunks):
+        if self.away:
+            raise StoreError("Redis is restarting")
+        super().lapsed_chunks(chunks)
+
+
+def test_a_chunk_redis_never_heard_of_is_swept_once_it_answers(
+    redis_client: redis.Redis,
+) -> None:
+    # Redis was away when the message came and when its task began: the task failed (and
+    # Celery acked it) before anything in Redis named the chunk. Its rows must not stay
+    # queued for ever: once Redis answers, the sweeper finds the chunk lapsed.
+    store = Away(redis_client)
+    keeper = LeaseKeeper(store, LEASE_MS)
+    store.away = True
+    with pytest.raises(StoreError):
+        keeper.hold_chunk("chunk", holder="message")  # task_received's hold
+    with pytest.raises(StoreError), keeper.scope("message") as leases:
+        leases.hold_chunk("chunk")  # the task's own
+    assert keeper.held() == Held(frozenset(), {})
+    store.away = False
+    assert store.claim_expired_chunks(LEASE_MS) == []  # Redis knows nothing of it yet
+    keeper.renew_all()  # the next beat, Redis answering again
+    assert store.claim_expired_chunks(LEASE_MS) == ["chunk"]
+
+
+def test_a_lapsed_note_never_overrides_a_live_hold(redis_client: redis.Redis) -> None:
+    store = Away(redis_client)
+    keeper = LeaseKeeper(store, LEASE_MS)
+    store.away = True
+    with pytest.raises(StoreError):
+        keeper.hold_chunk("chunk", holder="message")
+    store.away = False
+    other = LeaseKeeper(OutcomeStore(redis_client), LEASE_MS)
+    other.hold_chunk("chunk", holder="another worker's message")  # the sweeper's copy
+    keeper.renew_all()
+    assert store.claim_expired_chunks(LEASE_MS) == []  # held by the other worker: not sent
