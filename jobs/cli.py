@@ -429,6 +429,17 @@ def serve(
     ):
         if value is None:
             err.print(f"meetreg: {name} is not set: its endpoints answer 503", markup=False)
+    if settings.public_pages:
+        err.print(
+            "meetreg: MEETREG_PUBLIC_PAGES is on: whoever reaches this port reads every "
+            "batch and report",
+            markup=False,
+        )
+    elif settings.viewer_key is None and settings.api_key is None:
+        err.print(
+            "meetreg: MEETREG_VIEWER_KEY is not set: the status page and reports answer 503",
+            markup=False,
+        )
     app = build_app(serve_deps(settings, store))
     configure_logging(settings)
     # log_config=None: uvicorn's loggers (the access log too) go through ours, as JSON

@@ -134,6 +134,10 @@ class Settings(BaseSettings):
         None, min_length=16, max_length=128, validation_alias="MEETREG_WEBHOOK_CLIENT_STATE"
     )
     api_key: SecretStr | None = Field(None, min_length=16, validation_alias="MEETREG_API_KEY")
+    # Reading the status page and reports: the viewer key as an HTTP Basic password (or
+    # the API key); MEETREG_PUBLIC_PAGES=true lets anyone who reaches the port read them.
+    viewer_key: SecretStr | None = Field(None, min_length=16, validation_alias="MEETREG_VIEWER_KEY")
+    public_pages: bool = Field(False, validation_alias="MEETREG_PUBLIC_PAGES")
     intake_max_bytes: int = Field(
         DEFAULT_INTAKE_MAX_BYTES, ge=1024, validation_alias="MEETREG_INTAKE_MAX_BYTES"
     )

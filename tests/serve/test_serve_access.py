@@ -75,7 +75,7 @@ def test_a_wrong_credential_is_401(served: Served, batch: str, headers: dict[str
         assert ORGANIZER not in answer.text
 
 
-@pytest.mark.parametrize("user", ["operator", "", "ünïcode user", "a:b"])
+@pytest.mark.parametrize("user", ["operator", "", "ünïcode user"])
 def test_the_viewer_key_under_any_user_name_reads_every_page(
     served: Served, batch: str, user: str
 ) -> None:
