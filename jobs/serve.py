@@ -78,6 +78,7 @@ log = logging.getLogger(__name__)
 MAX_NOTIFICATION_BYTES = 1024 * 1024  # Graph sends at most a few hundred items at a time
 MAX_VALIDATION_TOKEN_CHARS = 1024
 _NO_SNIFF = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+MAX_COUNT_DIGITS = 9  # a row count shown back on the page, never more
 MAX_FORM_BYTES = 4096  # the retry form holds the API key and nothing else
 REPORT_IN_MEMORY_BYTES = 4 * 1024 * 1024  # a larger report is spooled to a temporary file
 _REPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -148,8 +149,7 @@ def build_app(deps: ServeDeps) -> Starlette:
         return await run_in_threadpool(_batches_page, deps)
 
     async def batch_page(request: Request) -> Response:
-        retried = request.query_params.get("retried", "")
-        shown = int(retried) if retried.isdigit() else None
+        shown = _count(request.query_params.get("retried", ""))
         return await run_in_threadpool(_batch_page, deps, request.path_params["batch_id"], shown)
 
     async def batches_json(request: Request) -> Response:
@@ -295,6 +295,14 @@ def _health(deps: ServeDeps) -> Response:
     return JSONResponse(
         {"ok": ok, "redis": "ok", "workers": workers}, status_code=200 if ok else 503
     )
+
+
+def _count(text: str) -> int | None:
+    """A count from a query string: ASCII digits only (str.isdigit() also takes '²',
+    which int() refuses), and few of them (int() refuses 5,000 digits too)."""
+    if not (0 < len(text) <= MAX_COUNT_DIGITS and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
 def _reading_refusal(request: Request, deps: ServeDeps, *, page: bool) -> Response | None:
