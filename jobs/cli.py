@@ -413,6 +413,7 @@ def serve(
     """Receive Graph change notifications and JSON registration requests over HTTP."""
     import uvicorn  # only this command needs the HTTP server
 
+    from jobs.http_deadlines import with_header_deadline
     from jobs.serve import build_app, serve_deps
     from worker.graph.calendar import require_app_only
 
@@ -444,7 +445,16 @@ def serve(
     configure_logging(settings)
     # log_config=None: uvicorn's loggers (the access log too) go through ours, as JSON
     # lines when MEETREG_LOG_FORMAT says so, redacted.
-    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        server_header=False,
+        http=with_header_deadline(settings.serve_header_timeout_s),
+        limit_concurrency=settings.serve_max_connections,
+        timeout_keep_alive=settings.serve_keep_alive_s,
+    )
 
 
 UserOpt = Annotated[

@@ -29,13 +29,15 @@ its credential) and /healthz stay open.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import IO, Any, cast
+from functools import partial
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import parse_qs
 
 from pydantic import SecretStr
@@ -70,12 +72,17 @@ from jobs.subscriptions import SubscriptionBook
 from worker.errors import BatchConflict, InputError, StoreError, UnknownBatchError
 from worker.metrics import Exposition, SharedGauges
 from worker.ratelimit import RateLimiter
-from worker.settings import DEFAULT_RATE_LIMIT_PER_S, Settings
+from worker.settings import DEFAULT_RATE_LIMIT_PER_S, DEFAULT_SERVE_BODY_TIMEOUT_S, Settings
 from worker.store import OutcomeStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_NOTIFICATION_BYTES = 1024 * 1024  # Graph sends at most a few hundred items at a time
+# A larger body is parsed in a thread: 1 MiB of notifications takes ~30 ms to read, which
+# on the event loop is one stretch every other request (Graph's handshake, /healthz)
+# waits out; in a thread the loop runs between the reader's Python steps.
+PARSE_ON_LOOP_BYTES = 16 * 1024
 MAX_VALIDATION_TOKEN_CHARS = 1024
 _NO_SNIFF = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
 MAX_COUNT_DIGITS = 9  # a row count shown back on the page, never more
@@ -100,6 +107,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyLate(Exception):
+    """The body did not arrive within the deadline (a slow or stalled client)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServeDeps:
     """What the app needs, built once by `meetreg serve` (or by a test)."""
@@ -116,6 +127,7 @@ class ServeDeps:
     chunk_size: int
     worker_seen_within_ms: int
     rate_limit_per_s: float = DEFAULT_RATE_LIMIT_PER_S  # the limiter's cap, for its gauge
+    body_timeout_s: float = DEFAULT_SERVE_BODY_TIMEOUT_S  # a body must arrive within this
     viewer_key: str | None = None  # reading pages, as an HTTP Basic password
     public_pages: bool = False  # reading needs no credential (a trusted network)
 
@@ -202,10 +214,12 @@ async def _webhook(request: Request, deps: ServeDeps, *, lifecycle_url: bool) ->
     if deps.client_state is None:
         return _problem(503, "MEETREG_WEBHOOK_CLIENT_STATE is not set on this server")
     try:
-        body = await _read_body(request, MAX_NOTIFICATION_BYTES)
-        delivery = read_delivery(body, deps.client_state)
+        body = await _read_body(request, MAX_NOTIFICATION_BYTES, deps.body_timeout_s)
+        delivery = await _parse(partial(read_delivery, client_state=deps.client_state), body)
     except BodyTooLarge:
         return _problem(413, f"the body is larger than {MAX_NOTIFICATION_BYTES} bytes")
+    except BodyLate:
+        return _late(deps)
     except InputError as exc:
         return _problem(400, str(exc))
     if delivery.wrong_state:
@@ -252,10 +266,12 @@ async def _intake(request: Request, deps: ServeDeps) -> Response:
     if not holds_api_key(request.headers.get("authorization", ""), deps.api_key):
         return _problem(401, "a valid API key is required", {"WWW-Authenticate": "Bearer"})
     try:
-        body = await _read_body(request, deps.intake_max_bytes)
-        rows = read_requests(body)
+        body = await _read_body(request, deps.intake_max_bytes, deps.body_timeout_s)
+        rows = await _parse(read_requests, body)
     except BodyTooLarge:
         return _problem(413, f"the body is larger than {deps.intake_max_bytes} bytes")
+    except BodyLate:
+        return _late(deps)
     except RejectedItems as exc:
         errors = [asdict(error) for error in exc.errors]
         return JSONResponse({"error": str(exc), "items": errors}, status_code=422)
@@ -404,9 +420,12 @@ async def _retry(request: Request, deps: ServeDeps) -> Response:
         return _refusal(from_form, 503, "MEETREG_API_KEY is not set on this server", back)
     if from_form:
         try:
-            form = parse_qs((await _read_body(request, MAX_FORM_BYTES)).decode(errors="replace"))
+            body = await _read_body(request, MAX_FORM_BYTES, deps.body_timeout_s)
         except BodyTooLarge:
             return _problem(413, f"the body is larger than {MAX_FORM_BYTES} bytes")
+        except BodyLate:
+            return _late(deps)
+        form = parse_qs(body.decode(errors="replace"))
         allowed = same_key(form.get("api_key", [""])[0], deps.api_key)
     else:
         allowed = holds_api_key(request.headers.get("authorization", ""), deps.api_key)
@@ -450,19 +469,37 @@ def _page_problem(
     return HTMLResponse(page, status_code=status, headers={**_PAGE_HEADERS, **(headers or {})})
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` (a declared or a streamed length)."""
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, refused as soon as it passes `limit` (a declared or a streamed length),
+    or once `timeout_s` has passed (BodyLate) however slowly it was still coming."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     parts: list[bytes] = []
     size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise BodyTooLarge
-        parts.append(part)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for part in request.stream():
+                size += len(part)
+                if size > limit:
+                    raise BodyTooLarge
+                parts.append(part)
+    except TimeoutError:
+        raise BodyLate from None
     return b"".join(parts)
+
+
+def _late(deps: ServeDeps) -> Response:
+    # Closed after the answer: the rest of the body may still be on its way.
+    message = f"the body did not arrive within {deps.body_timeout_s:g} s"
+    return _problem(408, message, {"Connection": "close"})
+
+
+async def _parse(parse: Callable[[bytes], T], body: bytes) -> T:
+    """`parse(body)`: on the event loop if the body is small, else in a thread."""
+    if len(body) <= PARSE_ON_LOOP_BYTES:
+        return parse(body)
+    return await run_in_threadpool(parse, body)
 
 
 def _problem(status: int, message: str, headers: dict[str, Any] | None = None) -> Response:
@@ -493,4 +530,5 @@ def serve_deps(settings: Settings, store: OutcomeStore) -> ServeDeps:
         # Three missed heartbeats: a worker busy with a long chunk still beats.
         worker_seen_within_ms=settings.lease_ms,
         rate_limit_per_s=settings.rate_limit_per_s,
+        body_timeout_s=settings.serve_body_timeout_s,
     )

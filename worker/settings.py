@@ -47,6 +47,13 @@ DEFAULT_METRICS_PORT = 9808
 # Every interface: Prometheus scrapes workers from elsewhere (another pod, another host),
 # and the metrics hold no secret. 127.0.0.1 keeps them on the machine.
 DEFAULT_METRICS_HOST = "0.0.0.0"  # noqa: S104
+# `meetreg serve` against slow or many clients: connections at once (past it, 503 at once),
+# how long a kept-alive connection may idle, and how long a request's headers, then its
+# body, may take to arrive (past either, 408 and the connection closed).
+DEFAULT_SERVE_MAX_CONNECTIONS = 500  # under the usual 1,024 open files
+DEFAULT_SERVE_KEEP_ALIVE_S = 5  # uvicorn's own default
+DEFAULT_SERVE_HEADER_TIMEOUT_S = 10.0
+DEFAULT_SERVE_BODY_TIMEOUT_S = 30.0  # a 5 MiB intake at ~170 kB/s
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -138,6 +145,21 @@ class Settings(BaseSettings):
     # the API key); MEETREG_PUBLIC_PAGES=true lets anyone who reaches the port read them.
     viewer_key: SecretStr | None = Field(None, min_length=16, validation_alias="MEETREG_VIEWER_KEY")
     public_pages: bool = Field(False, validation_alias="MEETREG_PUBLIC_PAGES")
+    serve_max_connections: int = Field(
+        DEFAULT_SERVE_MAX_CONNECTIONS, ge=1, validation_alias="MEETREG_SERVE_MAX_CONNECTIONS"
+    )
+    serve_keep_alive_s: int = Field(
+        DEFAULT_SERVE_KEEP_ALIVE_S, ge=1, le=3600, validation_alias="MEETREG_SERVE_KEEP_ALIVE_S"
+    )
+    serve_header_timeout_s: float = Field(
+        DEFAULT_SERVE_HEADER_TIMEOUT_S,
+        gt=0,
+        le=3600,
+        validation_alias="MEETREG_SERVE_HEADER_TIMEOUT_S",
+    )
+    serve_body_timeout_s: float = Field(
+        DEFAULT_SERVE_BODY_TIMEOUT_S, gt=0, le=3600, validation_alias="MEETREG_SERVE_BODY_TIMEOUT_S"
+    )
     intake_max_bytes: int = Field(
         DEFAULT_INTAKE_MAX_BYTES, ge=1024, validation_alias="MEETREG_INTAKE_MAX_BYTES"
     )
