@@ -174,6 +174,15 @@ class Settings(BaseSettings):
         validation_alias="MEETREG_BEAT_LOCK_TIMEOUT_S",
     )
 
+    # The TLS trust, under the standard names, read here so that a `.env` sets it too
+    # (httpx and requests read only the environment): the Graph client (httpx) trusts
+    # SSL_CERT_FILE, else SSL_CERT_DIR; the sign-in (MSAL's requests session) prefers
+    # REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, as requests does, then those two.
+    ssl_cert_file: Path | None = Field(None, validation_alias="SSL_CERT_FILE")
+    ssl_cert_dir: Path | None = Field(None, validation_alias="SSL_CERT_DIR")
+    requests_ca_bundle: Path | None = Field(None, validation_alias="REQUESTS_CA_BUNDLE")
+    curl_ca_bundle: Path | None = Field(None, validation_alias="CURL_CA_BUNDLE")
+
     # Observability: /metrics on each worker, and how logs are written (worker.logs).
     # `metrics_port` None: a worker's default (DEFAULT_METRICS_PORT); `meetreg run` opens
     # no port unless it is set.
@@ -235,7 +244,16 @@ class Settings(BaseSettings):
     def _blank_port_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("drop_dir", "token_cache_path", "auth", mode="before")
+    @field_validator(
+        "drop_dir",
+        "token_cache_path",
+        "auth",
+        "ssl_cert_file",
+        "ssl_cert_dir",
+        "requests_ca_bundle",
+        "curl_ca_bundle",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # An empty MEETREG_DROP_DIR would otherwise be Path(""): the current folder.
@@ -260,6 +278,21 @@ class Settings(BaseSettings):
         if version.lower() in ("beta", "v1.0"):
             return f"{root}/v1.0"
         return self.graph_base_url  # a proxy with a path of its own: same root for both
+
+    @property
+    def graph_ca(self) -> Path | None:
+        """The CA file or folder the Graph client trusts; None: its own bundle."""
+        return self.ssl_cert_file or self.ssl_cert_dir
+
+    @property
+    def login_ca(self) -> Path | None:
+        """The CA file or folder the sign-in trusts; None: requests' own bundle."""
+        return (
+            self.requests_ca_bundle
+            or self.curl_ca_bundle
+            or self.ssl_cert_file
+            or self.ssl_cert_dir
+        )
 
     @property
     def lease_ms(self) -> int:
