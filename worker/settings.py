@@ -175,9 +175,9 @@ class Settings(BaseSettings):
     )
 
     # The TLS trust, under the standard names, read here so that a `.env` sets it too
-    # (httpx and requests read only the environment): the Graph client (httpx) trusts
-    # SSL_CERT_FILE, else SSL_CERT_DIR; the sign-in (MSAL's requests session) prefers
-    # REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, as requests does, then those two.
+    # (httpx and requests read only the environment). Either kind works for both: the
+    # Graph client (httpx) prefers SSL_CERT_FILE and SSL_CERT_DIR, the sign-in (MSAL's
+    # requests session) REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, as the libraries do.
     ssl_cert_file: Path | None = Field(None, validation_alias="SSL_CERT_FILE")
     ssl_cert_dir: Path | None = Field(None, validation_alias="SSL_CERT_DIR")
     requests_ca_bundle: Path | None = Field(None, validation_alias="REQUESTS_CA_BUNDLE")
@@ -282,17 +282,20 @@ class Settings(BaseSettings):
     @property
     def graph_ca(self) -> Path | None:
         """The CA file or folder the Graph client trusts; None: its own bundle."""
-        return self.ssl_cert_file or self.ssl_cert_dir
+        return self._httpx_ca or self._requests_ca
 
     @property
     def login_ca(self) -> Path | None:
         """The CA file or folder the sign-in trusts; None: requests' own bundle."""
-        return (
-            self.requests_ca_bundle
-            or self.curl_ca_bundle
-            or self.ssl_cert_file
-            or self.ssl_cert_dir
-        )
+        return self._requests_ca or self._httpx_ca
+
+    @property
+    def _httpx_ca(self) -> Path | None:
+        return self.ssl_cert_file or self.ssl_cert_dir
+
+    @property
+    def _requests_ca(self) -> Path | None:
+        return self.requests_ca_bundle or self.curl_ca_bundle
 
     @property
     def lease_ms(self) -> int:

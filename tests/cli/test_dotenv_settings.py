@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import redis
 from cli_helpers import command_env, meetreg, start_worker, stop, wait_until
 from pipeline_helpers import ORGANIZER
@@ -40,10 +41,12 @@ def no_ca_variables(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.parametrize("name", ["SSL_CERT_FILE", "REQUESTS_CA_BUNDLE"])
 def test_a_ca_in_dotenv_is_trusted_by_run_for_sign_in_and_graph(
-    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path, name: str
 ) -> None:
-    folder = folder_with_dotenv(tmp_path, sim, f"SSL_CERT_FILE={sim.ca_path}")
+    """Either variable alone, as the configuration table says."""
+    folder = folder_with_dotenv(tmp_path, sim, f"{name}={sim.ca_path}")
     path = meetings_file(folder, sim, "m-1", "m-2")
     env = no_ca_variables(REDIS_URL=redis_url)
     result = meetreg("run", str(path), "--batch-id", "dotenv", env=env, cwd=folder)

@@ -350,7 +350,8 @@ def test_without_the_simulator_ca_login_fails_as_transient(sim, closing):
         ({"CURL_CA_BUNDLE": "/c", "SSL_CERT_FILE": "/f"}, "/c", "/f"),
         ({"REQUESTS_CA_BUNDLE": "/r", "CURL_CA_BUNDLE": "/c", "SSL_CERT_FILE": "/f"}, "/r", "/f"),
         ({"REQUESTS_CA_BUNDLE": "", "SSL_CERT_FILE": "/f"}, "/f", "/f"),
-        ({"REQUESTS_CA_BUNDLE": "/r"}, "/r", None),
+        ({"REQUESTS_CA_BUNDLE": "/r"}, "/r", "/r"),
+        ({"CURL_CA_BUNDLE": "/c", "SSL_CERT_DIR": "/d"}, "/c", "/d"),
     ],
 )
 def test_ca_precedence(monkeypatch, environment, login, graph):
