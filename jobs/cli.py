@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from datetime import datetime
 from functools import wraps
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as installed_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
 from urllib.parse import urlsplit
@@ -66,6 +68,31 @@ cli = typer.Typer(
 )
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        try:
+            shown = installed_version("meetreg")
+        except PackageNotFoundError:  # a source tree that was never installed
+            shown = "unknown"
+        out.print(f"meetreg {shown}", markup=False)
+        raise typer.Exit(EXIT_OK)
+
+
+@cli.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Turn on external registration for Microsoft Teams meetings in bulk."""
+
+
+def print_json(document: object) -> None:
+    """A command's `--json` answer: one JSON document on stdout, nothing else there."""
+    out.print(json.dumps(document), markup=False)
 
 
 def refusals(fn: Callable[P, T]) -> Callable[P, T]:
@@ -145,6 +172,7 @@ DryRunOpt = Annotated[
         help="Read each row's meeting from Graph and print what would happen; send no POST.",
     ),
 ]
+JsonOpt = Annotated[bool, typer.Option("--json", help="One JSON document on stdout.")]
 RegistrantOpt = Annotated[
     AllowedRegistrant | None,
     typer.Option("--allowed-registrant", help="For rows that do not say; default everyone."),
@@ -158,14 +186,19 @@ def enqueue(
     batch_id: BatchIdOpt = None,
     allowed_registrant: RegistrantOpt = None,
     dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Validate FILE, record the batch and enqueue it for the workers; prints the batch id."""
     if dry_run:
+        _no_json_for_dry_run(as_json)
         raise typer.Exit(dry_run_file(load_settings(), file, allowed_registrant))
     settings, store = settings_and_store()
     done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
-    out.print(done.batch_id, markup=False)
     status = store.batch_status(done.batch_id)
+    if as_json:
+        print_json({**asdict(done), "total": status.total, "counts": status.counts})
+    else:
+        out.print(done.batch_id, markup=False)
     verb = "resumed" if done.resumed else "enqueued"
     err.print(
         f"{verb} {status.total} rows in {done.chunks} chunks ({counts_text(status)})", markup=False
@@ -179,14 +212,21 @@ def run(
     batch_id: BatchIdOpt = None,
     allowed_registrant: RegistrantOpt = None,
     dry_run: DryRunOpt = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Enqueue FILE and process it in this process until every row is final."""
     settings = load_settings()
     if dry_run:
+        _no_json_for_dry_run(as_json)
         raise typer.Exit(dry_run_file(settings, file, allowed_registrant))
     settings.require_credentials()
-    code = run_batch(settings, file, batch_id, allowed_registrant)
+    code = run_batch(settings, file, batch_id, allowed_registrant, as_json=as_json)
     raise typer.Exit(code)
+
+
+def _no_json_for_dry_run(as_json: bool) -> None:
+    if as_json:
+        raise InputError("--json does not go with --dry-run: a dry run prints CSV")
 
 
 def run_batch(
@@ -194,6 +234,8 @@ def run_batch(
     file: Path,
     batch_id: str | None,
     allowed_registrant: AllowedRegistrant | None,
+    *,
+    as_json: bool = False,
 ) -> int:
     """`meetreg run`: with an embedded Redis when REDIS_URL is unset. Returns the exit code."""
     from worker.metrics import SharedGauges, serve_metrics
@@ -211,22 +253,28 @@ def run_batch(
             serve_metrics(settings.metrics_port, settings.metrics_host, shared)
         done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
         err.print(f"batch {done.batch_id}: {done.total} rows", markup=False)
-        return work_until_finished(settings, store, done.batch_id)
+        return work_until_finished(settings, store, done.batch_id, as_json=as_json)
 
 
-def work_until_finished(settings: Settings, store: OutcomeStore, batch_id: str) -> int:
+def work_until_finished(
+    settings: Settings, store: OutcomeStore, batch_id: str, *, as_json: bool = False
+) -> int:
     """Process the batch in this process with a progress bar, until it is finished (or
-    paused); print the summary. Returns the exit code."""
+    paused); print the summary (`as_json`: the batch's status). Returns the exit code."""
     from jobs.local_worker import run_worker_until
 
     with BatchProgress(store, batch_id, err) as progress:
         if not progress.update():
             run_worker_until(progress.update, concurrency=settings.concurrency)
     status = store.batch_status(batch_id)
-    out.print(summary_table(status, progress.elapsed_s))
+    if as_json:
+        print_json({**status.to_json_dict(), "elapsed_s": round(progress.elapsed_s, 3)})
+    else:
+        out.print(summary_table(status, progress.elapsed_s))
     if status.paused and not status.finished:
         err.print(paused_text(status), markup=False)
-    out.print(f"report: meetreg report {batch_id}", markup=False)
+    if not as_json:
+        out.print(f"report: meetreg report {batch_id}", markup=False)
     return exit_code(status)
 
 
@@ -330,22 +378,30 @@ def report(
 
 @cli.command()
 @refusals
-def retry(batch_id: Annotated[str, typer.Argument(help="The batch id.")]) -> None:
+def retry(
+    batch_id: Annotated[str, typer.Argument(help="The batch id.")], as_json: JsonOpt = False
+) -> None:
     """Enqueue the batch's `failed` rows again."""
-
     settings, store = settings_and_store()
-
     rows = requeue_failed(store, batch_id, publish=publish_chunks, chunk_size=settings.chunk_size)
-    out.print(f"{batch_id}: {rows} failed rows enqueued again", markup=False)
+    if as_json:
+        print_json({"batch_id": batch_id, "retried": rows})
+    else:
+        out.print(f"{batch_id}: {rows} failed rows enqueued again", markup=False)
 
 
 @cli.command()
 @refusals
-def resume(batch_id: Annotated[str, typer.Argument(help="The paused batch.")]) -> None:
+def resume(
+    batch_id: Annotated[str, typer.Argument(help="The paused batch.")], as_json: JsonOpt = False
+) -> None:
     """Lift a batch's pause and send its unfinished rows to the workers again."""
     settings, store = settings_and_store()
     sent = resume_batch(store, batch_id, publish=publish_chunks, chunk_size=settings.chunk_size)
-    out.print(f"{batch_id}: resumed, {sent} chunks of unfinished rows enqueued", markup=False)
+    if as_json:
+        print_json({"batch_id": batch_id, "resumed": True, "chunks": sent})
+    else:
+        out.print(f"{batch_id}: resumed, {sent} chunks of unfinished rows enqueued", markup=False)
 
 
 @cli.command()
@@ -365,6 +421,7 @@ def disable(
             help="Process here and wait, as `run` does (default); or leave it to the workers.",
         ),
     ] = True,
+    as_json: JsonOpt = False,
 ) -> None:
     """Undo a batch: delete the registrations it created (never ones it found), as a new
     undo batch; prints its id. Run again, it resumes that undo batch."""
@@ -384,24 +441,34 @@ def disable(
     )
     if done is None:
         err.print(f"{source}: created no registration; nothing to undo", markup=False)
+        if as_json:
+            print_json({"batch_id": None, "undoes": source, "total": 0})
         return
-    out.print(done.batch_id, markup=False)
+    if not as_json:
+        out.print(done.batch_id, markup=False)
     verb = "resuming" if done.resumed else "undoing"
     err.print(
         f"{verb} {source}: undo batch {done.batch_id}, {done.total} registrations to delete",
         markup=False,
     )
     if wait:
-        raise typer.Exit(work_until_finished(settings, store, done.batch_id))
+        raise typer.Exit(work_until_finished(settings, store, done.batch_id, as_json=as_json))
+    if as_json:
+        print_json({**asdict(done), "undoes": source})
 
 
 @cli.command()
 @refusals
-def cancel(batch_id: Annotated[str, typer.Argument(help="The batch to end.")]) -> None:
+def cancel(
+    batch_id: Annotated[str, typer.Argument(help="The batch to end.")], as_json: JsonOpt = False
+) -> None:
     """End a batch: its unfinished rows become `failed` (cancelled); no more Graph calls."""
     _, store = settings_and_store()
     ended = store.cancel_batch(batch_id)
-    out.print(f"{batch_id}: cancelled, {ended} unfinished rows ended", markup=False)
+    if as_json:
+        print_json({"batch_id": batch_id, "cancelled": True, "ended": ended})
+    else:
+        out.print(f"{batch_id}: cancelled, {ended} unfinished rows ended", markup=False)
 
 
 @cli.command()
@@ -413,6 +480,7 @@ def serve(
     """Receive Graph change notifications and JSON registration requests over HTTP."""
     import uvicorn  # only this command needs the HTTP server
 
+    from jobs.http_deadlines import with_header_deadline
     from jobs.serve import build_app, serve_deps
     from worker.graph.calendar import require_app_only
 
@@ -429,11 +497,31 @@ def serve(
     ):
         if value is None:
             err.print(f"meetreg: {name} is not set: its endpoints answer 503", markup=False)
+    if settings.public_pages:
+        err.print(
+            "meetreg: MEETREG_PUBLIC_PAGES is on: whoever reaches this port reads every "
+            "batch and report",
+            markup=False,
+        )
+    elif settings.viewer_key is None and settings.api_key is None:
+        err.print(
+            "meetreg: MEETREG_VIEWER_KEY is not set: the status page and reports answer 503",
+            markup=False,
+        )
     app = build_app(serve_deps(settings, store))
     configure_logging(settings)
     # log_config=None: uvicorn's loggers (the access log too) go through ours, as JSON
     # lines when MEETREG_LOG_FORMAT says so, redacted.
-    uvicorn.run(app, host=host, port=port, log_config=None, server_header=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        server_header=False,
+        http=with_header_deadline(settings.serve_header_timeout_s),
+        limit_concurrency=settings.serve_max_connections,
+        timeout_keep_alive=settings.serve_keep_alive_s,
+    )
 
 
 UserOpt = Annotated[
@@ -547,18 +635,23 @@ def doctor(
     user: Annotated[
         str | None, typer.Option("--user", help="Also probe Graph's reads for this organizer.")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per check.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help='One JSON object: {"ok": ..., "checks": [...]}.')
+    ] = False,
 ) -> None:
     """Check the configuration, Redis, sign-in and (with --user) Graph; exit 0 when all pass."""
     from jobs.doctor import Status, run_checks
 
     failed = False
+    checks = []
     for check in run_checks(load_settings(), user):
         failed |= check.status is Status.FAIL
         if as_json:
-            out.print(json.dumps(asdict(check)), markup=False)
+            checks.append(asdict(check))
         else:
             out.print(f"{check.status:<7} {check.name:<18} {check.detail}", markup=False)
+    if as_json:
+        print_json({"ok": not failed, "checks": checks})
     raise typer.Exit(EXIT_ROWS_FAILED if failed else EXIT_OK)
 
 

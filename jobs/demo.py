@@ -128,8 +128,10 @@ def run_demo(rows: int, *, run_batch: RunBatch, console: Console, out: Console) 
             request_timeout_s=2,
             backoff_base_s=0.2,
             recovery_s=20,
+            ssl_cert_file=Path(sim.ca_path),
+            requests_ca_bundle=Path(sim.ca_path),
         )
-        with _trusting(sim.ca_path):
+        with _trusting(sim.ca_path):  # requests lets these in the environment win
             code = run_batch(settings, path, None, None)
         stats = sim.state.stats()
         out.print(

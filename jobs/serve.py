@@ -8,9 +8,9 @@
     GET  /batches/{id}          one batch: counts, failures by Graph error, throughput
     GET  /batches/{id}/report.csv, .json    `meetreg report`, as a download
     POST /batches/{id}/retry    `meetreg retry`, behind the API key (header or form field)
-    GET  /api/batches, /api/batches/{id}    the JSON the page polls (read-only, no secret)
-    GET  /metrics               Prometheus metrics (worker.metrics); no key: they hold no
-                                secret
+    GET  /api/batches, /api/batches/{id}    the JSON the page polls (read-only)
+    GET  /metrics               Prometheus metrics (worker.metrics); no key, as on every
+                                worker: counts and batch ids, no UPN, meeting or key
 
 Graph wants an answer within 3 s and retries for hours after a 5xx, so the webhook does
 no Graph work itself: it checks each item's clientState, keeps the items of subscriptions
@@ -20,20 +20,24 @@ drops (a wrong clientState, a subscription it does not know, nothing to act on) 
 counted in the log and still answered 202: an answer tells a forger nothing, and Graph
 would only deliver them again.
 Every secret comparison is constant-time; every body is read up to a size limit.
-Viewing the status page needs no key: bind to an internal interface, or put the
-ingress's own sign-in in front of it.
+Reading (the status page, the batch JSON, the reports: every organizer's UPN and
+meeting) needs a credential (jobs.http_auth): the viewer key as an HTTP Basic password,
+which a browser asks for once, or the API key; MEETREG_PUBLIC_PAGES opens them to
+whoever reaches the port, for a trusted network. Graph's webhook (its clientState is
+its credential) and /healthz stay open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
-import hmac
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import IO, Any, cast
+from functools import partial
+from typing import IO, Any, TypeVar, cast
 from urllib.parse import parse_qs
 
 from pydantic import SecretStr
@@ -52,6 +56,7 @@ from starlette.routing import Route
 
 from jobs import status_page
 from jobs.enqueue import PublishMany, enqueue_rows, requeue_failed
+from jobs.http_auth import BASIC_CHALLENGE, holds_api_key, may_read, same_key
 from jobs.inbox import Inbox
 from jobs.intake import RejectedItems, read_requests
 from jobs.notifications import (
@@ -67,14 +72,20 @@ from jobs.subscriptions import SubscriptionBook
 from worker.errors import BatchConflict, InputError, StoreError, UnknownBatchError
 from worker.metrics import Exposition, SharedGauges
 from worker.ratelimit import RateLimiter
-from worker.settings import DEFAULT_RATE_LIMIT_PER_S, Settings
+from worker.settings import DEFAULT_RATE_LIMIT_PER_S, DEFAULT_SERVE_BODY_TIMEOUT_S, Settings
 from worker.store import OutcomeStore
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_NOTIFICATION_BYTES = 1024 * 1024  # Graph sends at most a few hundred items at a time
+# A larger body is parsed in a thread: 1 MiB of notifications takes ~30 ms to read, which
+# on the event loop is one stretch every other request (Graph's handshake, /healthz)
+# waits out; in a thread the loop runs between the reader's Python steps.
+PARSE_ON_LOOP_BYTES = 16 * 1024
 MAX_VALIDATION_TOKEN_CHARS = 1024
 _NO_SNIFF = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
+MAX_COUNT_DIGITS = 9  # a row count shown back on the page, never more
 MAX_FORM_BYTES = 4096  # the retry form holds the API key and nothing else
 REPORT_IN_MEMORY_BYTES = 4 * 1024 * 1024  # a larger report is spooled to a temporary file
 _REPORT_TYPES = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -96,6 +107,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+class BodyLate(Exception):
+    """The body did not arrive within the deadline (a slow or stalled client)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ServeDeps:
     """What the app needs, built once by `meetreg serve` (or by a test)."""
@@ -112,9 +127,24 @@ class ServeDeps:
     chunk_size: int
     worker_seen_within_ms: int
     rate_limit_per_s: float = DEFAULT_RATE_LIMIT_PER_S  # the limiter's cap, for its gauge
+    body_timeout_s: float = DEFAULT_SERVE_BODY_TIMEOUT_S  # a body must arrive within this
+    viewer_key: str | None = None  # reading pages, as an HTTP Basic password
+    public_pages: bool = False  # reading needs no credential (a trusted network)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def build_app(deps: ServeDeps) -> Starlette:
+    def reading(handler: Handler, *, page: bool = False) -> Handler:
+        """`handler` behind the reading credential (a `page` refuses with a page)."""
+
+        async def guarded(request: Request) -> Response:
+            refusal = _reading_refusal(request, deps, page=page)
+            return refusal if refusal is not None else await handler(request)
+
+        return guarded
+
     async def notifications(request: Request) -> Response:
         return await _webhook(request, deps, lifecycle_url=False)
 
@@ -131,8 +161,7 @@ def build_app(deps: ServeDeps) -> Starlette:
         return await run_in_threadpool(_batches_page, deps)
 
     async def batch_page(request: Request) -> Response:
-        retried = request.query_params.get("retried", "")
-        shown = int(retried) if retried.isdigit() else None
+        shown = _count(request.query_params.get("retried", ""))
         return await run_in_threadpool(_batch_page, deps, request.path_params["batch_id"], shown)
 
     async def batches_json(request: Request) -> Response:
@@ -164,12 +193,12 @@ def build_app(deps: ServeDeps) -> Starlette:
             Route("/graph/lifecycle", lifecycle, methods=["POST"]),
             Route("/api/registrations", registrations, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
-            Route("/", batches_page, methods=["GET"]),
-            Route("/batches/{batch_id}", batch_page, methods=["GET"]),
-            Route("/batches/{batch_id}/report.{fmt}", report, methods=["GET"]),
+            Route("/", reading(batches_page, page=True), methods=["GET"]),
+            Route("/batches/{batch_id}", reading(batch_page, page=True), methods=["GET"]),
+            Route("/batches/{batch_id}/report.{fmt}", reading(report), methods=["GET"]),
             Route("/batches/{batch_id}/retry", retry, methods=["POST"]),
-            Route("/api/batches", batches_json, methods=["GET"]),
-            Route("/api/batches/{batch_id}", batch_json, methods=["GET"]),
+            Route("/api/batches", reading(batches_json), methods=["GET"]),
+            Route("/api/batches/{batch_id}", reading(batch_json), methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
         ]
     )
@@ -185,10 +214,12 @@ async def _webhook(request: Request, deps: ServeDeps, *, lifecycle_url: bool) ->
     if deps.client_state is None:
         return _problem(503, "MEETREG_WEBHOOK_CLIENT_STATE is not set on this server")
     try:
-        body = await _read_body(request, MAX_NOTIFICATION_BYTES)
-        delivery = read_delivery(body, deps.client_state)
+        body = await _read_body(request, MAX_NOTIFICATION_BYTES, deps.body_timeout_s)
+        delivery = await _parse(partial(read_delivery, client_state=deps.client_state), body)
     except BodyTooLarge:
         return _problem(413, f"the body is larger than {MAX_NOTIFICATION_BYTES} bytes")
+    except BodyLate:
+        return _late(deps)
     except InputError as exc:
         return _problem(400, str(exc))
     if delivery.wrong_state:
@@ -232,13 +263,15 @@ def _accept(deps: ServeDeps, delivery: Delivery) -> tuple[Delivery, int]:
 async def _intake(request: Request, deps: ServeDeps) -> Response:
     if deps.api_key is None:
         return _problem(503, "MEETREG_API_KEY is not set on this server")
-    if not _authorized(request.headers.get("authorization", ""), deps.api_key):
+    if not holds_api_key(request.headers.get("authorization", ""), deps.api_key):
         return _problem(401, "a valid API key is required", {"WWW-Authenticate": "Bearer"})
     try:
-        body = await _read_body(request, deps.intake_max_bytes)
-        rows = read_requests(body)
+        body = await _read_body(request, deps.intake_max_bytes, deps.body_timeout_s)
+        rows = await _parse(read_requests, body)
     except BodyTooLarge:
         return _problem(413, f"the body is larger than {deps.intake_max_bytes} bytes")
+    except BodyLate:
+        return _late(deps)
     except RejectedItems as exc:
         errors = [asdict(error) for error in exc.errors]
         return JSONResponse({"error": str(exc), "items": errors}, status_code=422)
@@ -280,15 +313,30 @@ def _health(deps: ServeDeps) -> Response:
     )
 
 
-def _authorized(header: str, api_key: str) -> bool:
-    scheme, _, presented = header.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return _same_key(presented.strip(), api_key)
+def _count(text: str) -> int | None:
+    """A count from a query string: ASCII digits only (str.isdigit() also takes '²',
+    which int() refuses), and few of them (int() refuses 5,000 digits too)."""
+    if not (0 < len(text) <= MAX_COUNT_DIGITS and text.isascii() and text.isdigit()):
+        return None
+    return int(text)
 
 
-def _same_key(presented: str, api_key: str) -> bool:
-    return hmac.compare_digest(presented.encode(), api_key.encode())
+def _reading_refusal(request: Request, deps: ServeDeps, *, page: bool) -> Response | None:
+    """None when the request may read; else the answer: 401 with the Basic challenge
+    (a browser asks its user for the key), or 503 when no key could open it."""
+    if deps.public_pages:
+        return None
+    if deps.viewer_key is None and deps.api_key is None:
+        message = "set MEETREG_VIEWER_KEY (or MEETREG_PUBLIC_PAGES=true) on this server"
+        return _page_problem(503, "Closed", message) if page else _problem(503, message)
+    header = request.headers.get("authorization", "")
+    if may_read(header, viewer_key=deps.viewer_key, api_key=deps.api_key):
+        return None
+    message = "sign in with the viewer key (any user name) or the API key"
+    challenge = {"WWW-Authenticate": BASIC_CHALLENGE}
+    if page:
+        return _page_problem(401, "Sign-in needed", message, headers=challenge)
+    return _problem(401, message, challenge)
 
 
 # The status page ----------------------------------------------------------------------------
@@ -372,12 +420,15 @@ async def _retry(request: Request, deps: ServeDeps) -> Response:
         return _refusal(from_form, 503, "MEETREG_API_KEY is not set on this server", back)
     if from_form:
         try:
-            form = parse_qs((await _read_body(request, MAX_FORM_BYTES)).decode(errors="replace"))
+            body = await _read_body(request, MAX_FORM_BYTES, deps.body_timeout_s)
         except BodyTooLarge:
             return _problem(413, f"the body is larger than {MAX_FORM_BYTES} bytes")
-        allowed = _same_key(form.get("api_key", [""])[0], deps.api_key)
+        except BodyLate:
+            return _late(deps)
+        form = parse_qs(body.decode(errors="replace"))
+        allowed = same_key(form.get("api_key", [""])[0], deps.api_key)
     else:
-        allowed = _authorized(request.headers.get("authorization", ""), deps.api_key)
+        allowed = holds_api_key(request.headers.get("authorization", ""), deps.api_key)
     if not allowed:
         return _refusal(from_form, 401, "a valid API key is required", back)
     try:
@@ -407,24 +458,48 @@ def _refusal(for_page: bool, status: int, message: str, back: str) -> Response:
     return _problem(status, message, headers)
 
 
-def _page_problem(status: int, title: str, message: str, back: str = "/") -> Response:
+def _page_problem(
+    status: int,
+    title: str,
+    message: str,
+    back: str = "/",
+    headers: dict[str, str] | None = None,
+) -> Response:
     page = status_page.message_page(title, message, back)
-    return HTMLResponse(page, status_code=status, headers=_PAGE_HEADERS)
+    return HTMLResponse(page, status_code=status, headers={**_PAGE_HEADERS, **(headers or {})})
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The body, refused as soon as it passes `limit` (a declared or a streamed length)."""
+async def _read_body(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, refused as soon as it passes `limit` (a declared or a streamed length),
+    or once `timeout_s` has passed (BodyLate) however slowly it was still coming."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     parts: list[bytes] = []
     size = 0
-    async for part in request.stream():
-        size += len(part)
-        if size > limit:
-            raise BodyTooLarge
-        parts.append(part)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for part in request.stream():
+                size += len(part)
+                if size > limit:
+                    raise BodyTooLarge
+                parts.append(part)
+    except TimeoutError:
+        raise BodyLate from None
     return b"".join(parts)
+
+
+def _late(deps: ServeDeps) -> Response:
+    # Closed after the answer: the rest of the body may still be on its way.
+    message = f"the body did not arrive within {deps.body_timeout_s:g} s"
+    return _problem(408, message, {"Connection": "close"})
+
+
+async def _parse(parse: Callable[[bytes], T], body: bytes) -> T:
+    """`parse(body)`: on the event loop if the body is small, else in a thread."""
+    if len(body) <= PARSE_ON_LOOP_BYTES:
+        return parse(body)
+    return await run_in_threadpool(parse, body)
 
 
 def _problem(status: int, message: str, headers: dict[str, Any] | None = None) -> Response:
@@ -448,9 +523,12 @@ def serve_deps(settings: Settings, store: OutcomeStore) -> ServeDeps:
         publish_lifecycle=publish_lifecycle,
         client_state=secret(settings.webhook_client_state),
         api_key=secret(settings.api_key),
+        viewer_key=secret(settings.viewer_key),
+        public_pages=settings.public_pages,
         intake_max_bytes=settings.intake_max_bytes,
         chunk_size=settings.chunk_size,
         # Three missed heartbeats: a worker busy with a long chunk still beats.
         worker_seen_within_ms=settings.lease_ms,
         rate_limit_per_s=settings.rate_limit_per_s,
+        body_timeout_s=settings.serve_body_timeout_s,
     )

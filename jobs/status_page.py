@@ -73,7 +73,10 @@ svg text { fill: var(--muted); font-size: 11px; }
 SCRIPT = (
     f"const POLL_MS = {POLL_MS};"
     + """
-const api = document.body.dataset.api;
+// From the origin, not the page's address: a page opened as http://user:key@host/ would
+// lend its credentials to a relative URL, and fetch() refuses any URL that holds them.
+// The browser presents the sign-in it made for the page with each poll all the same.
+const api = new URL(document.body.dataset.api, location.origin);
 // As _note below: why a paused batch waits, or since when a stalled one has not moved.
 function note(b) {
   if (b.state === 'paused') return b.paused_reason;

@@ -50,12 +50,14 @@ def start_worker(
     *,
     log: Path | None = None,
     errors: Path | None = None,
+    options: tuple[str, ...] = (),
 ) -> subprocess.Popen[bytes]:
-    """`celery -A worker.app worker`, as an operator starts it; with `log`, at INFO level
-    and its output written there; with `errors`, its stderr alone (its log lines) written
-    there, its stdout (the banner) dropped."""
+    """`celery -A worker.app worker`, as an operator starts it (`options` added, e.g.
+    `("-c", "8")`); with `log`, at INFO level and its output written there; with
+    `errors`, its stderr alone (its log lines) written there, its stdout (the banner)
+    dropped."""
     level = "INFO" if log or errors else "WARNING"
-    argv = ["worker", "-n", f"{name}@%h", f"--loglevel={level}"]
+    argv = ["worker", "-n", f"{name}@%h", f"--loglevel={level}", *options]
     if errors is not None:
         with errors.open("wb") as output:  # the child keeps its own descriptor
             return subprocess.Popen(

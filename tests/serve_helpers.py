@@ -11,6 +11,8 @@ from pipeline_helpers import NO_POLICY_USER, ORGANIZER
 
 CLIENT_STATE = "client-state-for-tests-0123456789"
 API_KEY = "api-key-for-tests-0123456789abcdef"
+VIEWER_KEY = "viewer-key-for-tests-0123456789"
+VIEWER = ("operator", VIEWER_KEY)  # HTTP Basic: any user name, the viewer key
 
 # The status page's batch: two meetings registered, two unknown to Graph (404), one whose
 # organizer has no access policy (403), a repeated row (skipped).
@@ -26,7 +28,8 @@ FAILING_BATCH_COUNTS = {"created": 2, "failed": 3, "skipped": 1}
 
 
 class Served:
-    """A running `meetreg serve` and an httpx client pointed at it."""
+    """A running `meetreg serve` and httpx clients pointed at it: `http` presents no
+    credential, `pages` the viewer key (HTTP Basic), as an operator's browser does."""
 
     def __init__(self, env: dict[str, str], cwd: Path) -> None:
         self.port = free_port()
@@ -41,6 +44,7 @@ class Served:
             stderr=subprocess.STDOUT,
         )
         self.http = httpx.Client(base_url=self.url, timeout=10)
+        self.pages = httpx.Client(base_url=self.url, timeout=10, auth=VIEWER)
         wait_until(self._answers, timeout_s=30, what="meetreg serve to listen")
 
     def _answers(self) -> bool:
@@ -54,6 +58,7 @@ class Served:
 
     def close(self) -> None:
         self.http.close()
+        self.pages.close()
         stop(self.process)
         self._log_file.close()
 

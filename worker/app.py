@@ -8,6 +8,10 @@ celery-redbeat: the schedule lives in Redis, and only the beat holding the lock 
 sends anything, so beat may run on several machines; a standby takes over within
 MEETREG_BEAT_LOCK_TIMEOUT_S of the leader's death.
 
+`celery worker -c N` wins over MEETREG_CONCURRENCY: the worker's Settings take Celery's
+thread count before any client is built, so the Graph connection pool, the `$batch`
+requests in flight and the rows each thread takes together follow the threads that run.
+
 Logging is ours (worker.logs, MEETREG_LOG_FORMAT and MEETREG_LOG_LEVEL): Celery's
 `setup_logging` signal hands it over for the worker and beat alike, so `--loglevel` is
 not what decides. Task events stay on, so Flower (`celery -A worker.app flower`) works.
@@ -15,18 +19,21 @@ not what decides. Task events stay on, so Flower (`celery -A worker.app flower`)
 
 from __future__ import annotations
 
+import logging
 import sys
 from typing import Any
 
 from celery import Celery
-from celery.signals import celeryd_init, setup_logging
+from celery.signals import celeryd_init, setup_logging, worker_init
 
 from worker import keys
 from worker.errors import ConfigError
 from worker.logs import configure_logging
 from worker.redis_conn import CONNECT_TIMEOUT_S, SENTINEL_OPTIONS, SOCKET_TIMEOUT_S
 from worker.redis_target import RedisTarget
-from worker.settings import BEAT_TICK_S, Settings, current_settings
+from worker.settings import BEAT_TICK_S, Settings, current_settings, use_settings
+
+log = logging.getLogger(__name__)
 
 # Longer than any task can take: a chunk of rows waiting out throttling for hours must
 # not be handed to a second worker by the broker. Dead workers are found by the sweeper.
@@ -150,6 +157,26 @@ def _configure_logging(**_: object) -> None:
         _refuse(exc)
 
 
+def _follow_concurrency(sender: Any = None, **_: object) -> None:
+    """At `worker_init` (the sender is the worker, `-c` parsed, no client built yet): make
+    this process's Settings say the thread count Celery will run."""
+    threads = getattr(sender, "concurrency", None)
+    if not isinstance(threads, int) or threads < 1:
+        return  # `auto`, resolved later by Celery from the CPUs: a prefork setting
+    settings = current_settings()
+    if threads != settings.concurrency:
+        log.info(
+            "%d threads (celery -c), not MEETREG_CONCURRENCY=%d: Graph connections and "
+            "$batch requests in flight follow",
+            threads,
+            settings.concurrency,
+        )
+        use_settings(settings.model_copy(update={"concurrency": threads}))
+        sender.app.conf.broker_pool_limit = max(10, threads)
+    else:
+        log.info("%d threads: Graph connections and $batch requests in flight", threads)
+
+
 def _refuse(exc: ConfigError) -> None:
     # Celery would print a traceback; an operator needs one line and exit 2.
     print(f"meetreg: {exc}", file=sys.stderr)
@@ -159,3 +186,4 @@ def _refuse(exc: ConfigError) -> None:
 app.on_configure.connect(_configure, weak=False)
 setup_logging.connect(_configure_logging, weak=False)
 celeryd_init.connect(_configure_logging, weak=False)
+worker_init.connect(_follow_concurrency, weak=False)

@@ -47,6 +47,13 @@ DEFAULT_METRICS_PORT = 9808
 # Every interface: Prometheus scrapes workers from elsewhere (another pod, another host),
 # and the metrics hold no secret. 127.0.0.1 keeps them on the machine.
 DEFAULT_METRICS_HOST = "0.0.0.0"  # noqa: S104
+# `meetreg serve` against slow or many clients: connections at once (past it, 503 at once),
+# how long a kept-alive connection may idle, and how long a request's headers, then its
+# body, may take to arrive (past either, 408 and the connection closed).
+DEFAULT_SERVE_MAX_CONNECTIONS = 500  # under the usual 1,024 open files
+DEFAULT_SERVE_KEEP_ALIVE_S = 5  # uvicorn's own default
+DEFAULT_SERVE_HEADER_TIMEOUT_S = 10.0
+DEFAULT_SERVE_BODY_TIMEOUT_S = 30.0  # a 5 MiB intake at ~170 kB/s
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -134,6 +141,25 @@ class Settings(BaseSettings):
         None, min_length=16, max_length=128, validation_alias="MEETREG_WEBHOOK_CLIENT_STATE"
     )
     api_key: SecretStr | None = Field(None, min_length=16, validation_alias="MEETREG_API_KEY")
+    # Reading the status page and reports: the viewer key as an HTTP Basic password (or
+    # the API key); MEETREG_PUBLIC_PAGES=true lets anyone who reaches the port read them.
+    viewer_key: SecretStr | None = Field(None, min_length=16, validation_alias="MEETREG_VIEWER_KEY")
+    public_pages: bool = Field(False, validation_alias="MEETREG_PUBLIC_PAGES")
+    serve_max_connections: int = Field(
+        DEFAULT_SERVE_MAX_CONNECTIONS, ge=1, validation_alias="MEETREG_SERVE_MAX_CONNECTIONS"
+    )
+    serve_keep_alive_s: int = Field(
+        DEFAULT_SERVE_KEEP_ALIVE_S, ge=1, le=3600, validation_alias="MEETREG_SERVE_KEEP_ALIVE_S"
+    )
+    serve_header_timeout_s: float = Field(
+        DEFAULT_SERVE_HEADER_TIMEOUT_S,
+        gt=0,
+        le=3600,
+        validation_alias="MEETREG_SERVE_HEADER_TIMEOUT_S",
+    )
+    serve_body_timeout_s: float = Field(
+        DEFAULT_SERVE_BODY_TIMEOUT_S, gt=0, le=3600, validation_alias="MEETREG_SERVE_BODY_TIMEOUT_S"
+    )
     intake_max_bytes: int = Field(
         DEFAULT_INTAKE_MAX_BYTES, ge=1024, validation_alias="MEETREG_INTAKE_MAX_BYTES"
     )
@@ -147,6 +173,15 @@ class Settings(BaseSettings):
         le=3600,
         validation_alias="MEETREG_BEAT_LOCK_TIMEOUT_S",
     )
+
+    # The TLS trust, under the standard names, read here so that a `.env` sets it too
+    # (httpx and requests read only the environment). Either kind works for both: the
+    # Graph client (httpx) prefers SSL_CERT_FILE and SSL_CERT_DIR, the sign-in (MSAL's
+    # requests session) REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE, as the libraries do.
+    ssl_cert_file: Path | None = Field(None, validation_alias="SSL_CERT_FILE")
+    ssl_cert_dir: Path | None = Field(None, validation_alias="SSL_CERT_DIR")
+    requests_ca_bundle: Path | None = Field(None, validation_alias="REQUESTS_CA_BUNDLE")
+    curl_ca_bundle: Path | None = Field(None, validation_alias="CURL_CA_BUNDLE")
 
     # Observability: /metrics on each worker, and how logs are written (worker.logs).
     # `metrics_port` None: a worker's default (DEFAULT_METRICS_PORT); `meetreg run` opens
@@ -209,7 +244,16 @@ class Settings(BaseSettings):
     def _blank_port_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("drop_dir", "token_cache_path", "auth", mode="before")
+    @field_validator(
+        "drop_dir",
+        "token_cache_path",
+        "auth",
+        "ssl_cert_file",
+        "ssl_cert_dir",
+        "requests_ca_bundle",
+        "curl_ca_bundle",
+        mode="before",
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # An empty MEETREG_DROP_DIR would otherwise be Path(""): the current folder.
@@ -234,6 +278,24 @@ class Settings(BaseSettings):
         if version.lower() in ("beta", "v1.0"):
             return f"{root}/v1.0"
         return self.graph_base_url  # a proxy with a path of its own: same root for both
+
+    @property
+    def graph_ca(self) -> Path | None:
+        """The CA file or folder the Graph client trusts; None: its own bundle."""
+        return self._httpx_ca or self._requests_ca
+
+    @property
+    def login_ca(self) -> Path | None:
+        """The CA file or folder the sign-in trusts; None: requests' own bundle."""
+        return self._requests_ca or self._httpx_ca
+
+    @property
+    def _httpx_ca(self) -> Path | None:
+        return self.ssl_cert_file or self.ssl_cert_dir
+
+    @property
+    def _requests_ca(self) -> Path | None:
+        return self.requests_ca_bundle or self.curl_ca_bundle
 
     @property
     def lease_ms(self) -> int:

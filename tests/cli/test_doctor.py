@@ -18,7 +18,7 @@ from worker.store import OutcomeStore
 
 
 def checks(result) -> dict[str, dict[str, str]]:
-    return {check["name"]: check for check in map(json.loads, result.stdout.splitlines())}
+    return {check["name"]: check for check in json.loads(result.stdout)["checks"]}
 
 
 def test_a_ready_machine_passes_and_prints_no_secret(

@@ -51,7 +51,7 @@ def assert_refused_in_one_line(result, *words: str) -> None:
 
 
 def checks(doctor) -> dict[str, dict[str, str]]:
-    return {check["name"]: check for check in map(json.loads, doctor.stdout.splitlines())}
+    return {check["name"]: check for check in json.loads(doctor.stdout)["checks"]}
 
 
 def all_created(sim: SimulatorServer, store: OutcomeStore, batch_id: str) -> None:

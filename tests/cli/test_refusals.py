@@ -141,6 +141,16 @@ NOTIFY = ["--notification-url", "https://hooks.example/graph/notifications"]
     [
         (["serve"], {}, ["MEETREG_WEBHOOK_CLIENT_STATE", "MEETREG_API_KEY"]),
         (["serve"], {"MEETREG_API_KEY": "short"}, ["MEETREG_API_KEY", "16"]),
+        (
+            ["serve"],
+            {"MEETREG_API_KEY": "k" * 32, "MEETREG_VIEWER_KEY": "short"},
+            ["MEETREG_VIEWER_KEY", "16"],
+        ),
+        (
+            ["serve"],
+            {"MEETREG_API_KEY": "k" * 32, "MEETREG_PUBLIC_PAGES": "maybe"},
+            ["MEETREG_PUBLIC_PAGES"],
+        ),
         (["subscribe", "--user", GUID, *NOTIFY], CREDENTIALS, ["MEETREG_WEBHOOK_CLIENT_STATE"]),
         (
             ["subscribe", "--user", GUID, "--notification-url", "ftp://x/y"],

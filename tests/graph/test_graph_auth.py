@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from worker.errors import ConfigError, GraphAuthError, GraphTransient
 from worker.graph import GraphClient, MsalTokenSource, build_graph_client, build_http_client
-from worker.graph.auth import ca_bundle, graph_scope, refresh_after_s
+from worker.graph.auth import graph_scope, refresh_after_s
 from worker.settings import Settings, load_settings
 from worker.simulator import SimulatorConfig, SimulatorServer
 from worker.simulator.tls import make_client_certificate
@@ -342,23 +342,27 @@ def test_without_the_simulator_ca_login_fails_as_transient(sim, closing):
 
 
 @pytest.mark.parametrize(
-    ("environment", "expected"),
+    ("environment", "login", "graph"),
     [
-        ({}, True),
-        ({"SSL_CERT_DIR": "/d"}, "/d"),
-        ({"SSL_CERT_FILE": "/f", "SSL_CERT_DIR": "/d"}, "/f"),
-        ({"CURL_CA_BUNDLE": "/c", "SSL_CERT_FILE": "/f"}, "/c"),
-        ({"REQUESTS_CA_BUNDLE": "/r", "CURL_CA_BUNDLE": "/c", "SSL_CERT_FILE": "/f"}, "/r"),
-        ({"REQUESTS_CA_BUNDLE": "", "SSL_CERT_FILE": "/f"}, "/f"),
+        ({}, None, None),
+        ({"SSL_CERT_DIR": "/d"}, "/d", "/d"),
+        ({"SSL_CERT_FILE": "/f", "SSL_CERT_DIR": "/d"}, "/f", "/f"),
+        ({"CURL_CA_BUNDLE": "/c", "SSL_CERT_FILE": "/f"}, "/c", "/f"),
+        ({"REQUESTS_CA_BUNDLE": "/r", "CURL_CA_BUNDLE": "/c", "SSL_CERT_FILE": "/f"}, "/r", "/f"),
+        ({"REQUESTS_CA_BUNDLE": "", "SSL_CERT_FILE": "/f"}, "/f", "/f"),
+        ({"REQUESTS_CA_BUNDLE": "/r"}, "/r", "/r"),
+        ({"CURL_CA_BUNDLE": "/c", "SSL_CERT_DIR": "/d"}, "/c", "/d"),
     ],
 )
-def test_ca_bundle_precedence(monkeypatch, environment, expected):
+def test_ca_precedence(monkeypatch, environment, login, graph):
     for name in CA_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
 
-    assert ca_bundle() == expected
+    loaded = settings()
+    assert loaded.login_ca == (Path(login) if login else None)
+    assert loaded.graph_ca == (Path(graph) if graph else None)
 
 
 def test_https_proxy_is_honoured_for_login_and_graph(sim, trust, monkeypatch, closing):

@@ -14,7 +14,7 @@ from cli_helpers import command_env, meetreg
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from pipeline_helpers import ORGANIZER, redis_dump
-from serve_helpers import API_KEY, CLIENT_STATE, Served, bearer
+from serve_helpers import API_KEY, CLIENT_STATE, VIEWER_KEY, Served, bearer
 
 from worker.simulator import SimulatorConfig, SimulatorServer
 from worker.simulator.tls import make_client_certificate
@@ -104,7 +104,7 @@ def test_a_certificate_passphrase_and_its_tokens_reach_no_output_and_no_redis_ke
     assert "not-the-passphrase" not in refused.stdout + refused.stderr
 
 
-def test_the_api_key_and_client_state_reach_no_log_of_meetreg_serve(
+def test_the_api_key_viewer_key_and_client_state_reach_no_log_of_meetreg_serve(
     sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     env = command_env(
@@ -112,6 +112,7 @@ def test_the_api_key_and_client_state_reach_no_log_of_meetreg_serve(
         REDIS_URL=redis_url,
         MEETREG_API_KEY=API_KEY,
         MEETREG_WEBHOOK_CLIENT_STATE=CLIENT_STATE,
+        MEETREG_VIEWER_KEY=VIEWER_KEY,
     )
     served = Served(env, tmp_path)
     try:
@@ -121,6 +122,9 @@ def test_the_api_key_and_client_state_reach_no_log_of_meetreg_serve(
         )
         wrong = served.http.post("/api/registrations", json=items, headers=bearer(API_KEY[::-1]))
         assert wrong.status_code == 401
+        assert served.pages.get("/api/batches").status_code == 200
+        unread = served.http.get("/api/batches", auth=("operator", VIEWER_KEY[::-1]))
+        assert unread.status_code == 401
         note = {
             "value": [
                 {
@@ -140,5 +144,7 @@ def test_the_api_key_and_client_state_reach_no_log_of_meetreg_serve(
     log = served.log.read_text()
     assert "POST /api/registrations" in log  # the log is there, and it was written
     assert_nowhere(
-        [API_KEY, API_KEY[::-1], CLIENT_STATE], log + wrong.text, redis_dump(redis_client)
+        [API_KEY, API_KEY[::-1], CLIENT_STATE, VIEWER_KEY, VIEWER_KEY[::-1]],
+        log + wrong.text + unread.text,
+        redis_dump(redis_client),
     )

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 import redis
 from cli_helpers import command_env, meetreg, start_worker, stop, wait_until
-from serve_helpers import API_KEY, CLIENT_STATE, FAILING_BATCH_ROWS, Served, bearer
+from serve_helpers import (
+    API_KEY,
+    CLIENT_STATE,
+    FAILING_BATCH_ROWS,
+    VIEWER_KEY,
+    Served,
+    bearer,
+)
 
 from worker.simulator import SimulatorServer
 from worker.store import OutcomeStore
@@ -21,6 +28,7 @@ def serve_env(server: SimulatorServer, redis_url: str) -> dict[str, str]:
         REDIS_URL=redis_url,
         MEETREG_WEBHOOK_CLIENT_STATE=CLIENT_STATE,
         MEETREG_API_KEY=API_KEY,
+        MEETREG_VIEWER_KEY=VIEWER_KEY,
         MEETREG_INTAKE_MAX_BYTES="65536",
         MEETREG_RATE_LIMIT="1000",
         # Heartbeats every second, so the health check sees a worker at once after a flush.

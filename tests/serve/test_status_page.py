@@ -24,14 +24,14 @@ def test_the_list_shows_each_batch_with_its_counts_newest_first(
     failing_batch("older")
     failing_batch("newer")
 
-    batches = served.http.get("/api/batches").json()["batches"]
+    batches = served.pages.get("/api/batches").json()["batches"]
     assert [b["batch_id"] for b in batches] == ["newer", "older"]
     for batch in batches:
         assert batch["state"] == "finished"
         assert (batch["done"], batch["total"]) == (6, 6)
         assert {k: v for k, v in batch["counts"].items() if v} == FAILING_BATCH_COUNTS
 
-    page = served.http.get("/")
+    page = served.pages.get("/")
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     html = page.text
@@ -55,12 +55,12 @@ def test_the_batch_page_shows_failures_by_graph_error_and_rows_over_time(
         if row["status"] == "failed"
     )
     assert from_rows == {("404", "NotFound"): 2, ("403", "Forbidden"): 1}
-    detail = served.http.get(f"/api/batches/{batch_id}").json()
+    detail = served.pages.get(f"/api/batches/{batch_id}").json()
     groups = {(g["http_status"], g["code"]): g["rows"] for g in detail["failures"]}
     assert groups == from_rows
     assert detail["failures"][0]["code"] == "NotFound"  # most rows first
 
-    html = served.http.get(f"/batches/{batch_id}").text
+    html = served.pages.get(f"/batches/{batch_id}").text
     assert '<tr><td>404</td><td class="id">NotFound</td><td class="num">2</td></tr>' in html
     assert '<tr><td>403</td><td class="id">Forbidden</td><td class="num">1</td></tr>' in html
 
@@ -77,15 +77,15 @@ def test_the_report_downloads_are_what_meetreg_report_prints(
     batch_id = failing_batch("downloads")
 
     for fmt, media_type in (("csv", "text/csv"), ("json", "application/json")):
-        download = served.http.get(f"/batches/{batch_id}/report.{fmt}")
+        download = served.pages.get(f"/batches/{batch_id}/report.{fmt}")
         assert download.status_code == 200
         assert download.headers["content-type"].startswith(media_type)
         assert download.headers["content-disposition"] == f'attachment; filename="{batch_id}.{fmt}"'
         printed = meetreg("report", batch_id, "--format", fmt, env=serve_env)
         assert printed.returncode == 0
         assert download.text == printed.stdout
-    assert served.http.get(f"/batches/{batch_id}/report.xlsx").status_code == 404
-    assert served.http.get("/batches/no-such-batch/report.csv").status_code == 404
+    assert served.pages.get(f"/batches/{batch_id}/report.xlsx").status_code == 404
+    assert served.pages.get("/batches/no-such-batch/report.csv").status_code == 404
 
 
 def test_retry_needs_the_api_key(
@@ -103,7 +103,7 @@ def test_retry_needs_the_api_key(
     assert [answer.status_code for answer in refused] == [401] * 4
     assert "a valid API key is required" in refused[2].text  # a page, for the browser
     assert OutcomeStore(redis_client).batch_status(batch_id).counts["failed"] == 3
-    assert API_KEY not in served.http.get(f"/batches/{batch_id}").text
+    assert API_KEY not in served.pages.get(f"/batches/{batch_id}").text
 
 
 def test_retry_with_the_key_sends_the_failed_rows_again(
@@ -125,12 +125,12 @@ def test_retry_with_the_key_sends_the_failed_rows_again(
         return status.finished and status.counts["created"] == 4
 
     wait_until(settled, timeout_s=30, what="the retried rows to be registered")
-    detail = served.http.get(f"/api/batches/{batch_id}").json()
+    detail = served.pages.get(f"/api/batches/{batch_id}").json()
     assert detail["counts"]["failed"] == 1
     assert [(g["http_status"], g["code"], g["rows"]) for g in detail["failures"]] == [
         ("403", "Forbidden", 1)
     ]
-    page = served.http.get(answer.headers["location"]).text
+    page = served.pages.get(answer.headers["location"]).text
     assert "3 failed rows enqueued again." in page
 
     # A script presents the key as a bearer token and is answered in JSON.
@@ -141,14 +141,14 @@ def test_retry_with_the_key_sends_the_failed_rows_again(
 def test_hostile_values_are_escaped(served: Served, failing_batch: MakeBatch) -> None:
     hostile = "<script>alert(1)</script>"
     batch_id = failing_batch("hostile", file_name="<script>alert(1)<img src=x>.csv")
-    assert "<script>" in served.http.get("/api/batches").json()["batches"][0]["source"]
+    assert "<script>" in served.pages.get("/api/batches").json()["batches"][0]["source"]
 
     for path in ("/", f"/batches/{batch_id}"):
-        html = served.http.get(path).text
+        html = served.pages.get(path).text
         assert "<script>alert(1)" not in html
         assert "&lt;script&gt;alert(1)&lt;img src=x&gt;.csv" in html
     # Graph's error codes and messages are shown too: escaped the same way.
-    detail = served.http.get(f"/api/batches/{batch_id}").json()
+    detail = served.pages.get(f"/api/batches/{batch_id}").json()
     detail["failures"] = [{"http_status": "400", "code": hostile, "rows": 1}]
     page = batch_page(detail, retried=None)
     assert hostile not in page
@@ -156,7 +156,7 @@ def test_hostile_values_are_escaped(served: Served, failing_batch: MakeBatch) ->
 
 
 def test_an_unknown_batch_is_404(served: Served, redis_client: redis.Redis) -> None:
-    assert served.http.get("/batches/nope").status_code == 404
-    assert served.http.get("/api/batches/nope").status_code == 404
+    assert served.pages.get("/batches/nope").status_code == 404
+    assert served.pages.get("/api/batches/nope").status_code == 404
     answer = served.http.post("/batches/nope/retry", headers=bearer())
     assert answer.status_code == 404

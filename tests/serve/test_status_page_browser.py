@@ -17,7 +17,7 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
-from serve_helpers import API_KEY, Served
+from serve_helpers import API_KEY, VIEWER, Served
 
 from worker.simulator import SimulatorServer
 
@@ -65,7 +65,10 @@ def test_an_operator_follows_a_batch_and_retries_its_failed_rows(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     wait = WebDriverWait(browser, WAIT_S, poll_frequency=0.1)
-    browser.get(served.url + "/")
+    # The operator signs in once (HTTP Basic, the viewer key); the browser presents the
+    # credential again with every request the page and its polling make.
+    user, key = VIEWER
+    browser.get(served.url.replace("://", f"://{user}:{key}@") + "/")
     assert "no batches yet" in browser.page_source
 
     # The page was open before the batch existed: its polling must bring it in.

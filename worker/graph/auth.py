@@ -13,7 +13,6 @@ translation of msal and requests errors into GraphAuthError / GraphTransient. It
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 import time
@@ -118,10 +117,11 @@ class SharedTokenSource:
         *,
         secrets: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
+        ca: Path | None = None,
     ) -> None:
         self.authority = authority
         self._secrets = tuple(secret for secret in secrets if secret)
-        self._session = login_session(timeout_s)
+        self._session = login_session(timeout_s, ca)
         self._clock = clock
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -224,6 +224,7 @@ class MsalTokenSource(SharedTokenSource):
             settings.request_timeout_s,
             secrets=(secret,),
             clock=clock,
+            ca=settings.login_ca,
         )
         self.scopes = [graph_scope(settings.graph_base_url)]
         self._client_id = settings.client_id
@@ -269,28 +270,15 @@ def refresh_after_s(expires_in_s: float) -> float:
     return expires_in_s - min(REFRESH_MARGIN_S, expires_in_s / 2)
 
 
-def ca_bundle() -> str | bool:
-    """What the login session trusts: REQUESTS_CA_BUNDLE, CURL_CA_BUNDLE, SSL_CERT_FILE,
-    SSL_CERT_DIR, else requests' default.
+def login_session(timeout_s: float, ca: Path | None = None) -> requests.Session:
+    """The requests session MSAL talks over: trusting `ca` (Settings.login_ca, which a
+    `.env` may set) else requests' own bundle, with a timeout.
 
-    requests itself prefers REQUESTS_CA_BUNDLE and CURL_CA_BUNDLE over a session's
-    `verify`, so they come first here too; SSL_CERT_FILE and SSL_CERT_DIR are what httpx
-    (and so the Graph client) trusts, and count for login only when neither is set.
-    """
-    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR"):
-        value = os.environ.get(name)
-        if value:
-            return value
-    return True
-
-
-def login_session(timeout_s: float) -> requests.Session:
-    """The requests session MSAL talks over: CA bundle from the environment, a timeout.
-
-    `trust_env` stays on, so HTTPS_PROXY / NO_PROXY keep working.
+    `trust_env` stays on, so HTTPS_PROXY / NO_PROXY keep working (and requests still lets
+    REQUESTS_CA_BUNDLE in the environment win, which Settings.login_ca puts first too).
     """
     session = requests.Session()
-    session.verify = ca_bundle()
+    session.verify = str(ca) if ca is not None else True
     adapter = _TimeoutAdapter(timeout_s)
     session.mount("https://", adapter)
     session.mount("http://", adapter)

@@ -7,18 +7,26 @@ statuses are interpreted.
 
 from __future__ import annotations
 
+import ssl
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from worker import keys, metrics
-from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
+from worker.errors import (
+    ConfigError,
+    GraphAuthError,
+    GraphError,
+    GraphPermanent,
+    GraphTransient,
+)
 from worker.graph.auth import BearerAuth
 from worker.graph.batching import BatchSender
 from worker.graph.credentials import build_token_source
@@ -423,20 +431,34 @@ def _one_line(text: str) -> str:
 
 
 def build_http_client(settings: Settings, auth: httpx.Auth | None) -> httpx.Client:
-    """The production httpx client: explicit timeouts, a pool as large as the concurrency.
+    """The production httpx client: explicit timeouts, a pool as large as the concurrency,
+    trusting Settings.graph_ca (SSL_CERT_FILE or SSL_CERT_DIR, from the environment or a
+    `.env`). Raises ConfigError when that CA cannot be read.
 
-    `trust_env` keeps SSL_CERT_FILE / SSL_CERT_DIR (httpx 0.28 reads them when `verify`
-    is left at True) and HTTPS_PROXY / NO_PROXY working.
+    `trust_env` keeps HTTPS_PROXY / NO_PROXY working.
     """
     timeout_s = settings.request_timeout_s
     size = settings.concurrency
     return httpx.Client(
         auth=auth,
+        verify=_trust(settings.graph_ca),
         timeout=httpx.Timeout(timeout_s, connect=min(_CONNECT_TIMEOUT_S, timeout_s)),
         limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
         trust_env=True,
         headers={"Accept": "application/json", "User-Agent": f"meetreg/{_version()}"},
     )
+
+
+def _trust(ca: Path | None) -> ssl.SSLContext | bool:
+    if ca is None:
+        return True  # httpx's own bundle
+    try:
+        if ca.is_dir():
+            return ssl.create_default_context(capath=str(ca))
+        return ssl.create_default_context(cafile=str(ca))
+    except (OSError, ssl.SSLError) as exc:
+        name = "SSL_CERT_DIR" if ca.is_dir() else "SSL_CERT_FILE"
+        raise ConfigError(f"{name}: cannot read {ca} as CA certificates ({exc})") from None
 
 
 def build_graph_client(settings: Settings) -> GraphClient:

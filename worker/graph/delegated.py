@@ -66,6 +66,7 @@ class DelegatedTokenSource(SharedTokenSource):
             f"{settings.authority_host}/{settings.tenant_id}",
             settings.request_timeout_s,
             clock=clock,
+            ca=settings.login_ca,
         )
         self.scopes = delegated_scopes(settings.graph_base_url)
         self.file = TokenCacheFile(settings.token_cache)

@@ -66,6 +66,7 @@ class ManagedIdentityTokenSource(SharedTokenSource):
                 if value
             ),
             clock=clock,
+            ca=settings.login_ca,
         )
         self.resource = graph_resource(settings.graph_base_url)
         self._cache = msal.TokenCache()

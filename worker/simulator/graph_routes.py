@@ -97,7 +97,9 @@ class GraphRoutes:
             # A $batch envelope is not a call: its items arrive, count and throttle one by
             # one (in `_batch_item`), as Graph counts them.
             envelope = route.kind == "batch"
-            if not envelope:
+            if envelope:
+                self.state.envelope_arrives()
+            else:
                 self.state.arrive(key)
             try:
                 # Graph counts and acts on a request when it arrives; the latency is the
@@ -110,7 +112,9 @@ class GraphRoutes:
                 if latency_s:
                     await asyncio.sleep(latency_s)
             finally:
-                if not envelope:
+                if envelope:
+                    self.state.envelope_leaves()
+                else:
                     self.state.leave()
         self.state.record(
             method, raw_path, reply.status, key=key, retry_after_s=reply.retry_after_s

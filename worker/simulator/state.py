@@ -357,6 +357,7 @@ class SimulatorState:
                 "arrivals": traffic.arrivals,
                 "in_flight": traffic.in_flight,
                 "in_flight_max": traffic.in_flight_max,
+                "envelopes_in_flight_max": traffic.envelopes_in_flight_max,
                 "requests_per_s": traffic.requests_per_s(now),
                 "throttled": len(traffic.throttles),
                 "faults_injected": dict(self._faults.injected),
@@ -420,6 +421,14 @@ class SimulatorState:
     def leave(self) -> None:
         with self._lock:
             self._traffic.leave()
+
+    def envelope_arrives(self) -> None:
+        with self._lock:
+            self._traffic.envelope_arrives()
+
+    def envelope_leaves(self) -> None:
+        with self._lock:
+            self._traffic.envelope_leaves()
 
     def admit(self, key: str | None, method: str) -> Fault | None:
         """The fault this authenticated Graph request meets, or None."""

@@ -103,6 +103,8 @@ class Traffic:
         self.login_by_status: Counter[str] = Counter()  # login endpoints, "POST 200"
         self.in_flight = 0
         self.in_flight_max = 0
+        self.envelopes_in_flight = 0  # `$batch` requests, whose items count above
+        self.envelopes_in_flight_max = 0
         self.arrival_times: deque[float] = deque(maxlen=REQUEST_LOG_SIZE)
         self.arrivals = 0  # all time, including those the log no longer holds
         self.per_second: deque[list[int]] = deque(maxlen=_RATE_HISTORY_S)  # [second, count]
@@ -133,6 +135,13 @@ class Traffic:
     def leave(self) -> None:
         # A reset() while requests were in flight must not drive the count negative.
         self.in_flight = max(0, self.in_flight - 1)
+
+    def envelope_arrives(self) -> None:
+        self.envelopes_in_flight += 1
+        self.envelopes_in_flight_max = max(self.envelopes_in_flight_max, self.envelopes_in_flight)
+
+    def envelope_leaves(self) -> None:
+        self.envelopes_in_flight = max(0, self.envelopes_in_flight - 1)
 
     def record(
         self,
