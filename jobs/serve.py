@@ -4,6 +4,8 @@
     POST /graph/lifecycle       Graph lifecycle notifications (same handshake)
     POST /api/registrations     JSON intake, behind `Authorization: Bearer MEETREG_API_KEY`
     GET  /healthz               Redis reachable and a worker heartbeat seen
+    GET  /readyz                Redis reachable: serve can take requests (no worker needed,
+                                so a worker outage does not take the webhook out of service)
     GET  /                      the status page: recent batches, live (jobs.status_page)
     GET  /batches/{id}          one batch: counts, failures by Graph error, throughput
     GET  /batches/{id}/report.csv, .json    `meetreg report`, as a download
@@ -157,6 +159,9 @@ def build_app(deps: ServeDeps) -> Starlette:
     async def healthz(request: Request) -> Response:
         return await run_in_threadpool(_health, deps)
 
+    async def readyz(request: Request) -> Response:
+        return await run_in_threadpool(_ready, deps)
+
     async def batches_page(request: Request) -> Response:
         return await run_in_threadpool(_batches_page, deps)
 
@@ -193,6 +198,7 @@ def build_app(deps: ServeDeps) -> Starlette:
             Route("/graph/lifecycle", lifecycle, methods=["POST"]),
             Route("/api/registrations", registrations, methods=["POST"]),
             Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
             Route("/", reading(batches_page, page=True), methods=["GET"]),
             Route("/batches/{batch_id}", reading(batch_page, page=True), methods=["GET"]),
             Route("/batches/{batch_id}/report.{fmt}", reading(report), methods=["GET"]),
@@ -303,13 +309,26 @@ def _health(deps: ServeDeps) -> Response:
         deps.store.redis.ping()
         workers = deps.store.workers_seen_within(deps.worker_seen_within_ms)
     except Exception as exc:  # redis-py's errors; its message may name the host only
-        return JSONResponse(
-            {"ok": False, "redis": f"unreachable ({type(exc).__name__})", "workers": None},
-            status_code=503,
-        )
+        return _redis_unreachable(exc, workers=None)
     ok = workers > 0
     return JSONResponse(
         {"ok": ok, "redis": "ok", "workers": workers}, status_code=200 if ok else 503
+    )
+
+
+def _ready(deps: ServeDeps) -> Response:
+    """Serve can take requests when Redis answers: what it accepts is recorded there, and
+    workers take it up whenever they run."""
+    try:
+        deps.store.redis.ping()
+    except Exception as exc:  # redis-py's errors; its message may name the host only
+        return _redis_unreachable(exc)
+    return JSONResponse({"ok": True, "redis": "ok"})
+
+
+def _redis_unreachable(exc: Exception, **more: object) -> Response:
+    return JSONResponse(
+        {"ok": False, "redis": f"unreachable ({type(exc).__name__})", **more}, status_code=503
     )
 
 

@@ -194,6 +194,15 @@ def test_health_is_503_while_no_worker_has_beaten(
     assert answer.json() == {"ok": False, "redis": "ok", "workers": 0}
 
 
+def test_ready_while_redis_answers_even_with_no_worker_and_no_credential(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    # Readiness keeps the webhook in service through a worker outage: what serve accepts
+    # waits in Redis for the workers (the health check is the one that wants a worker).
+    answer = served.http.get("/readyz")
+    assert (answer.status_code, answer.json()) == (200, {"ok": True, "redis": "ok"})
+
+
 @pytest.mark.parametrize("path", ["/graph/notifications", "/api/registrations"])
 def test_a_body_nested_too_deeply_is_400_not_a_crash(served: Served, path: str) -> None:
     answer = served.http.post(path, content=b"[" * 20_000 + b"]" * 20_000, headers=bearer())
