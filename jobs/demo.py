@@ -30,8 +30,8 @@ from worker.simulator.directory import RegistrationKind
 RunBatch = Callable[[Settings, Path, str | None, AllowedRegistrant | None], int]
 
 ORGANIZERS = 40
-# The simulated service: 30 ms per call, a limit of its own, and every fault GRAPH.md
-# describes, often enough to show in a few thousand rows.
+# The simulated service: 30 ms per call, a limit of its own, and every fault Graph's
+# reference describes, often enough to show in a few thousand rows.
 DEMO_FAULTS = FaultConfig(
     latency_ms=30,
     rate_limit_per_s=300,  # unknown to meetreg, which is told 800: it finds this one

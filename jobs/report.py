@@ -1,4 +1,4 @@
-"""A batch's report: one record per input row, as CSV or JSON (CONTRACT.md, Outcomes)."""
+"""A batch's report: one record per input row, as CSV or JSON (README, Outcomes)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ def backoff_s(
 def retry_wait_s(
     retry_after_s: float | None, attempt: int, rng: random.Random, *, base_s: float = DEFAULT_BASE_S
 ) -> float:
-    """Graph's `Retry-After` when it gave one (GRAPH.md: honour it), else backoff."""
+    """Graph's `Retry-After` when it gave one (Graph asks callers to honour it), else
+    backoff."""
     if retry_after_s is not None:
         return retry_after_s
     return backoff_s(attempt, rng, base_s=base_s)

@@ -1,6 +1,6 @@
 """One adaptive rate limit for every worker on every machine, kept in Redis.
 
-Graph publishes no limit for this API (GRAPH.md): meetreg is given a cap
+Graph publishes no limit for this API: meetreg is given a cap
 (`MEETREG_RATE_LIMIT`) and finds the real limit from Graph's 429s. Each request first
 reserves a slot with one Lua call, in the same round trip as the row's store write when
 there is one (see `RESERVE_FUNCTION`). Time is Redis' clock (`TIME`), so machines need not

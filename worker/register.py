@@ -25,8 +25,9 @@ recorded, and goes the same way up to the lease, then:
 
 The POST (the DELETE) is counted in the meeting's record *before* it leaves, so a worker
 that takes the row up after another died mid-call knows the call is ambiguous and looks
-first. GRAPH.md: a POST over an existing registration may silently replace it; a DELETE
-sent twice is harmless, but one sent after someone re-created the registration is not.
+first. Graph does not document what a POST over an existing registration does: it may
+silently replace it. A DELETE sent twice is harmless, but one sent after someone
+re-created the registration is not.
 """
 
 from __future__ import annotations
@@ -428,7 +429,7 @@ class RowJob:
     def _retry_after(self, exc: GraphTransient) -> bool:
         """Wait as Graph asked or as backoff says; False when the attempts are used up.
 
-        Throttling is not the row's fault: it never uses up an attempt (CONTRACT.md).
+        Throttling is not the row's fault: it never uses up an attempt (README, Guarantees).
         """
         self.row.http_status = exc.status
         self.row.error = exc.describe()

@@ -261,7 +261,7 @@ return {1, '0', -1, ''}
 # The row's final state, the meeting's outcome and the lease's release, atomically: a
 # crash can never leave a registered meeting without its record. Then the safety valve:
 # when the batch's last `window` rows that reached Graph all failed with the same
-# signature, for at least `min users` organizers, the batch pauses (GRAPH.md: a systemic
+# signature, for at least `min users` organizers, the batch pauses (a systemic
 # error pauses the batch and tells the operator, rather than burn through every row).
 # Returns {saved (see set_row), 1 when this row paused the batch}.
 _FINISH = (

@@ -5,7 +5,7 @@ is queued here, a dispatcher packs what is waiting (up to `max_items`, lingering
 milliseconds for more) into one `$batch` request, and each thread gets back its own
 item's answer as an `httpx.Response`. The protocol above never knows: every item is
 interpreted by the same code as a single call, so its status, `Retry-After` and
-`request-id` count per item (GRAPH.md: items are throttled on their own, in any order).
+`request-id` count per item (Graph throttles items on their own and answers them in any order).
 
 Items are matched to their callers by id, case-insensitively (Graph treats request ids
 so), whatever order the answers come in. The items' own answers count whenever the

@@ -22,8 +22,9 @@ from worker.graph.auth import SharedTokenSource, uses_instance_discovery
 from worker.graph.token_file import TokenCacheFile
 from worker.settings import Settings
 
-# Enough to enable registration on one's own meetings (GRAPH.md, Permissions); MSAL adds
-# openid, profile and offline_access (the refresh token) itself.
+# Enough to enable registration on one's own meetings (the delegated permission Graph's
+# reference names for the call); MSAL adds openid, profile and offline_access (the refresh
+# token) itself.
 DELEGATED_PERMISSION = "OnlineMeetings.ReadWrite"
 LOGIN_HINT = "run `meetreg login`"
 # Errors that no refresh will cure: the refresh token expired, was revoked, or the user

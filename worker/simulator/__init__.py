@@ -1,7 +1,7 @@
 """A Microsoft Graph and Entra login simulator, served over real HTTP(S).
 
 Used by `meetreg demo`, the test suite and the benchmarks: it answers the registration
-endpoints as GRAPH.md says Graph does (including the undocumented conflict behaviours as
+endpoints as Graph's reference says Graph does (including the undocumented conflict behaviours as
 a setting), issues tokens to MSAL (client credentials, a managed identity's endpoint, the
 device-code flow and refresh tokens for a signed-in user, whom `/me` then acts for), and
 misbehaves on demand (latency,

@@ -3,7 +3,7 @@
 An event of a Teams meeting carries the meeting's join link in `onlineMeeting.joinUrl`, and
 that link belongs to an online meeting of the `Directory`, under its organizer: so the
 event resolves through `GET /users/{organizer}/onlineMeetings?$filter=JoinWebUrl eq ...`
-as GRAPH.md says meetreg resolves it. An attendee's copy (`isOrganizer` false) links to a
+as meetreg resolves it. An attendee's copy (`isOrganizer` false) links to a
 meeting of another user.
 
 Plain data, no locking (the `SimulatorState` holds the lock) and no HTTP (the routes

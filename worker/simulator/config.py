@@ -55,7 +55,8 @@ class FaultConfig(BaseModel):
     )  # the service's own limit, all callers
     retry_after_style: RetryAfterStyle = "int"
     throttle_probability: float = Field(default=0.0, ge=0, le=1)
-    # Retry-After of random 429s, and of random 503s (which may carry one, GRAPH.md says).
+    # Retry-After of random 429s, and of random 503s (which may carry one, as Graph's
+    # throttling docs say).
     throttle_retry_after_s: float = Field(default=DEFAULT_THROTTLE_RETRY_AFTER_S, ge=0)
     error_5xx_probability: float = Field(default=0.0, ge=0, le=1)  # nothing committed
     commit_then_timeout_probability: float = Field(default=0.0, ge=0, le=1)  # POST, DELETE

@@ -139,7 +139,7 @@ class FaultPlan:
             return Fault(429, format_retry_after(config.throttle_retry_after_s, style))
         if config.error_5xx_probability and rng.random() < config.error_5xx_probability:
             status = rng.choice(SERVER_ERRORS)
-            # 503 may carry Retry-After (GRAPH.md); the others never do.
+            # 503 may carry Retry-After (Graph's throttling docs); the others never do.
             retry_after = (
                 format_retry_after(config.throttle_retry_after_s, style) if status == 503 else None
             )

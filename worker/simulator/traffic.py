@@ -4,7 +4,7 @@ and early retries.
 An *early retry* is a Graph request that arrived before the `Retry-After` of an earlier 429
 (or 503 with `Retry-After`) had elapsed, less a 50 ms tolerance for clock and scheduling
 noise. It is checked two ways: per key (the same meeting came back too soon) and globally
-(anyone called while the service had asked every caller to hold back: GRAPH.md says
+(anyone called while the service had asked every caller to hold back: Graph's docs say
 requests sent while throttled still count against the app).
 Arrival times are kept for the benchmarks (`bench/`), which measure at the simulator what
 rate meetreg's workers achieve together: `Arrivals` answers the sustained rate and the
