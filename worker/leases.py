@@ -140,8 +140,12 @@ class LeaseKeeper:
     def released(self, meeting_id: str, token: str) -> None:
         """The lease was given back (or lost): stop renewing it."""
         with self._lock:
-            if self._leases.get(meeting_id) == token:
-                del self._leases[meeting_id]
+            self._forget(meeting_id, token)
+
+    def _forget(self, meeting_id: str, token: str) -> None:
+        """Renew the meeting's lease no more, if `token` is the one renewed (under _lock)."""
+        if self._leases.get(meeting_id) == token:
+            del self._leases[meeting_id]
 
     def give_back(self, tokens_by_meeting: dict[str, str]) -> None:
         """Stop renewing these leases and give them back: now, or if Redis fails, once it
@@ -149,8 +153,7 @@ class LeaseKeeper:
         lapse_at = time.monotonic() + self.lease_ms / 1000
         with self._lock:
             for meeting_id, token in tokens_by_meeting.items():
-                if self._leases.get(meeting_id) == token:
-                    del self._leases[meeting_id]
+                self._forget(meeting_id, token)
                 self._returning[token] = (meeting_id, lapse_at)
         try:
             self._give_back_returning()
@@ -232,8 +235,8 @@ class LeaseScope:
         self.holder = holder
         self.lease_ms = keeper.lease_ms
         self._chunks: set[str] = set()
-        # Token -> (meeting id, renewed): a lease held, or asked for and not yet answered.
-        self._leases: dict[str, tuple[str, bool]] = {}
+        # Token -> meeting id: a lease held, or asked for and its answer not yet come.
+        self._leases: dict[str, str] = {}
 
     def __enter__(self) -> Self:
         return self
@@ -252,7 +255,7 @@ class LeaseScope:
             self.keeper.abandon_chunk(chunk, self.holder)
         leases, self._leases = self._leases, {}
         if leases:
-            self.keeper.give_back({meeting_id: token for token, (meeting_id, _) in leases.items()})
+            self.keeper.give_back({meeting_id: token for token, meeting_id in leases.items()})
 
     # Chunks --------------------------------------------------------------------------------
 
@@ -273,11 +276,11 @@ class LeaseScope:
     def claiming(self, meeting_id: str, token: str) -> None:
         """A claim of the meeting's lease is on its way: should its answer be lost, the
         store may have given us the lease all the same."""
-        self._leases[token] = (meeting_id, False)
+        self._leases[token] = meeting_id
 
     def holding(self, meeting_id: str, token: str) -> None:
         """The store gave us the meeting's lease: keep it alive until `released`."""
-        self._leases[token] = (meeting_id, True)
+        self._leases[token] = meeting_id
         self.keeper.holding(meeting_id, token)
 
     def released(self, meeting_id: str, token: str) -> None:
