@@ -342,7 +342,12 @@ return expired
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(datetime.now(UTC))
+
+
+def _iso(moment: datetime) -> str:
+    """How the store writes a moment: UTC, to the millisecond, with a `Z`."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,8 +449,7 @@ def _tenths(seconds: float | None) -> float | None:
 
 
 def _iso_from_ms(ms: int) -> str:
-    moment = datetime.fromtimestamp(ms / 1000, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(datetime.fromtimestamp(ms / 1000, UTC))
 
 
 def _ms_from_iso(stamp: str) -> int:
