@@ -28,8 +28,8 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 import redis
 
 from bench.harness import at_each_size, machine_note, markdown_table, organizers, run_meetreg
-from jobs.embedded_redis import EmbeddedRedis
-from worker.store import OutcomeStore
+from worker.redis.embedded import EmbeddedRedis
+from worker.store.outcomes import OutcomeStore
 
 TARGET_ROWS_PER_S = 20_000
 TARGET_PEAK_RSS_MB = 150

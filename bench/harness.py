@@ -29,10 +29,10 @@ import httpx
 import redis
 from celery import Celery
 
-from jobs.embedded_redis import EmbeddedRedis
+from worker.redis.embedded import EmbeddedRedis
 from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer
 from worker.simulator.traffic import Arrivals
-from worker.store import BatchStatus, OutcomeStore
+from worker.store.outcomes import BatchStatus, OutcomeStore
 
 # meetreg and celery as installed next to the interpreter running the benchmark.
 BIN = Path(sys.executable).parent

@@ -25,9 +25,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 import redis
 
 from bench.harness import at_each_size, machine_note, markdown_table, run_meetreg
-from jobs.embedded_redis import EmbeddedRedis
 from worker.models import RowRecord, RowState
-from worker.store import OutcomeStore
+from worker.redis.embedded import EmbeddedRedis
+from worker.store.outcomes import OutcomeStore
 
 BATCH_ID = "bench-retry"
 

@@ -28,9 +28,9 @@ if __package__ in (None, ""):  # run as a script: make `bench` importable
 from redis.connection import AbstractConnection
 
 from bench.harness import markdown_table, open_stack, seed_meetings, write_csv
-from jobs.csv_source import read_rows
 from jobs.enqueue import enqueue_rows
-from worker.register import chunk_name, process_chunk
+from jobs.sources.csv_file import read_rows
+from worker.protocol.row import chunk_name, process_chunk
 from worker.runtime import build_runtime
 from worker.settings import load_settings
 

@@ -67,7 +67,7 @@ def beat_lock_held() -> bool:
 
     from worker import keys
     from worker.errors import ConfigError
-    from worker.redis_conn import connect
+    from worker.redis.connection import connect
     from worker.settings import load_settings
 
     try:

@@ -24,14 +24,14 @@ from enum import StrEnum
 from itertools import islice
 from typing import TextIO
 
-from jobs.csv_source import SourceRow
 from jobs.enqueue import to_records
 from jobs.report import neutralised
-from worker.backoff import retry_wait_s
+from jobs.sources.csv_file import SourceRow
 from worker.errors import GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import GraphClient
 from worker.models import RowRecord, RowState, is_guid
-from worker.register import EXTERNAL, Deps
+from worker.protocol.backoff import retry_wait_s
+from worker.protocol.row import EXTERNAL, Deps
 
 WINDOW_ROWS = 1_000  # rows forecast at once: memory stays flat in the file's size
 

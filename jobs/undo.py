@@ -2,7 +2,7 @@
 
 Its rows are the source batch's `created` rows, each with the registration id Graph gave
 that batch; rows `already_enabled` or `skipped` found a registration someone else made and
-are never touched. Workers take it through the same protocol as any batch (worker.register,
+are never touched. Workers take it through the same protocol as any batch (worker.protocol.row,
 Operation.DISABLE): rate limit, leases, retries, outcomes, report.
 
 One source batch has one undo batch, noted in its header: `meetreg disable` run again
@@ -23,7 +23,7 @@ from jobs.enqueue import (
 )
 from worker.errors import InputError
 from worker.models import Operation, RowRecord, RowState
-from worker.store import BatchStatus, OutcomeStore
+from worker.store.outcomes import BatchStatus, OutcomeStore
 
 
 def check_source(store: OutcomeStore, source_id: str) -> BatchStatus:

@@ -15,7 +15,7 @@ import pytest
 import redis
 from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN
 
-from jobs.embedded_redis import EmbeddedRedis
+from worker.redis.embedded import EmbeddedRedis
 from worker.simulator import SimulatorServer
 
 # Variables meetreg reads: a developer's own settings must not leak into a test.

@@ -12,7 +12,7 @@ MEETREG_BEAT_LOCK_TIMEOUT_S of the leader's death.
 thread count before any client is built, so the Graph connection pool, the `$batch`
 requests in flight and the rows each thread takes together follow the threads that run.
 
-Logging is ours (worker.logs, MEETREG_LOG_FORMAT and MEETREG_LOG_LEVEL): Celery's
+Logging is ours (worker.telemetry.logs, MEETREG_LOG_FORMAT and MEETREG_LOG_LEVEL): Celery's
 `setup_logging` signal hands it over for the worker and beat alike, so `--loglevel` is
 not what decides. Task events stay on, so Flower (`celery -A worker.app flower`) works.
 """
@@ -28,10 +28,10 @@ from celery.signals import celeryd_init, setup_logging, worker_init
 
 from worker import keys
 from worker.errors import ConfigError
-from worker.logs import configure_logging
-from worker.redis_conn import CONNECT_TIMEOUT_S, SENTINEL_OPTIONS, SOCKET_TIMEOUT_S
-from worker.redis_target import RedisTarget
+from worker.redis.connection import CONNECT_TIMEOUT_S, SENTINEL_OPTIONS, SOCKET_TIMEOUT_S
+from worker.redis.target import RedisTarget
 from worker.settings import BEAT_TICK_S, Settings, current_settings, use_settings
+from worker.telemetry.logs import configure_logging
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ Redis keys (all under the prefix `meetreg:`):
     rate:tat                string  the shared limiter's theoretical arrival time (GCRA)
     rate:pause_until        string  no request before this time (ms): a Retry-After, shared
     rate:state              hash    the adaptive rate: rate, since, mode, decided, how (see
-                                    worker.ratelimit); expires when the limiter is idle
+                                    worker.ratelimit.limiter); expires when the limiter is idle
     rate:log                zset    the slots of the last few seconds, scored by their time (ms)
     rate:storm              list    what the 429s of the storm being measured saw
     nightly:lock            string  the nightly run in progress (its token), expires

@@ -20,11 +20,11 @@ from worker.errors import ConfigError, GraphError
 from worker.graph import build_graph_client
 from worker.graph.calendar import CalendarApi, require_app_only
 from worker.graph.client import GraphClient
-from worker.leases import LeaseKeeper
-from worker.ratelimit import RateLimiter
-from worker.register import Deps, GraphApi, Policy
+from worker.protocol.leases import LeaseKeeper
+from worker.protocol.row import Deps, GraphApi, Policy
+from worker.ratelimit.limiter import RateLimiter
 from worker.settings import Settings, current_settings
-from worker.store import OutcomeStore, open_store
+from worker.store.outcomes import OutcomeStore, open_store
 
 log = logging.getLogger(__name__)
 

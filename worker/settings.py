@@ -13,7 +13,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from worker.errors import ConfigError
-from worker.redis_target import RedisTarget, parse_redis_url
+from worker.redis.target import RedisTarget, parse_redis_url
 from worker.schedule import Cron, parse_cron
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/beta"
@@ -22,7 +22,7 @@ DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 # all tenants; a tenth of it leaves room for other apps and for the adaptive limiter.
 DEFAULT_RATE_LIMIT_PER_S = 50.0
 # Celery threads per worker process, and $batch requests in flight: with $batch each
-# thread takes DEFAULT_CHUNK_SIZE rows through the protocol together (worker.lockstep).
+# thread takes DEFAULT_CHUNK_SIZE rows through the protocol together (worker.protocol.wave).
 # Measured (bench/, no limit, 12,000 rows): 32 threads x 10 rows ~390 rows/s, 64 x 10
 # ~540, 32 x 20 ~750 (one full envelope per step), 64 x 20 ~730.
 DEFAULT_CONCURRENCY = 32
@@ -183,7 +183,7 @@ class Settings(BaseSettings):
     requests_ca_bundle: Path | None = Field(None, validation_alias="REQUESTS_CA_BUNDLE")
     curl_ca_bundle: Path | None = Field(None, validation_alias="CURL_CA_BUNDLE")
 
-    # Observability: /metrics on each worker, and how logs are written (worker.logs).
+    # Observability: /metrics on each worker, and how logs are written (worker.telemetry.logs).
     # `metrics_port` None: a worker's default (DEFAULT_METRICS_PORT); `meetreg run` opens
     # no port unless it is set.
     metrics_port: int | None = Field(None, ge=0, le=65535, validation_alias="MEETREG_METRICS_PORT")

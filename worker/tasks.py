@@ -7,7 +7,7 @@
 
 Also the worker's lifecycle hooks: the sweeper starts with the worker and stops with it,
 a Redis that may evict keys is reported when the worker starts, and `celery worker`
-serves /metrics on MEETREG_METRICS_PORT (worker.metrics).
+serves /metrics on MEETREG_METRICS_PORT (worker.telemetry.metrics).
 """
 
 from __future__ import annotations
@@ -30,24 +30,24 @@ from celery.signals import (
     worker_shutdown,
 )
 
-from jobs.events import handle_change
-from jobs.inbox import Inbox
-from jobs.lifecycle import handle_lifecycle
-from jobs.nightly import NightlyDeps, run_scheduled
-from jobs.notifications import ChangeNotification, LifecycleNotification
-from jobs.subscriptions import SubscriptionBook
+from jobs.events.calendar_events import handle_change
+from jobs.events.inbox import Inbox
+from jobs.events.lifecycle import handle_lifecycle
+from jobs.events.notifications import ChangeNotification, LifecycleNotification
+from jobs.events.subscriptions import SubscriptionBook
+from jobs.nightly.job import NightlyDeps, run_scheduled
 from worker import keys
 from worker.app import app
-from worker.backoff import retry_wait_s
 from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
 from worker.graph.credentials import build_token_source
-from worker.metrics import SharedGauges, serve_metrics
+from worker.protocol.backoff import retry_wait_s
+from worker.protocol.recovery import Sweeper
+from worker.protocol.row import chunk_name, process_chunk
 from worker.publish import publish_chunks
-from worker.recovery import Sweeper
-from worker.redis_eviction import read_eviction_policy
-from worker.register import chunk_name, process_chunk
+from worker.redis.eviction import read_eviction_policy
 from worker.runtime import close_runtime, runtime
 from worker.settings import current_settings
+from worker.telemetry.metrics import SharedGauges, serve_metrics
 
 log = logging.getLogger(__name__)
 
@@ -134,14 +134,6 @@ def _retry_or_give_up(
     log.error("%s gave up: %s", task.name, why)
     with contextlib.suppress(StoreError):  # Redis may be what failed
         give_up(why)
-
-
-def publish_change(note: ChangeNotification) -> None:
-    handle_change_task.apply_async(args=[note.to_json_dict()], queue=keys.QUEUE)
-
-
-def publish_lifecycle(note: LifecycleNotification) -> None:
-    handle_lifecycle_task.apply_async(args=[note.to_json_dict()], queue=keys.QUEUE)
 
 
 _sweeper: Sweeper | None = None

@@ -24,10 +24,10 @@ import pytest
 import redis
 from cli_helpers import command_env, meetreg, start_worker, stop
 
-from jobs.embedded_redis import EmbeddedRedis
 from worker import keys
+from worker.redis.embedded import EmbeddedRedis
 from worker.simulator import SimulatorServer
-from worker.store import OutcomeStore
+from worker.store.outcomes import OutcomeStore
 
 ROWS = int(os.environ.get("CHAOS_ROWS", "5000"))
 USERS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(25)]

@@ -16,7 +16,7 @@ import typer
 import yaml
 from deploy_helpers import DEPLOY, ROOT, healthcheck
 
-from jobs.cli import cli
+from jobs.cli.main import cli
 from worker import keys
 from worker.settings import DEFAULT_INTAKE_MAX_BYTES, DEFAULT_METRICS_PORT, Settings
 
@@ -205,7 +205,7 @@ def test_serve_listens_where_its_probes_service_and_ports_look() -> None:
 
 
 def _route_paths() -> set[str]:
-    from jobs.serve import build_app
+    from jobs.http.app import build_app
 
     app = build_app(None)  # type: ignore[arg-type]  # routes only; no request is made
     return {route.path for route in app.routes}  # type: ignore[attr-defined]

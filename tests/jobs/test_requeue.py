@@ -9,7 +9,7 @@ from store_helpers import row
 
 from jobs.enqueue import Chunk, requeue_failed
 from worker.models import RowState
-from worker.store import READ_PAGE, OutcomeStore
+from worker.store.outcomes import READ_PAGE, OutcomeStore
 
 
 def test_retry_puts_back_the_failed_rows_of_every_page_before_sending_their_chunks(

@@ -14,13 +14,13 @@ import pytest
 import redis
 from pipeline_helpers import Batch, Work, fast_settings
 
-from jobs.csv_source import read_rows
 from jobs.enqueue import Chunk, enqueue_rows
-from worker.register import process_chunk
+from jobs.sources.csv_file import read_rows
+from worker.protocol.row import process_chunk
 from worker.runtime import Runtime, build_runtime
 from worker.settings import Settings
 from worker.simulator import SimulatorServer
-from worker.store import BatchStatus
+from worker.store.outcomes import BatchStatus
 
 
 @pytest.fixture

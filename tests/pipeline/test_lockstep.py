@@ -1,4 +1,4 @@
-"""A chunk's rows go the common way together (worker.lockstep), and every row that leaves
+"""A chunk's rows go the common way together (worker.protocol.wave), and every row that leaves
 it still ends as it would alone: the same states, statuses and single registrations.
 
 The real protocol, Graph client and $batch envelopes, the simulator over HTTPS, real Redis.
@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pipeline_helpers import HEADER, ORGANIZER, UPN, Batch, Work, rows
 
 from worker.models import RowState
-from worker.register import process_chunk
+from worker.protocol.row import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
 

@@ -27,16 +27,16 @@ import pytest
 import redis
 from pipeline_helpers import fast_settings, meetings_csv
 
-from jobs.csv_source import read_rows
-from jobs.embedded_redis import EmbeddedRedis
 from jobs.enqueue import Chunk, enqueue_rows
+from jobs.sources.csv_file import read_rows
 from worker import keys
 from worker.errors import StoreError
-from worker.recovery import sweep_once
-from worker.register import chunk_name, process_chunk
+from worker.protocol.recovery import sweep_once
+from worker.protocol.row import chunk_name, process_chunk
+from worker.redis.embedded import EmbeddedRedis
 from worker.runtime import Runtime, build_runtime
 from worker.simulator import SimulatorServer
-from worker.store import BatchStatus
+from worker.store.outcomes import BatchStatus
 
 ROWS = 400
 THREADS = 8

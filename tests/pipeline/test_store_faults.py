@@ -28,13 +28,13 @@ from jobs.enqueue import Chunk
 from jobs.undo import enqueue_undo
 from worker import keys
 from worker.errors import StoreError
-from worker.leases import Held, LeaseKeeper
 from worker.models import RowState
-from worker.recovery import sweep_once
-from worker.register import Deps, chunk_name, process_chunk
+from worker.protocol.leases import Held, LeaseKeeper
+from worker.protocol.recovery import sweep_once
+from worker.protocol.row import Deps, chunk_name, process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
-from worker.store import OutcomeStore
+from worker.store.outcomes import OutcomeStore
 
 FINISH_S = 20.0  # the sweeper's copy runs at once here: backoff of 20 ms, 4 attempts
 

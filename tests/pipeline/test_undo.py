@@ -16,10 +16,10 @@ from jobs.enqueue import Chunk
 from jobs.undo import enqueue_undo, undo_rows
 from worker import keys
 from worker.models import Operation, RowState
-from worker.register import process_chunk
+from worker.protocol.row import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
-from worker.store import Claim
+from worker.store.outcomes import Claim
 
 NEW = [f"m-{i}" for i in range(4)]
 PRE_EXISTING = ["p-0", "p-1"]

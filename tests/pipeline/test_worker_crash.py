@@ -16,7 +16,7 @@ from cli_helpers import command_env, meetreg, start_worker, wait_until
 from pipeline_helpers import meetings_csv
 
 from worker.simulator import SimulatorServer
-from worker.store import BatchStatus, OutcomeStore
+from worker.store.outcomes import BatchStatus, OutcomeStore
 
 ROWS = 150
 

@@ -14,11 +14,11 @@ from cli_helpers import command_env, free_port, meetreg, start_worker, stop, wai
 from metrics_helpers import samples, value
 from pipeline_helpers import ORGANIZER
 
-from worker.metrics import Exposition, SharedGauges
 from worker.models import RowState
-from worker.ratelimit import RateLimiter
+from worker.ratelimit.limiter import RateLimiter
 from worker.simulator import SimulatorServer
-from worker.store import OutcomeStore
+from worker.store.outcomes import OutcomeStore
+from worker.telemetry.metrics import Exposition, SharedGauges
 
 MEETINGS = [f"obs-{i}" for i in range(6)]
 MISSING = "obs-missing"  # no such meeting: Graph says 404, the row fails

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import httpx
 
-from worker import keys, metrics
+from worker import keys
 from worker.errors import (
     ConfigError,
     GraphAuthError,
@@ -33,6 +33,7 @@ from worker.graph.credentials import build_token_source
 from worker.graph.delegated import DelegatedTokenSource, SignedInUser
 from worker.graph.retry_after import parse_retry_after
 from worker.settings import Settings
+from worker.telemetry import metrics
 
 EXTERNAL_REGISTRATION = "#microsoft.graph.externalMeetingRegistration"
 _ODATA_NAMESPACE = "microsoft.graph."

@@ -1,0 +1,1 @@
+"""The `meetreg` command line."""

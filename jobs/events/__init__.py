@@ -1,0 +1,1 @@
+"""The event-triggered producer: Graph change notifications become registrations."""

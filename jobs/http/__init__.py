@@ -1,0 +1,1 @@
+"""`meetreg serve`: the HTTP side (Starlette under uvicorn)."""

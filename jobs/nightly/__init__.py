@@ -1,0 +1,1 @@
+"""The nightly job: dropped files become batches, subscriptions are renewed."""

@@ -1,0 +1,1 @@
+"""The registration protocol: a chunk of rows, each row from `queued` to a final state."""

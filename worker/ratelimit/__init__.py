@@ -1,0 +1,1 @@
+"""One rate limit for every worker on every machine, kept in Redis."""

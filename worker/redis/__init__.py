@@ -1,0 +1,1 @@
+"""Reaching Redis: what REDIS_URL names, connections, eviction checks, a private server."""

@@ -1,0 +1,1 @@
+"""What meetreg tells operators: logs and Prometheus metrics."""
