@@ -16,7 +16,7 @@ from sim_helpers import MEETING, ORGANIZER, OTHER_USER
 from worker import keys
 from worker.simulator import SimulatorConfig, SimulatorControl, SimulatorServer, ssl_context
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 ENV_NAMES = {
     "GRAPH_BASE_URL",
     "AZURE_AUTHORITY_HOST",
