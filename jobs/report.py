@@ -1,4 +1,4 @@
-"""A batch's report: one record per input row, as CSV or JSON (README, Outcomes)."""
+"""A batch's report: one record per input row, as CSV or JSON (docs/commands.md, Outcomes)."""
 
 from __future__ import annotations
 

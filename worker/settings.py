@@ -77,7 +77,7 @@ def default_token_cache() -> Path:
 
 
 class Settings(BaseSettings):
-    """Every setting meetreg reads; names in the README's Configuration, secrets as `SecretStr`."""
+    """Every setting meetreg reads; names in docs/configuration.md, secrets as `SecretStr`."""
 
     model_config = SettingsConfigDict(
         env_file=".env", env_file_encoding="utf-8", extra="ignore", populate_by_name=True

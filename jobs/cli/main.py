@@ -1,4 +1,4 @@
-"""The `meetreg` command line (README, Commands).
+"""The `meetreg` command line (docs/commands.md).
 
 Exit codes: 0 done (every row a success), 1 some row `failed` or `invalid`, 2 refused
 (a file, a configuration, an unknown batch). A user's mistake is one line on stderr,
@@ -161,7 +161,7 @@ def _enqueue_file(
     )
 
 
-FileArg = Annotated[Path, typer.Argument(help="CSV file of meetings (README, CSV format).")]
+FileArg = Annotated[Path, typer.Argument(help="CSV file of meetings (docs/csv-format.md).")]
 BatchIdOpt = Annotated[
     str | None, typer.Option("--batch-id", help="Your id for the batch; made up if absent.")
 ]

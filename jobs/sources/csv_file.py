@@ -12,7 +12,7 @@ not UTF-8 on line 90,000, a quote never closed), so the error can come from any
 `next()`, not only the first: callers read the whole file once before enqueueing
 anything, and enqueue nothing if that pass raises.
 
-The format (README, "CSV format"): UTF-8 with or without BOM; comma or
+The format (docs/csv-format.md): UTF-8 with or without BOM; comma or
 semicolon, whichever splits the header line; CRLF or LF; a header row whose cells are
 matched case-insensitively in snake_case or camelCase.
 """

@@ -503,10 +503,11 @@ def worker_unit(instance: str) -> dict[str, str]:
 
 def test_any_number_of_workers_on_a_host_each_get_their_own_metrics_port() -> None:
     unit = (DEPLOY / "systemd" / "meetreg-worker@.service").read_text()
-    enables = re.findall(r"systemctl enable .*", unit + (ROOT / "README.md").read_text())
+    operations = (ROOT / "docs" / "operations.md").read_text()
+    enables = re.findall(r"systemctl enable .*", unit + operations)
     documented = re.findall(r"meetreg-worker@(\w+)", "\n".join(enables))
     assert documented
-    # Twenty workers named the way the unit and the README show.
+    # Twenty workers named the way the unit and docs/operations.md show.
     first = int(documented[0])
     instances = [str(first + n) for n in range(20)] + documented
     ports = {}

@@ -34,9 +34,9 @@ import httpx
 MAX_ITEMS = 20  # Graph's limit per $batch
 # Long enough to fill envelopes from a lock-step wave (its calls come within a few ms),
 # short enough that calls paced 5 ms apart are not sent in clumps: a clump's spread adds
-# to what a one-second window can hold (see Tuning.margin in worker/ratelimit.py). Against
+# to what a one-second window can hold (see Tuning.margin in worker/ratelimit/limiter.py). Against
 # 25 ms, 10 ms let the pace go from 96% to 97% of a known limit for ~12% more CPU per row
-# unpaced (bench/, README).
+# unpaced (bench/, docs/performance.md).
 DEFAULT_LINGER_S = 0.010
 
 

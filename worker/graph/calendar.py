@@ -1,6 +1,6 @@
 """The calendar side of Graph: events, and the subscriptions that announce new ones.
 
-Event-triggered runs (README, "Event-triggered runs") learn of new Teams meetings from
+Event-triggered runs (docs/events.md) learn of new Teams meetings from
 Outlook calendar events. These calls go to Graph's GA version (`v1.0`, see
 `Settings.graph_v1_base_url`), not to the deprecated beta the registrations use, through
 the same authenticated httpx client and the same error translation (`GraphClient.send`).

@@ -429,7 +429,7 @@ class RowJob:
     def _retry_after(self, exc: GraphTransient) -> bool:
         """Wait as Graph asked or as backoff says; False when the attempts are used up.
 
-        Throttling is not the row's fault: it never uses up an attempt (README, Guarantees).
+        Throttling is not the row's fault: it never uses up an attempt (docs/graph.md, Throttling).
         """
         self.row.http_status = exc.status
         self.row.error = exc.describe()

@@ -75,7 +75,7 @@ class Tuning:
     # `$batch`'s linger (worker/graph/batching.py) is most of that spread. Measured
     # (bench/, a known 200/s limit, quiet hour): with a 25 ms linger, 0.96 peaked at 198
     # requests in a second and 0.97 at 200, one short of a 429 (each a 1 s pause for
-    # every worker); with a 10 ms linger 0.97 peaks at 197 (README, Benchmarks).
+    # every worker); with a 10 ms linger 0.97 peaks at 197 (docs/performance.md).
     margin: float = 0.97
     # Slow start: the first rate (if the cap is higher) and how fast it doubles. At 100 ms
     # latency a 429 comes back before the rate has grown by a third.
@@ -428,7 +428,7 @@ class PauseWatch:
 
     Checking Redis there cost a round trip per paced request, and under 256 threads that
     round trip's delay came between a request's slot and its sending (the known-limit
-    benchmark still sees clumps without it: see the README's Benchmarks). Instead one
+    benchmark still sees clumps without it: see docs/performance.md). Instead one
     background thread reads the pause every `poll_s` while requests are being checked,
     and stops after `idle_s` without one. A pause another process begins is seen within
     `poll_s`: less than the requests already on the wire when its 429 came back. When
