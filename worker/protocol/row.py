@@ -46,8 +46,8 @@ from typing import Protocol, TypeVar
 from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import Deletion, Registration
 from worker.models import Operation, RowRecord, RowState, is_guid
-from worker.protocol.backoff import retry_wait_s
 from worker.protocol.leases import LeaseKeeper, LeaseScope
+from worker.protocol.retry_policy import Attempts, GiveUp, RetryPolicy
 from worker.ratelimit.limiter import RateLimiter
 from worker.store.outcomes import Claim, Ending, MeetingRecord, OutcomeStore, Slot, row_ref
 from worker.telemetry.logs import add_context, row_context
@@ -116,6 +116,12 @@ class Deps:
     policy: Policy = field(default_factory=Policy)
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """How a row (or a dry run's read) retries: throttling never uses an attempt."""
+        policy = self.policy
+        return RetryPolicy(policy.max_attempts, policy.backoff_base_s, self.rng)
 
 
 class LeaseLost(Exception):
@@ -204,8 +210,7 @@ class RowJob:
         # and the original, or a resumed batch) may run the same row in one process at
         # once, and the lease must keep them apart as it keeps two processes apart.
         self.token = leases.token(f"{self.ref}:{secrets.token_hex(6)}")
-        self.transient_failures = 0
-        self.throttles = 0
+        self.attempts = Attempts()  # failed tries so far, for the retry policy
         self.lease: tuple[str, str] | None = None  # (meeting id, token) while we hold it
         self.slot: Slot | None = None  # a rate slot reserved for the next Graph call
         self.slot_asked_at = 0.0  # when the store call that reserved it began (monotonic s)
@@ -427,41 +432,29 @@ class RowJob:
     # Outcomes ------------------------------------------------------------------------------
 
     def _retry_after(self, exc: GraphTransient) -> bool:
-        """Wait as Graph asked or as backoff says; False when the attempts are used up.
-
-        Throttling is not the row's fault: it never uses up an attempt (README, Guarantees).
+        """Wait as the retry policy says (Graph's Retry-After, else backoff); False when
+        the attempts are used up. Throttling never uses up an attempt (README, Guarantees).
         """
         self.row.http_status = exc.status
         self.row.error = exc.describe()
         self.row.request_id = exc.request_id or ""
-        if exc.throttled:
-            self.throttles += 1
-            wait_s = retry_wait_s(
-                exc.retry_after_s,
-                self.throttles,
-                self.deps.rng,
-                base_s=self.deps.policy.backoff_base_s,
-            )
+        decision = self.attempts.decide(exc, self.deps.retry_policy)
+        if isinstance(decision, GiveUp):
+            return False
+        if decision.throttled:
             # Every worker waits (acquire() sleeps it out); the rate adapts to this 429.
             # First of all: each moment without the pause, more requests join the storm.
             self.deps.limiter.throttled(
-                wait_s, slot_ago_s=time.monotonic() - self.slot_at, about_rate=exc.about_rate
+                decision.wait_s,
+                slot_ago_s=time.monotonic() - self.slot_at,
+                about_rate=exc.about_rate,
             )
             self._save(RowState.RETRYING)
-            self._log(logging.INFO, "throttled; every worker waits %.1f s", wait_s)
+            self._log(logging.INFO, "throttled; every worker waits %.1f s", decision.wait_s)
             return True
-        self.transient_failures += 1
-        if self.transient_failures >= self.deps.policy.max_attempts:
-            return False
         self._save(RowState.RETRYING)
-        wait_s = retry_wait_s(
-            exc.retry_after_s,
-            self.transient_failures,
-            self.deps.rng,
-            base_s=self.deps.policy.backoff_base_s,
-        )
-        self._log(logging.INFO, "retrying in %.1f s: %s", wait_s, self.row.error)
-        self.deps.sleep(wait_s)
+        self._log(logging.INFO, "retrying in %.1f s: %s", decision.wait_s, self.row.error)
+        self.deps.sleep(decision.wait_s)
         return True
 
     def _already_done(self, record: MeetingRecord) -> RowState | None:
