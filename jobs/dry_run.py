@@ -30,8 +30,8 @@ from jobs.sources.csv_file import SourceRow
 from worker.errors import GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import GraphClient
 from worker.models import RowRecord, RowState, is_guid
+from worker.protocol.deps import Deps
 from worker.protocol.retry_policy import Attempts, GiveUp, GiveUpReason
-from worker.protocol.row import EXTERNAL, Deps
 
 WINDOW_ROWS = 1_000  # rows forecast at once: memory stays flat in the file's size
 
@@ -139,10 +139,10 @@ def _read(record: RowRecord, deps: Deps) -> RowForecast:
                 "no such meeting under this organizer",
             )
     limiter.acquire()
-    found = graph.get_registration(user_id, meeting_id)
+    found = deps.target.look(user_id, meeting_id)
     if found is None:
         return RowForecast(record.line, record.user_id, meeting_id, Forecast.WOULD_CREATE)
-    note = "" if found.kind in (EXTERNAL, "") else f"the meeting has a {found.kind}"
+    note = "" if deps.target.is_ours(found) else f"the meeting has a {found.kind}"
     return RowForecast(
         record.line,
         record.user_id,

@@ -40,9 +40,9 @@ from worker import keys
 from worker.app import app
 from worker.errors import ConfigError, GraphError, StoreError
 from worker.graph.credentials import build_token_source
+from worker.protocol.chunk import chunk_name, process_chunk
 from worker.protocol.recovery import Sweeper
 from worker.protocol.retry_policy import Retry, RetryPolicy, decide
-from worker.protocol.row import chunk_name, process_chunk
 from worker.publish import publish_chunks
 from worker.redis.eviction import read_eviction_policy
 from worker.runtime import close_runtime, runtime
