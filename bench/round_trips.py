@@ -30,7 +30,7 @@ from redis.connection import AbstractConnection
 from bench.harness import markdown_table, open_stack, seed_meetings, write_csv
 from jobs.enqueue import enqueue_rows
 from jobs.sources.csv_file import read_rows
-from worker.protocol.row import chunk_name, process_chunk
+from worker.protocol.chunk import chunk_name, process_chunk
 from worker.runtime import build_runtime
 from worker.settings import load_settings
 

@@ -30,8 +30,8 @@ from jobs.sources.csv_file import SourceRow
 from worker.errors import GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import GraphClient
 from worker.models import RowRecord, RowState, is_guid
-from worker.protocol.backoff import retry_wait_s
-from worker.protocol.row import EXTERNAL, Deps
+from worker.protocol.deps import Deps
+from worker.protocol.retry_policy import Attempts, GiveUp, GiveUpReason
 
 WINDOW_ROWS = 1_000  # rows forecast at once: memory stays flat in the file's size
 
@@ -77,23 +77,21 @@ def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
         return RowForecast(
             record.line, record.user_id, shown, Forecast.SKIPPED, reason=record.error
         )
-    attempts = 0
+    attempts, policy = Attempts(), deps.retry_policy
     while True:
         try:
             return _read(record, deps)
-        except GraphPermanent as exc:
-            return _would_fail(record, exc, exc.describe())
-        except GraphTransient as exc:
-            if exc.throttled:
-                deps.limiter.throttled(exc.retry_after_s or 1.0, about_rate=exc.about_rate)
-                continue
-            attempts += 1
-            if attempts >= deps.policy.max_attempts:
-                return _would_fail(record, exc, f"Graph kept failing: {exc.describe()}")
-            wait_s = retry_wait_s(
-                exc.retry_after_s, attempts, deps.rng, base_s=deps.policy.backoff_base_s
-            )
-            deps.sleep(wait_s)
+        except (GraphPermanent, GraphTransient) as exc:
+            decision = attempts.decide(exc, policy)
+            if isinstance(decision, GiveUp):
+                reason = exc.describe()
+                if decision.reason is GiveUpReason.ATTEMPTS_USED_UP:
+                    reason = f"Graph kept failing: {reason}"
+                return _would_fail(record, exc, reason)
+            if isinstance(exc, GraphTransient) and decision.throttled:
+                deps.limiter.throttled(decision.wait_s, about_rate=exc.about_rate)
+            else:
+                deps.sleep(decision.wait_s)
 
 
 def _would_fail(record: RowRecord, exc: GraphError, reason: str) -> RowForecast:
@@ -141,10 +139,10 @@ def _read(record: RowRecord, deps: Deps) -> RowForecast:
                 "no such meeting under this organizer",
             )
     limiter.acquire()
-    found = graph.get_registration(user_id, meeting_id)
+    found = deps.target.look(user_id, meeting_id)
     if found is None:
         return RowForecast(record.line, record.user_id, meeting_id, Forecast.WOULD_CREATE)
-    note = "" if found.kind in (EXTERNAL, "") else f"the meeting has a {found.kind}"
+    note = "" if deps.target.is_ours(found) else f"the meeting has a {found.kind}"
     return RowForecast(
         record.line,
         record.user_id,

@@ -13,6 +13,7 @@ import os
 import random
 import threading
 from dataclasses import dataclass
+from typing import Protocol
 
 import redis
 
@@ -20,13 +21,18 @@ from worker.errors import ConfigError, GraphError
 from worker.graph import build_graph_client
 from worker.graph.calendar import CalendarApi, require_app_only
 from worker.graph.client import GraphClient
+from worker.protocol.deps import Deps, GraphApi, Policy
 from worker.protocol.leases import LeaseKeeper
-from worker.protocol.row import Deps, GraphApi, Policy
+from worker.protocol.targets.meeting_registration import MeetingRegistration, RegistrationApi
 from worker.ratelimit.limiter import RateLimiter
 from worker.settings import Settings, current_settings
 from worker.store.outcomes import OutcomeStore, open_store
 
 log = logging.getLogger(__name__)
+
+
+class WorkerGraph(GraphApi, RegistrationApi, Protocol):
+    """The Graph calls a worker makes: finding meetings, and their registrations."""
 
 
 @dataclass(slots=True)
@@ -55,7 +61,7 @@ class Runtime:
 
 
 def build_runtime(
-    settings: Settings, graph: GraphApi | None = None, *, must_sign_in: bool = False
+    settings: Settings, graph: WorkerGraph | None = None, *, must_sign_in: bool = False
 ) -> Runtime:
     """Everything `process_chunk` needs. Raises ConfigError for missing credentials, and
     with `must_sign_in` for a sign-in Entra refuses (one line: a wrong secret, tenant...)."""
@@ -77,6 +83,7 @@ def build_runtime(
     deps = Deps(
         store=store,
         graph=graph,
+        target=MeetingRegistration(graph),
         limiter=RateLimiter(client, settings.rate_limit_per_s),
         leases=leases,
         policy=Policy(

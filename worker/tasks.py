@@ -38,11 +38,11 @@ from jobs.events.subscriptions import SubscriptionBook
 from jobs.nightly.job import NightlyDeps, run_scheduled
 from worker import keys
 from worker.app import app
-from worker.errors import ConfigError, GraphError, GraphTransient, StoreError
+from worker.errors import ConfigError, GraphError, StoreError
 from worker.graph.credentials import build_token_source
-from worker.protocol.backoff import retry_wait_s
+from worker.protocol.chunk import chunk_name, process_chunk
 from worker.protocol.recovery import Sweeper
-from worker.protocol.row import chunk_name, process_chunk
+from worker.protocol.retry_policy import Retry, RetryPolicy, decide
 from worker.publish import publish_chunks
 from worker.redis.eviction import read_eviction_policy
 from worker.runtime import close_runtime, runtime
@@ -54,7 +54,13 @@ log = logging.getLogger(__name__)
 # A notification's event is read within about an hour of retries (Graph's throttling and
 # outages are shorter than that); after that the failure is recorded and logged.
 NOTIFICATION_MAX_RETRIES = 12
-_rng = random.Random()
+NOTIFICATION_RETRY = RetryPolicy(
+    max_attempts=NOTIFICATION_MAX_RETRIES + 1,  # the first try, then the retries
+    backoff_base_s=5.0,
+    rng=random.Random(),
+    throttling_uses_attempts=True,  # Celery counts every retry
+    store_errors_transient=True,  # Redis coming back is worth the wait
+)
 
 
 @app.task(name=keys.PROCESS_CHUNK_TASK, bind=True)
@@ -124,12 +130,10 @@ def _retry_or_give_up(
 ) -> None:
     """Try a transient failure (Graph's, or Redis') again later, after Graph's Retry-After
     if it gave one; record and log one that is permanent, or that outlasted the retries."""
-    retries = int(task.request.retries or 0)
-    transient = isinstance(exc, GraphTransient | StoreError)
-    if transient and retries < NOTIFICATION_MAX_RETRIES:
-        retry_after_s = exc.retry_after_s if isinstance(exc, GraphTransient) else None
-        wait_s = retry_wait_s(retry_after_s, retries + 1, _rng, base_s=5.0)
-        raise task.retry(countdown=wait_s, exc=exc)
+    attempt = int(task.request.retries or 0) + 1
+    decision = decide(exc, attempt, NOTIFICATION_RETRY)
+    if isinstance(decision, Retry):
+        raise task.retry(countdown=decision.wait_s, exc=exc)
     why = exc.describe() if isinstance(exc, GraphError) else str(exc)
     log.error("%s gave up: %s", task.name, why)
     with contextlib.suppress(StoreError):  # Redis may be what failed

@@ -16,7 +16,7 @@ from pipeline_helpers import Batch, Work, fast_settings
 
 from jobs.enqueue import Chunk, enqueue_rows
 from jobs.sources.csv_file import read_rows
-from worker.protocol.row import process_chunk
+from worker.protocol.chunk import process_chunk
 from worker.runtime import Runtime, build_runtime
 from worker.settings import Settings
 from worker.simulator import SimulatorServer

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from pipeline_helpers import HEADER, ORGANIZER, UPN, Batch, Work, rows
 
 from worker.models import RowState
-from worker.protocol.row import process_chunk
+from worker.protocol.chunk import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
 

@@ -13,7 +13,7 @@ import pytest
 from pipeline_helpers import HEADER, ORGANIZER, Batch, Work, only_row
 
 from worker.models import RowState
-from worker.protocol.row import process_chunk
+from worker.protocol.chunk import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
 

@@ -24,7 +24,7 @@ from pipeline_helpers import (
 from jobs.enqueue import DEDUP_PAGE, requeue_failed
 from worker import keys
 from worker.models import RowState
-from worker.protocol.row import process_chunk
+from worker.protocol.chunk import process_chunk
 from worker.runtime import Runtime, build_runtime
 from worker.simulator import SimulatorServer
 

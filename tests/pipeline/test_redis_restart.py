@@ -31,8 +31,8 @@ from jobs.enqueue import Chunk, enqueue_rows
 from jobs.sources.csv_file import read_rows
 from worker import keys
 from worker.errors import StoreError
+from worker.protocol.chunk import chunk_name, process_chunk
 from worker.protocol.recovery import sweep_once
-from worker.protocol.row import chunk_name, process_chunk
 from worker.redis.embedded import EmbeddedRedis
 from worker.runtime import Runtime, build_runtime
 from worker.simulator import SimulatorServer

@@ -29,9 +29,10 @@ from jobs.undo import enqueue_undo
 from worker import keys
 from worker.errors import StoreError
 from worker.models import RowState
+from worker.protocol.chunk import chunk_name, process_chunk
+from worker.protocol.deps import Deps
 from worker.protocol.leases import Held, LeaseKeeper
 from worker.protocol.recovery import sweep_once
-from worker.protocol.row import Deps, chunk_name, process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
 from worker.store.outcomes import OutcomeStore

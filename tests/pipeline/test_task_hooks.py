@@ -18,7 +18,7 @@ from celery.signals import task_revoked
 from pipeline_helpers import HEADER, ORGANIZER, Batch
 
 from worker import keys, tasks
-from worker.protocol.row import chunk_name
+from worker.protocol.chunk import chunk_name
 from worker.runtime import close_runtime, runtime
 from worker.simulator import SimulatorServer
 

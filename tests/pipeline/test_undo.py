@@ -16,7 +16,7 @@ from jobs.enqueue import Chunk
 from jobs.undo import enqueue_undo, undo_rows
 from worker import keys
 from worker.models import Operation, RowState
-from worker.protocol.row import process_chunk
+from worker.protocol.chunk import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
 from worker.store.outcomes import Claim

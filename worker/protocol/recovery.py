@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from worker.errors import StoreError
-from worker.protocol.row import parse_chunk
+from worker.protocol.chunk import parse_chunk
 from worker.store.outcomes import OutcomeStore
 
 log = logging.getLogger(__name__)

@@ -1,21 +1,22 @@
-"""The rows of one chunk in lock-step: each step of the protocol for all of them at once.
+"""A wave: the rows of one chunk going through each step of the protocol together.
 
-A RowJob takes one row through the protocol (worker.protocol.row): three Redis round trips
-and two Graph calls, each waited for by its thread alone, so a worker kept hundreds of
-threads busy to keep Graph's envelopes full, and spent its CPU switching between them.
-Here one thread takes every row of its chunk along the common way together:
+A lone row (worker.protocol.row) takes three Redis round trips and two Graph calls, each
+waited for by its thread alone, so a worker kept hundreds of threads busy to keep Graph's
+envelopes ($batch requests) full, and spent its CPU switching between them. Here one
+thread takes a wave of its chunk's rows along the common way together:
 
-    claim every row (one pipelined round trip, with the rate slots of the GETs)
-    GET each registration at its slot, then read the answers (they share $batch envelopes)
-    record the POSTs of the rows Graph answered 404 (one round trip, with their slots)
-    POST each at its slot, then read the answers
+    claim every row (one pipelined round trip, with the rate slots of the looks)
+    look up each (GET) at its slot, then read the answers (they share envelopes)
+    record the creates (POSTs) of the rows found absent (one round trip, with their slots)
+    create each at its slot, then read the answers
     store every ending (one round trip)
 
 A row that leaves the common way (its meeting is held or done elsewhere, its organizer
-is a UPN or its meeting a join link, Graph answered anything but 200/201/404) goes on
-alone in its RowJob, holding its lease, from where the RowJob would be after the same
-answer: the protocol's rules live there, once. A 429 is reported to the limiter at
-once, so every worker pauses now, not when the row's turn comes.
+is a UPN or its meeting a join link, Graph answered anything but found/created/absent)
+goes on alone (worker.protocol.chunk runs it as a lone row), holding its lease, from
+where the lone row would be after the same answer: the protocol's rules live in
+RowSteps (worker.protocol.steps), once. A 429 is reported to the limiter at once, so
+every worker pauses now, not when the row's turn comes.
 """
 
 from __future__ import annotations
@@ -26,219 +27,209 @@ from dataclasses import dataclass
 from functools import partial
 
 from worker.errors import GraphError, GraphPermanent, GraphTransient
-from worker.graph.client import Registration
 from worker.models import Operation, RowRecord, RowState, is_guid
+from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
-from worker.protocol.row import CONFIRM_STATUSES, Deps, RowJob
-from worker.store.outcomes import Claim, Ending
+from worker.protocol.steps import Attempt, RowSteps, Stored
+from worker.protocol.target import Found
+from worker.store.outcomes import Ending
 
 
 @dataclass(slots=True)
-class _Row:
-    """A row on the common way: its job (token, row, lease) and what it waits for."""
+class _OnWay:
+    """A row on the common way: its steps (token, row, lease) and what it waits for."""
 
-    job: RowJob
+    steps: RowSteps
     meeting_id: str
-    must_look: bool = True  # GET before any POST
-    posted_before: bool = False  # this row's own earlier POST may have made it
-    answer: Callable[[], object] | None = None
+    must_look: bool = True  # look before any create
+    posted_before: bool = False  # this row's own earlier create may have made it
+    answer: Callable[[], Found | None] | None = None
 
 
 @dataclass(slots=True)
 class Alone:
-    """A row to go on alone in its RowJob, with the answer that took it off the way."""
+    """A row to go on alone, with where it goes on from: `first`, the rest of the attempt
+    the answer that took it off the way left (None: a whole attempt)."""
 
-    job: RowJob
-    first: Callable[[], RowState | None] | None = None  # None: a whole attempt
-
-    def run(self) -> RowState | None:
-        return self.job.run(self.first)
+    steps: RowSteps
+    first: Attempt | None = None
 
 
-class Lockstep:
-    """Runs the common way for the rows of one chunk of a create batch."""
+class Wave:
+    """Runs the common way for the rows of one wave of a create batch's chunk."""
 
     def __init__(self, deps: Deps, leases: LeaseScope, batch_id: str) -> None:
         self.deps = deps
         self.leases = leases
         self.store = deps.store
+        self.target = deps.target
         self.batch_id = batch_id
         self.alone: list[Alone] = []
-        self._endings: list[tuple[RowJob, Ending]] = []
+        self._endings: list[tuple[RowSteps, Ending]] = []
 
     def run(self, rows: Sequence[RowRecord]) -> list[Alone]:
         """Take `rows` (not final) along the common way; returns the rows left to go on
         alone, in order, each to be run after this returns."""
-        on_way: list[_Row] = []
+        on_way: list[_OnWay] = []
         for row in rows:
-            job = RowJob(self.deps, self.leases, self.batch_id, row, Operation.CREATE)
+            steps = RowSteps(self.deps, self.leases, self.batch_id, row, Operation.CREATE)
             if is_guid(row.user_id) and row.meeting_id:
-                on_way.append(_Row(job, row.meeting_id))
+                on_way.append(_OnWay(steps, row.meeting_id))
             else:
-                self.alone.append(Alone(job))  # a UPN or a join link to resolve first
+                self.alone.append(Alone(steps))  # a UPN or a join link to resolve first
         try:
             claimed = self._claim(on_way)
-            to_post = self._look(claimed)
-            self._post(to_post)
+            to_create = self._look(claimed)
+            self._create(to_create)
         finally:
             # Every answer that came is stored, whatever stopped the way (Redis failing,
-            # the worker going down): a POST Graph answered must not be asked again.
+            # the worker going down): a create Graph answered must not be asked again.
             self._store_endings()
         # Rows that hold their leases first: a row without one may wait for another
         # thread's, and must not do so while this thread holds leases that thread waits
         # for (two copies of a chunk, in two threads, would wait for each other forever).
-        return sorted(self.alone, key=lambda alone: alone.job.lease is not None, reverse=True)
+        return sorted(self.alone, key=lambda alone: alone.steps.lease is not None, reverse=True)
 
     # The steps -----------------------------------------------------------------------------
 
-    def _claim(self, rows: list[_Row]) -> list[_Row]:
+    def _claim(self, rows: list[_OnWay]) -> list[_OnWay]:
         if not rows:
             return []
         asked_at = time.monotonic()
-        for r in rows:
-            self.leases.claiming(r.meeting_id, r.job.token)
         results = self.store.claim_many(
             self.batch_id,
-            [(r.job.row, r.meeting_id, r.job.token) for r in rows],
+            [r.steps.claim_request(r.meeting_id) for r in rows],
             self.leases.lease_ms,
             slot=self.deps.limiter.slot_request(),
             get_first=self.deps.policy.get_before_post,
         )
         claimed = []
         for r, (claim, record, slot) in zip(rows, results, strict=True):
-            job = r.job
-            if claim is Claim.CLAIMED:
-                self.leases.holding(r.meeting_id, job.token)
-                job.lease = (r.meeting_id, job.token)
-                job.slot, job.slot_asked_at = slot, asked_at
-                r.posted_before = record.posted_by == job.ref
-                r.must_look = self.deps.policy.looks_first(record)
-                claimed.append(r)
+            try:
+                got = r.steps.claimed(r.meeting_id, claim, record, slot, asked_at)
+            except (LeaseLost, BatchPaused):
+                continue  # the row is left as it is, as a lone row would leave it
+            if got is None or got.done:
+                self.alone.append(Alone(r.steps))  # waits for the lease, or ends `skipped`
                 continue
-            self.leases.released(r.meeting_id, job.token)
-            if claim in (Claim.BUSY, Claim.DONE):
-                self.alone.append(Alone(job))  # waits for the lease, or ends `skipped`
-            # ROW_FINAL, PAUSED: the row is left as it is, as a RowJob would leave it
+            r.posted_before = r.steps.posted_before(got.record)
+            r.must_look = self.deps.policy.looks_first(got.record)
+            claimed.append(r)
         return claimed
 
-    def _look(self, rows: list[_Row]) -> list[_Row]:
-        """GET the registrations of the rows that must look first; the rows to POST."""
-        graph = self.deps.graph
+    def _look(self, rows: list[_OnWay]) -> list[_OnWay]:
+        """Look up the rows that must look first; the rows to create."""
         looking = [r for r in rows if r.must_look]
         for r in looking:
             r.answer = self._start(
-                r, partial(graph.start_get_registration, r.job.row.user_id, r.meeting_id)
+                r, partial(self.target.start_look, r.steps.row.user_id, r.meeting_id)
             )
-        to_post = [r for r in rows if not r.must_look]
+        to_create = [r for r in rows if not r.must_look]
         for r in looking:
             found = self._answer(r, r.answer)
-            if found is _LEFT:
+            if isinstance(found, _Left):
                 continue
             if found is None:
-                to_post.append(r)
+                to_create.append(r)
             else:
-                assert isinstance(found, Registration)
-                job = r.job
-                state = job.found_state(found, r.posted_before)
-                self._endings.append((job, job.success(state, found)))
-        return to_post
+                steps = r.steps
+                state = steps.found_state(found, r.posted_before)
+                self._endings.append((steps, steps.success(state, found)))
+        return to_create
 
-    def _post(self, rows: list[_Row]) -> None:
+    def _create(self, rows: list[_OnWay]) -> None:
         if not rows:
             return
         asked_at = time.monotonic()
         results = self.store.record_post_many(
             self.batch_id,
-            [(r.job.row, r.meeting_id, r.job.token) for r in rows],
+            [r.steps.post_request() for r in rows],
             slot=self.deps.limiter.slot_request(),
         )
-        graph = self.deps.graph
-        posting = []
+        creating = []
         for r, (code, slot) in zip(rows, results, strict=True):
-            job = r.job
-            if code != 1:  # the lease is gone, or the row final: send nothing
-                self.leases.released(r.meeting_id, job.token)
-                job.lease = None
-                continue
-            job.slot, job.slot_asked_at = slot, asked_at
-            row = job.row
+            steps = r.steps
+            if not steps.post_recorded(code == 1, slot, asked_at):
+                continue  # the lease is gone, or the row final: send nothing
+            row = steps.row
             r.answer = self._start(
                 r,
                 partial(
-                    graph.start_create_registration,
-                    row.user_id,
-                    r.meeting_id,
-                    row.allowed_registrant,
+                    self.target.start_create, row.user_id, r.meeting_id, row.allowed_registrant
                 ),
             )
-            posting.append(r)
-        for r in posting:
-            created = self._answer(r, r.answer, posting=True)
-            if created is not _LEFT:
-                assert isinstance(created, Registration)
-                self._endings.append((r.job, r.job.success(RowState.CREATED, created)))
+            creating.append(r)
+        for r in creating:
+            created = self._answer(r, r.answer, creating=True)
+            if not isinstance(created, _Left):
+                assert created is not None  # a create answers what it made
+                self._endings.append((r.steps, r.steps.success(RowState.CREATED, created)))
 
     def _store_endings(self) -> None:
         if not self._endings:
             return
         endings, self._endings = self._endings, []
         results = self.store.finish_many(self.batch_id, [ending for _, ending in endings])
-        for (job, _), (saved, paused) in zip(endings, results, strict=True):
-            with job.context():
-                job.stored(saved, paused)
+        for (steps, _), stored in zip(endings, results, strict=True):
+            with steps.context():
+                steps.stored(Stored(*stored))
 
     # One call of a step --------------------------------------------------------------------
 
     def _start(
-        self, r: _Row, start: Callable[[], Callable[[], object]]
-    ) -> Callable[[], object] | None:
+        self, r: _OnWay, start: Callable[[], Callable[[], Found | None]]
+    ) -> Callable[[], Found | None] | None:
         """Wait for the row's rate slot, then send its call; None if sending failed."""
         try:
-            r.job.take_slot()
+            r.steps.take_slot()
             return start()
         except GraphError as exc:
-            self._leave(r.job, _raising(exc))
+            self._leave(r.steps, _raising(exc))
             return None
 
     def _answer(
-        self, r: _Row, answer: Callable[[], object] | None, *, posting: bool = False
-    ) -> object:
+        self, r: _OnWay, answer: Callable[[], Found | None] | None, *, creating: bool = False
+    ) -> Found | _Left | None:
         """The call's answer, or _LEFT when the row left the way to go on alone, from
-        where its own RowJob would be after the same answer."""
+        where a lone row would be after the same answer."""
         if answer is None:
             return _LEFT
-        job = r.job
+        steps = r.steps
         try:
             return answer()
         except GraphPermanent as exc:
-            if posting and exc.status in CONFIRM_STATUSES:
-                # POST said "no": a GET tells "already there" from a real refusal.
-                row = job.row
+            if creating and exc.status in self.target.confirm_statuses:
+                # The create said "no": a look tells "already there" from a real refusal.
+                row = steps.row
                 self._leave(
-                    job, partial(job.confirm, exc, row.user_id, r.meeting_id, r.posted_before)
+                    steps, partial(steps.confirm, exc, row.user_id, r.meeting_id, r.posted_before)
                 )
             else:
-                self._leave(job, _raising(exc))
+                self._leave(steps, _raising(exc))
         except GraphTransient as exc:
             if exc.throttled:
-                job.throttled(exc)  # every worker pauses now; the row tries again later
-                self._leave(job, None)
+                steps.throttled(exc)  # every worker pauses now; the row tries again later
+                self._leave(steps, None)
             else:
-                self._leave(job, _raising(exc))
+                self._leave(steps, _raising(exc))
         except GraphError as exc:
-            self._leave(job, _raising(exc))
+            self._leave(steps, _raising(exc))
         return _LEFT
 
-    def _leave(self, job: RowJob, first: Callable[[], RowState | None] | None) -> None:
-        """The row goes on alone, holding its lease, as its RowJob would hold it."""
-        self.alone.append(Alone(job, first))
+    def _leave(self, steps: RowSteps, first: Attempt | None) -> None:
+        """The row goes on alone, holding its lease, as a lone row would hold it."""
+        self.alone.append(Alone(steps, first))
 
 
-def _raising(error: GraphError) -> Callable[[], RowState | None]:
+def _raising(error: GraphError) -> Attempt:
     def attempt() -> RowState | None:
         raise error
 
     return attempt
 
 
-_LEFT = object()  # a call's answer took its row off the common way
+class _Left:
+    """A call's answer took its row off the common way."""
+
+
+_LEFT = _Left()

@@ -1,0 +1,42 @@
+"""The meeting-registration target's words and kinds (its calls run in tests/pipeline)."""
+
+from __future__ import annotations
+
+from worker.graph.client import Registration
+from worker.protocol.target import Target
+from worker.protocol.targets.meeting_registration import MeetingRegistration, RegistrationApi
+
+
+def registration(kind: str, reg_id: str = "reg-1") -> Registration:
+    return Registration(id=reg_id, kind=kind, allowed_registrant=None, request_id=None, status=200)
+
+
+def target() -> Target:
+    # No call is made: the API is never reached by what these tests ask.
+    api: RegistrationApi = None  # type: ignore[assignment]
+    return MeetingRegistration(api)
+
+
+def test_an_external_registration_or_an_untyped_one_is_ours() -> None:
+    assert target().is_ours(registration("externalMeetingRegistration"))
+    assert target().is_ours(registration(""))
+    assert not target().is_ours(registration("meetingRegistration"))
+
+
+def test_a_microsoft_hosted_registration_is_named_as_the_mismatch() -> None:
+    assert target().mismatch(registration("externalMeetingRegistration")) == ""
+    assert (
+        target().mismatch(registration("meetingRegistration"))
+        == "the meeting has a meetingRegistration, not an external registration"
+    )
+
+
+def test_an_undo_says_which_registration_it_leaves_alone() -> None:
+    assert (
+        target().replaced(registration("", "reg-2"), "reg-1")
+        == "the meeting now has registration reg-2, not reg-1: left alone"
+    )
+
+
+def test_a_refused_post_is_confirmed_after_400_and_409_only() -> None:
+    assert target().confirm_statuses == (400, 409)

@@ -1,0 +1,71 @@
+"""What the protocol's parts (worker.protocol.chunk, row, wave) share: the clients and
+knobs they are given, and the two ways a row is left as it is."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from worker.protocol.leases import LeaseKeeper
+from worker.protocol.retry_policy import RetryPolicy
+from worker.protocol.target import Target
+from worker.ratelimit.limiter import RateLimiter
+from worker.store.outcomes import MeetingRecord, OutcomeStore
+
+
+class GraphApi(Protocol):
+    """The Graph calls that find a row's meeting, whatever the target; `GraphClient` is one."""
+
+    def resolve_user_id(self, upn: str) -> str: ...
+
+    def find_meeting_id(self, user_id: str, join_web_url: str) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """The protocol's knobs, from Settings."""
+
+    max_attempts: int = 6
+    get_before_post: bool = True
+    backoff_base_s: float = 1.0
+    # The rows of a chunk go the common way in waves (worker.protocol.wave), this many at
+    # a time: with $batch on, where calls sent together share envelopes.
+    lockstep: bool = False
+    wave: int = 20
+    threads: int = 32  # MEETREG_CONCURRENCY: the threads of a worker process
+
+    def looks_first(self, record: MeetingRecord) -> bool:
+        """GET before the POST: always with get_before_post, else when a POST of ours may
+        have reached Graph."""
+        return self.get_before_post or record.posts > 0
+
+
+@dataclass(slots=True)
+class Deps:
+    """Everything `process_chunk` talks to; built once per worker process."""
+
+    store: OutcomeStore
+    graph: GraphApi
+    target: Target  # what a row creates, and an undo removes
+    limiter: RateLimiter
+    leases: LeaseKeeper
+    policy: Policy = field(default_factory=Policy)
+    sleep: Callable[[float], None] = time.sleep
+    rng: random.Random = field(default_factory=random.Random)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """How a row (or a dry run's read) retries: throttling never uses an attempt."""
+        policy = self.policy
+        return RetryPolicy(policy.max_attempts, policy.backoff_base_s, self.rng)
+
+
+class LeaseLost(Exception):
+    """Another worker holds the meeting now; this one must not send anything more."""
+
+
+class BatchPaused(Exception):
+    """The batch is paused: leave the row as it is, for `meetreg resume` to send again."""

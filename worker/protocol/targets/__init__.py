@@ -1,0 +1,1 @@
+"""The resources the protocol creates on Graph, one module each (see worker.protocol.target)."""
