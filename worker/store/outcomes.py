@@ -31,7 +31,8 @@ from redis.commands.core import Script
 from worker import keys
 from worker.errors import InputError, StoreError, UnknownBatchError
 from worker.models import FINAL_STATES, Operation, RowRecord, RowsDigest, RowState
-from worker.ratelimit.limiter import RESERVE_FUNCTION
+from worker.ratelimit.limiter import RESERVE_SLOT
+from worker.redis.lua import lua_script
 from worker.redis.connection import connect, redis_now_ms, store_errors
 from worker.settings import DEFAULT_RECOVERY_S
 from worker.telemetry import metrics
@@ -193,7 +194,7 @@ return set_row(KEYS[1], KEYS[2], KEYS[3], KEYS[5], ARGV[1], ARGV[2], ARGV[3], AR
 # ended now: batch cancelled), -2 the batch is paused. reserved -1: no slot taken.
 _CLAIM = (
     _ROW_FUNCTIONS
-    + RESERVE_FUNCTION
+    + lua_script(*RESERVE_SLOT)
     + """
 local paused = redis.call('HGET', KEYS[2], 'paused')
 if paused then
@@ -237,7 +238,7 @@ return {1, meeting, '0', -1, ''}
 # already.
 _RECORD_POST = (
     _ROW_FUNCTIONS
-    + RESERVE_FUNCTION
+    + lua_script(*RESERVE_SLOT)
     + """
 if redis.call('GET', KEYS[4]) ~= ARGV[5] then return {0, '0', -1, ''} end
 if set_row(KEYS[1], KEYS[2], KEYS[5], KEYS[6], ARGV[1], ARGV[2], 'running', true, ARGV[3],
