@@ -24,7 +24,7 @@ from worker.protocol.leases import LeaseKeeper
 from worker.protocol.row import Deps, GraphApi, Policy
 from worker.ratelimit.limiter import RateLimiter
 from worker.settings import Settings, current_settings
-from worker.store.outcomes import OutcomeStore, open_store
+from worker.store.outcome_store import OutcomeStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ def build_runtime(
 ) -> Runtime:
     """Everything `process_chunk` needs. Raises ConfigError for missing credentials, and
     with `must_sign_in` for a sign-in Entra refuses (one line: a wrong secret, tenant...)."""
-    client, store = open_store(settings)
+    store = open_store(settings)
+    client = store.redis
     if graph is None:
         client_ = build_graph_client(settings)
         try:

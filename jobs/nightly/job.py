@@ -39,7 +39,8 @@ from worker.redis.connection import store_errors
 from worker.redis.lua import LuaFile, lua_script
 from worker.schedule import slot_for
 from worker.settings import Settings
-from worker.store.outcomes import BatchStatus, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from worker.protocol.recovery import sweep_once
 from worker.protocol.row import Deps, chunk_name, process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 FINISH_S = 20.0  # the sweeper's copy runs at once here: backoff of 20 ms, 4 attempts
 

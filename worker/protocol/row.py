@@ -49,7 +49,8 @@ from worker.models import Operation, RowRecord, RowState, is_guid
 from worker.protocol.backoff import retry_wait_s
 from worker.protocol.leases import LeaseKeeper, LeaseScope
 from worker.ratelimit.limiter import RateLimiter
-from worker.store.outcomes import Claim, Ending, MeetingRecord, OutcomeStore, Slot, row_ref
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import Claim, Ending, MeetingRecord, PostRecord, Slot, row_ref
 from worker.telemetry.logs import add_context, row_context
 
 T = TypeVar("T")
@@ -398,7 +399,7 @@ class RowJob:
             self.lease[1],
             slot=self.deps.limiter.slot_request(),
         )
-        if code != 1:
+        if code is not PostRecord.GO:
             self.leases.released(*self.lease)
             self.lease = None
             raise LeaseLost
@@ -524,19 +525,19 @@ class RowJob:
         self.row.status = state
         meeting_id, token = self.lease or (self.row.meeting_id, "")
         return Ending(
-            self.row,
-            meeting_id,
-            token,
-            meeting_state,
-            registration_id,
-            kind,
-            signature,
-            self.row.user_id,
+            row=self.row,
+            meeting_id=meeting_id,
+            token=token,
+            meeting_state=meeting_state,
+            registration_id=registration_id,
+            kind=kind,
+            signature=signature,
+            user_id=self.row.user_id,
         )
 
     def _finish(self, ending: Ending) -> RowState | None:
         """Store the final state (and the meeting's, and give the lease back) at once."""
-        return self.stored(*self.store.end(self.batch_id, ending))
+        return self.stored(*self.store.finish(self.batch_id, ending))
 
     def stored(self, saved: bool, paused: bool) -> RowState | None:
         """Log the stored ending and let go of the lease; the state, None if not saved."""

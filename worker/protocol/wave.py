@@ -30,7 +30,7 @@ from worker.graph.client import Registration
 from worker.models import Operation, RowRecord, RowState, is_guid
 from worker.protocol.leases import LeaseScope
 from worker.protocol.row import CONFIRM_STATUSES, Deps, RowJob
-from worker.store.outcomes import Claim, Ending
+from worker.store.records import Claim, Ending, PostRecord
 
 
 @dataclass(slots=True)
@@ -156,7 +156,7 @@ class Lockstep:
         posting = []
         for r, (code, slot) in zip(rows, results, strict=True):
             job = r.job
-            if code != 1:  # the lease is gone, or the row final: send nothing
+            if code is not PostRecord.GO:  # the lease is gone, or the row final: send nothing
                 self.leases.released(r.meeting_id, job.token)
                 job.lease = None
                 continue

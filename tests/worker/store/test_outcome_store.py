@@ -10,7 +10,8 @@ from worker import keys
 from worker.errors import InputError, UnknownBatchError
 from worker.models import RowState
 from worker.ratelimit.limiter import RateLimiter, Tuning
-from worker.store.outcomes import Claim, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import Claim, Ending, PostRecord
 
 
 @pytest.fixture
@@ -92,11 +93,11 @@ def test_a_lease_lapses_when_not_renewed(store: OutcomeStore) -> None:
 def test_a_post_is_recorded_only_while_the_lease_is_held(store: OutcomeStore) -> None:
     store.create_batch("b1", "f.csv", [row(1)])
     store.claim("b1", row(1), "m", "a", 10_000)
-    assert store.record_post("b1", row(1), "m", "b") == (0, None)
+    assert store.record_post("b1", row(1), "m", "b") == (PostRecord.LEASE_LOST, None)
     assert store.meeting("m").posts == 0
     attempt = row(1)
     attempt.attempts = 2
-    assert store.record_post("b1", attempt, "m", "a") == (1, None)
+    assert store.record_post("b1", attempt, "m", "a") == (PostRecord.GO, None)
     record = store.meeting("m")
     assert (record.posts, record.state, record.posted_by) == (1, "posting", "b1:1")
     stored = store.row("b1", 1)
@@ -109,9 +110,10 @@ def test_finish_records_the_meeting_beyond_the_batch_and_frees_the_lease(
     store.create_batch("b1", "f.csv", [row(3), row(4)])
     store.claim("b1", row(3), "m", "a", 10_000)
     done = row(3, RowState.CREATED)
-    assert store.finish(
-        "b1", done, meeting_id="m", token="a", meeting_state=RowState.CREATED, registration_id="r1"
-    ) == (True, False)
+    ending = Ending(
+        row=done, meeting_id="m", token="a", meeting_state=RowState.CREATED, registration_id="r1"
+    )
+    assert store.finish("b1", ending) == (True, False)
     record = store.meeting("m")
     assert record.succeeded and record.registration_id == "r1" and record.done_by == "b1:3"
     assert redis_client.ttl(keys.meeting("m")) > 9 * 86_400
@@ -162,7 +164,9 @@ def fail_rows(store: OutcomeStore, seqs: range, signature: str, users: int) -> l
         failed = row(seq, RowState.FAILED)
         failed.user_id = f"user-{seq % users}"
         failed.error = "Forbidden: No Application Access Policy found for this app"
-        paused.append(store.finish("v", failed, signature=signature, user_id=failed.user_id)[1])
+        paused.append(
+            store.finish("v", Ending(row=failed, signature=signature, user_id=failed.user_id))[1]
+        )
     return paused
 
 
@@ -209,7 +213,7 @@ def test_failures_of_few_users_or_of_different_kinds_do_not_pause(
 
 def test_a_success_in_between_starts_the_count_again(valve_store: OutcomeStore) -> None:
     fail_rows(valve_store, range(1, 5), "403 Forbidden", users=3)
-    valve_store.finish("v", row(5, RowState.CREATED), signature="ok", user_id="u")
+    valve_store.finish("v", Ending(row=row(5, RowState.CREATED), signature="ok", user_id="u"))
     assert fail_rows(valve_store, range(6, 10), "403 Forbidden", users=3) == [False] * 4
     assert fail_rows(valve_store, range(10, 11), "403 Forbidden", users=3) == [True]
 
@@ -294,7 +298,7 @@ def test_a_row_that_moves_ends_the_stall_and_the_oldest_row_is_the_one_left_long
     assert moved.since_progress_s is not None and moved.since_progress_s < STALL_AFTER_S
     assert moved.oldest_running_s is not None and moved.oldest_running_s >= left_s  # row 1
 
-    watched.finish("b", row(1, RowState.CREATED))
+    watched.finish("b", Ending(row=row(1, RowState.CREATED)))
     after = watched.batch_status("b")
     assert after.oldest_running_s is not None and after.oldest_running_s < left_s  # row 2
     assert not after.stalled
@@ -325,7 +329,7 @@ def test_rows_leave_the_working_set_as_they_leave_work_and_it_expires_with_the_b
     store.save_row("b1", row(2, RowState.RETRYING))
     assert redis_client.zcard(keys.working("b1")) == 2
     assert 2 * 86_400 - 5 < redis_client.ttl(keys.working("b1")) <= 2 * 86_400
-    store.finish("b1", row(1, RowState.CREATED))
+    store.finish("b1", Ending(row=row(1, RowState.CREATED)))
     store.save_row("b1", row(2, RowState.QUEUED))  # a paused batch puts its row back
     assert not redis_client.exists(keys.working("b1"))  # finished rows keep no key
     store.claim("b1", row(2), "m2", "a", 10_000)
