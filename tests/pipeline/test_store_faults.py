@@ -80,16 +80,16 @@ LOCKSTEP_CALLS = [
     "save_row",  # m-b retrying
     "claim",
     "record_post",
-    "end",  # m-b created
+    "finish",  # m-b created
     "save_row",  # m-e retrying
     "claim",
     "record_post",
-    "end",
+    "finish",
     "cached_user_id",  # the UPN row
     "cache_user_id",
     "claim",
     "record_post",
-    "end",
+    "finish",
     "drop_chunk",
 ]
 LONE_CALLS = [
@@ -101,10 +101,10 @@ LONE_CALLS = [
     "save_row",  # its POST answered 503: retrying
     "claim",
     "record_post",
-    "end",
+    "finish",
     "claim",  # m-d
     "record_post",
-    "end",
+    "finish",
     "drop_chunk",
 ]
 UNDO_CALLS = [
@@ -113,10 +113,10 @@ UNDO_CALLS = [
     "rows",
     "claim",  # u-0
     "record_post",  # its DELETE
-    "end",
+    "finish",
     "claim",  # u-1
     "record_post",
-    "end",
+    "finish",
     "drop_chunk",
 ]
 
