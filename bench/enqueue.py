@@ -29,7 +29,7 @@ import redis
 
 from bench.harness import at_each_size, machine_note, markdown_table, organizers, run_meetreg
 from worker.redis.embedded import EmbeddedRedis
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 TARGET_ROWS_PER_S = 20_000
 TARGET_PEAK_RSS_MB = 150

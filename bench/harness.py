@@ -32,7 +32,8 @@ from celery import Celery
 from worker.redis.embedded import EmbeddedRedis
 from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer
 from worker.simulator.traffic import Arrivals
-from worker.store.outcomes import BatchStatus, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 # meetreg and celery as installed next to the interpreter running the benchmark.
 BIN = Path(sys.executable).parent

@@ -27,7 +27,7 @@ import redis
 from bench.harness import at_each_size, machine_note, markdown_table, run_meetreg
 from worker.models import RowRecord, RowState
 from worker.redis.embedded import EmbeddedRedis
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 BATCH_ID = "bench-retry"
 

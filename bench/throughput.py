@@ -42,7 +42,7 @@ from bench.harness import (
     wait_workers_ready,
     write_csv,
 )
-from worker.store.outcomes import BatchStatus
+from worker.store.records import BatchStatus
 
 REQUESTS_PER_ROW = 2  # MEETREG_GET_BEFORE_POST (the default): a GET, then the POST
 

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from worker.errors import InputError
 from worker.models import RowRecord
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 COLUMNS = (
     "line",

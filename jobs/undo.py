@@ -23,7 +23,8 @@ from jobs.enqueue import (
 )
 from worker.errors import InputError
 from worker.models import Operation, RowRecord, RowState
-from worker.store.outcomes import BatchStatus, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 
 def check_source(store: OutcomeStore, source_id: str) -> BatchStatus:

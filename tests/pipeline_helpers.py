@@ -12,7 +12,7 @@ from worker.models import RowRecord
 from worker.runtime import Runtime
 from worker.settings import Settings, load_settings
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import BatchStatus
+from worker.store.records import BatchStatus
 
 ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 NO_POLICY_USER = "9b8a7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d"

@@ -26,7 +26,7 @@ from worker.protocol.leases import LeaseKeeper
 from worker.protocol.targets.meeting_registration import MeetingRegistration, RegistrationApi
 from worker.ratelimit.limiter import RateLimiter
 from worker.settings import Settings, current_settings
-from worker.store.outcomes import OutcomeStore, open_store
+from worker.store.outcome_store import OutcomeStore, open_store
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,8 @@ def build_runtime(
 ) -> Runtime:
     """Everything `process_chunk` needs. Raises ConfigError for missing credentials, and
     with `must_sign_in` for a sign-in Entra refuses (one line: a wrong secret, tenant...)."""
-    client, store = open_store(settings)
+    store = open_store(settings)
+    client = store.redis
     if graph is None:
         client_ = build_graph_client(settings)
         try:

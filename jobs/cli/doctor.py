@@ -25,7 +25,8 @@ from worker.graph.managed_identity import identity_endpoint
 from worker.redis.connection import connect, describe_failure
 from worker.redis.eviction import EvictionPolicy, read_eviction_policy
 from worker.settings import AuthMode, Settings
-from worker.store.outcomes import BatchStatus, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 MIN_REDIS_VERSION = (6, 2)  # Lua, SET ... GET, ZADD GT: what the outcome store's scripts use
 # A join link no meeting has: the filter answers 200 with no meeting when the permission

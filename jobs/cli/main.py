@@ -47,8 +47,8 @@ from worker.redis.connection import describe_failure
 from worker.redis.embedded import EmbeddedRedis
 from worker.schedule import next_run
 from worker.settings import AuthMode, Settings, load_settings, use_settings
-from worker.store.outcomes import BatchStatus, OutcomeStore
-from worker.store.outcomes import open_store as open_runtime_store
+from worker.store.outcome_store import OutcomeStore, open_store
+from worker.store.records import BatchStatus
 from worker.telemetry.logs import configure_logging
 
 if TYPE_CHECKING:
@@ -124,13 +124,13 @@ def paused_text(status: BatchStatus) -> str:
     )
 
 
-def open_store(settings: Settings) -> OutcomeStore:
+def reachable_store(settings: Settings) -> OutcomeStore:
     """The outcome store these settings name, checked reachable. The settings become this
     process's, so the Celery app publishes to the same Redis and the worker uses them."""
     use_settings(settings)
-    client, store = open_runtime_store(settings)
+    store = open_store(settings)
     try:
-        client.ping()
+        store.redis.ping()
     except Exception as exc:  # redis-py's errors; the URL may hold a password: not shown
         raise ConfigError(describe_failure(settings.require_redis(), exc)) from None
     return store
@@ -141,7 +141,7 @@ def settings_and_store() -> tuple[Settings, OutcomeStore]:
     Raises ConfigError (no REDIS_URL, a bad setting, Redis unreachable)."""
     settings = load_settings()
     settings.require_redis()
-    return settings, open_store(settings)
+    return settings, reachable_store(settings)
 
 
 def _enqueue_file(
@@ -245,7 +245,7 @@ def run_batch(
     for _ in read_rows(file, default_registrant=allowed_registrant):
         pass
     with _redis_for(settings) as settings:
-        store = open_store(settings)
+        store = reachable_store(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
         current = runtime(must_sign_in=True)
         if settings.metrics_port is not None:  # a one-shot command opens no port unasked
@@ -290,7 +290,7 @@ def dry_run_file(
     for _ in read_rows(file, default_registrant=allowed_registrant):
         pass  # a file refused whole is refused before any Graph call
     with _redis_for(settings) as settings:
-        open_store(settings)
+        reachable_store(settings)
         current = runtime(must_sign_in=True)
         rows = read_rows(file, default_registrant=allowed_registrant)
         forecasts = forecast_rows(rows, current.deps, threads=settings.concurrency)
@@ -432,7 +432,7 @@ def disable(
     settings.require_redis()  # the batch to undo lives there; an embedded one would be empty
     if wait:
         settings.require_credentials()
-    store = open_store(settings)
+    store = reachable_store(settings)
     check_source(store, source)  # refused before any sign-in
     if wait:
         runtime(must_sign_in=True)
@@ -490,7 +490,7 @@ def serve(
         raise ConfigError("set MEETREG_WEBHOOK_CLIENT_STATE, MEETREG_API_KEY, or both")
     if settings.webhook_client_state is not None:
         require_app_only(settings)  # notifications lead to reading calendars
-    store = open_store(settings)
+    store = reachable_store(settings)
     for name, value in (
         ("MEETREG_WEBHOOK_CLIENT_STATE", settings.webhook_client_state),
         ("MEETREG_API_KEY", settings.api_key),
@@ -551,7 +551,7 @@ def subscribe(
     for url in (notification_url, lifecycle_url):
         if url is not None and urlsplit(url).scheme not in ("https", "http"):
             raise InputError(f"{url[:80]!r} is not an https:// URL")
-    store = open_store(settings)
+    store = reachable_store(settings)
     book = SubscriptionBook(store.redis)
     calendar = build_calendar_api(settings)
     failed = 0
@@ -677,7 +677,7 @@ def nightly(
         return
     settings.require_redis()
     check_folder(settings.require_drop_dir())
-    store = open_store(settings)
+    store = reachable_store(settings)
     deps = NightlyDeps(
         settings=settings,
         store=store,

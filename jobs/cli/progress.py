@@ -16,7 +16,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from worker.store.outcomes import BatchStatus, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 PLAIN_EVERY_S = 5.0
 STALL_ADVICE = "check that workers are running (celery -A worker.app worker) and what they log"

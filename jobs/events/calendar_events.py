@@ -25,7 +25,7 @@ from jobs.enqueue import PublishMany, enqueue_rows
 from jobs.events.notifications import ChangeNotification
 from jobs.sources.csv_file import InvalidRow, validate_fields
 from worker.graph.calendar import CalendarApi
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import redis
 from jobs.events.notifications import ChangeNotification
 from worker import keys
 from worker.redis.connection import store_errors
-from worker.store.outcomes import as_text, now_iso
+from worker.store.encoding import as_text, now_iso
 
 RECEIVED = "received"
 

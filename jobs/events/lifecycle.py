@@ -25,7 +25,7 @@ from jobs.events.calendar_events import EventOutcome, EventVerdict, catch_up
 from jobs.events.notifications import LifecycleNotification
 from jobs.events.subscriptions import SubscriptionBook, recreate, renew
 from worker.graph.calendar import CalendarApi
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 CATCH_UP_WINDOW = timedelta(hours=24)
 

@@ -74,7 +74,7 @@ from jobs.sources.intake import RejectedItems, read_requests
 from worker.errors import BatchConflict, InputError, StoreError, UnknownBatchError
 from worker.ratelimit.limiter import RateLimiter
 from worker.settings import DEFAULT_RATE_LIMIT_PER_S, DEFAULT_SERVE_BODY_TIMEOUT_S, Settings
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 from worker.telemetry.metrics import Exposition, SharedGauges
 
 log = logging.getLogger(__name__)

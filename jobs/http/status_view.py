@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from worker.store.outcomes import BatchStats, BatchStatus
+from worker.store.records import BatchStats, BatchStatus
 
 BUCKET_S = 10  # the outcome store counts finished rows per 10 s (worker.keys: stats)
 MAX_POINTS = 120  # a longer run is drawn with wider intervals, not more points

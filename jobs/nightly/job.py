@@ -36,9 +36,11 @@ from worker.errors import MeetregError, UnknownBatchError
 from worker.graph.calendar import CalendarApi
 from worker.models import Operation, RowState
 from worker.redis.connection import store_errors
+from worker.redis.lua import LuaFile, lua_script
 from worker.schedule import slot_for
 from worker.settings import Settings
-from worker.store.outcomes import BatchStatus, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +52,8 @@ RUN_LOCK_TTL_MS = 30 * 60 * 1000
 SLOT_CLAIM_TTL_S = 2 * 86_400
 SUMMARY_WINDOW = timedelta(hours=24)
 
-_EXTEND = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_EXTEND = lua_script(LuaFile("jobs.nightly", "extend_lock"))
+_RELEASE = lua_script(LuaFile("jobs.nightly", "release_lock"))
 
 
 class StepStatus(StrEnum):

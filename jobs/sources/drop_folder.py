@@ -40,7 +40,7 @@ from typing import TextIO
 
 from jobs.enqueue import PublishMany, enqueue_file
 from worker.errors import ConfigError, InputError, StoreError
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from cli_helpers import command_env, meetreg, start_worker, stop
 from worker import keys
 from worker.redis.embedded import EmbeddedRedis
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 ROWS = int(os.environ.get("CHAOS_ROWS", "5000"))
 USERS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(25)]

@@ -11,7 +11,7 @@ from pipeline_helpers import ORGANIZER
 
 from jobs.enqueue import enqueue_file
 from jobs.report import COLUMNS, neutralised, write_report
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 # Cells an attacker controls: an invalid row keeps them as given, and they are reported.
 HOSTILE = [

@@ -9,7 +9,8 @@ from store_helpers import row
 
 from jobs.enqueue import Chunk, requeue_failed
 from worker.models import RowState
-from worker.store.outcomes import READ_PAGE, OutcomeStore
+from worker.store.core import READ_PAGE
+from worker.store.outcome_store import OutcomeStore
 
 
 def test_retry_puts_back_the_failed_rows_of_every_page_before_sending_their_chunks(

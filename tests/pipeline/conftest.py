@@ -20,7 +20,7 @@ from worker.protocol.chunk import process_chunk
 from worker.runtime import Runtime, build_runtime
 from worker.settings import Settings
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import BatchStatus
+from worker.store.records import BatchStatus
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ from worker.protocol.recovery import sweep_once
 from worker.redis.embedded import EmbeddedRedis
 from worker.runtime import Runtime, build_runtime
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import BatchStatus
+from worker.store.records import BatchStatus
 
 ROWS = 400
 THREADS = 8

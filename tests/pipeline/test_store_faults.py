@@ -35,7 +35,7 @@ from worker.protocol.leases import Held, LeaseKeeper
 from worker.protocol.recovery import sweep_once
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 FINISH_S = 20.0  # the sweeper's copy runs at once here: backoff of 20 ms, 4 attempts
 
@@ -81,16 +81,16 @@ LOCKSTEP_CALLS = [
     "save_row",  # m-b retrying
     "claim",
     "record_post",
-    "end",  # m-b created
+    "finish",  # m-b created
     "save_row",  # m-e retrying
     "claim",
     "record_post",
-    "end",
+    "finish",
     "cached_user_id",  # the UPN row
     "cache_user_id",
     "claim",
     "record_post",
-    "end",
+    "finish",
     "drop_chunk",
 ]
 LONE_CALLS = [
@@ -102,10 +102,10 @@ LONE_CALLS = [
     "save_row",  # its POST answered 503: retrying
     "claim",
     "record_post",
-    "end",
+    "finish",
     "claim",  # m-d
     "record_post",
-    "end",
+    "finish",
     "drop_chunk",
 ]
 UNDO_CALLS = [
@@ -114,10 +114,10 @@ UNDO_CALLS = [
     "rows",
     "claim",  # u-0
     "record_post",  # its DELETE
-    "end",
+    "finish",
     "claim",  # u-1
     "record_post",
-    "end",
+    "finish",
     "drop_chunk",
 ]
 

@@ -19,7 +19,7 @@ from worker.models import Operation, RowState
 from worker.protocol.chunk import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import Claim
+from worker.store.records import Claim, PostRecord
 
 NEW = [f"m-{i}" for i in range(4)]
 PRE_EXISTING = ["p-0", "p-1"]
@@ -196,7 +196,7 @@ def test_a_worker_that_died_after_sending_its_delete_leaves_the_row_to_be_finish
         done_id=row.registration_id,
     )
     assert claim[0] is Claim.CLAIMED
-    assert store.record_post(undo_id, row, row.meeting_id, "dead-worker")[0] == 1
+    assert store.record_post(undo_id, row, row.meeting_id, "dead-worker")[0] is PostRecord.GO
     sim.state.delete_registration(ORGANIZER, row.meeting_id)
     lease = keys.lease(row.meeting_id)
     wait_until(lambda: not store.redis.exists(lease), timeout_s=5, what="the lease to lapse")

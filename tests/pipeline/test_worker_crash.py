@@ -16,7 +16,8 @@ from cli_helpers import command_env, meetreg, start_worker, wait_until
 from pipeline_helpers import meetings_csv
 
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import BatchStatus, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 ROWS = 150
 

@@ -17,7 +17,7 @@ from pipeline_helpers import ORGANIZER
 from worker.models import RowState
 from worker.ratelimit.limiter import RateLimiter
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 from worker.telemetry.metrics import Exposition, SharedGauges
 
 MEETINGS = [f"obs-{i}" for i in range(6)]

@@ -11,7 +11,7 @@ from cli_helpers import command_env, meetreg, start_worker, stop, wait_until
 from pipeline_helpers import ORGANIZER
 
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 SETTING = 2  # MEETREG_CONCURRENCY
 THREADS = 8  # celery worker -c

@@ -33,7 +33,7 @@ from worker.graph.credentials import build_token_source
 from worker.graph.delegated import DelegatedTokenSource, SignedInUser
 from worker.graph.retry_after import parse_retry_after
 from worker.settings import Settings
-from worker.telemetry import metrics
+from worker.telemetry import counters
 
 EXTERNAL_REGISTRATION = "#microsoft.graph.externalMeetingRegistration"
 _ODATA_NAMESPACE = "microsoft.graph."
@@ -284,7 +284,7 @@ class GraphClient:
                     )
             except httpx.RequestError as exc:  # transport errors, and undecodable bodies
                 seconds = time.monotonic() - started
-                metrics.count_graph_call(method, None, seconds, throttled=False)
+                counters.count_graph_call(method, None, seconds, throttled=False)
                 raise _error_from(exc, client_request_id) from exc
             return self._checked(response, method, started, client_request_id, missing_ok)
 
@@ -300,11 +300,11 @@ class GraphClient:
     ) -> httpx.Response:
         seconds = _elapsed_s(response, started)
         if response.is_success or (missing_ok and response.status_code == 404):
-            metrics.count_graph_call(method, response.status_code, seconds, throttled=False)
+            counters.count_graph_call(method, response.status_code, seconds, throttled=False)
             return response
         error = _error_from(response, client_request_id)
         throttled = isinstance(error, GraphTransient) and error.throttled
-        metrics.count_graph_call(method, response.status_code, seconds, throttled=throttled)
+        counters.count_graph_call(method, response.status_code, seconds, throttled=throttled)
         raise error
 
 

@@ -13,7 +13,8 @@ from worker.protocol.leases import LeaseKeeper
 from worker.protocol.retry_policy import RetryPolicy
 from worker.protocol.target import Target
 from worker.ratelimit.limiter import RateLimiter
-from worker.store.outcomes import MeetingRecord, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import MeetingRecord
 
 
 class GraphApi(Protocol):

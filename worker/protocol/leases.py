@@ -28,7 +28,7 @@ from types import TracebackType
 from typing import Self
 
 from worker.errors import StoreError
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 
 from worker.errors import StoreError
 from worker.protocol.chunk import parse_chunk
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 log = logging.getLogger(__name__)
 

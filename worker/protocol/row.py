@@ -40,7 +40,7 @@ from worker.models import Operation, RowState
 from worker.protocol.deps import BatchPaused, LeaseLost
 from worker.protocol.steps import Attempt, RowSteps
 from worker.protocol.target import LookedGone
-from worker.store.outcomes import MeetingRecord
+from worker.store.records import MeetingRecord
 
 
 class RowJob:

@@ -22,7 +22,7 @@ from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
 from worker.protocol.retry_policy import Attempts, GiveUp
 from worker.protocol.target import Found, Removal
-from worker.store.outcomes import Claim, Ending, MeetingRecord, Slot, row_ref
+from worker.store.records import Claim, Ending, MeetingRecord, PostRecord, Slot, row_ref
 from worker.telemetry.logs import add_context, row_context
 
 T = TypeVar("T")
@@ -175,7 +175,7 @@ class RowSteps:
         code, slot = self.store.record_post(
             self.batch_id, *self.post_request(), slot=self.deps.limiter.slot_request()
         )
-        if not self.post_recorded(code == 1, slot, asked_at):
+        if not self.post_recorded(code is PostRecord.GO, slot, asked_at):
             raise LeaseLost
 
     def post_request(self) -> tuple[RowRecord, str, str]:
@@ -313,12 +313,19 @@ class RowSteps:
         meeting_id, token = self.lease or (self.row.meeting_id, "")
         row = self.row
         return Ending(
-            row, meeting_id, token, meeting_state, registration_id, kind, signature, row.user_id
+            row=row,
+            meeting_id=meeting_id,
+            token=token,
+            meeting_state=meeting_state,
+            registration_id=registration_id,
+            kind=kind,
+            signature=signature,
+            user_id=row.user_id,
         )
 
     def finish(self, ending: Ending) -> RowState | None:
         """Store the final state (and the meeting's, and give the lease back) at once."""
-        return self.stored(Stored(*self.store.end(self.batch_id, ending)))
+        return self.stored(Stored(*self.store.finish(self.batch_id, ending)))
 
     def stored(self, stored: Stored) -> RowState | None:
         """Log the stored ending and let go of the lease; the state, None if not saved."""

@@ -32,7 +32,7 @@ from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
 from worker.protocol.steps import Attempt, RowSteps, Stored
 from worker.protocol.target import Found
-from worker.store.outcomes import Ending
+from worker.store.records import Ending, PostRecord
 
 
 @dataclass(slots=True)
@@ -149,7 +149,7 @@ class Wave:
         creating = []
         for r, (code, slot) in zip(rows, results, strict=True):
             steps = r.steps
-            if not steps.post_recorded(code == 1, slot, asked_at):
+            if not steps.post_recorded(code is PostRecord.GO, slot, asked_at):
                 continue  # the lease is gone, or the row final: send nothing
             row = steps.row
             r.answer = self._start(

@@ -3,7 +3,7 @@
 Graph publishes no limit for this API: meetreg is given a cap
 (`MEETREG_RATE_LIMIT`) and finds the real limit from Graph's 429s. Each request first
 reserves a slot with one Lua call, in the same round trip as the row's store write when
-there is one (see `RESERVE_FUNCTION`). Time is Redis' clock (`TIME`), so machines need not
+there is one (see `RESERVE_SLOT`). Time is Redis' clock (`TIME`), so machines need not
 agree on theirs; `SlotClock` turns a slot's time into this process's clock.
 
 - **Pacing (GCRA).** `rate:tat` holds the theoretical arrival time; slots are
@@ -56,6 +56,7 @@ from worker import keys
 from worker.errors import StoreError
 from worker.ratelimit.slot_clock import SlotClock
 from worker.redis.connection import store_errors
+from worker.redis.lua import LuaFile, lua_script
 
 
 class Throttled(NamedTuple):
@@ -125,172 +126,18 @@ class Tuning:
         ]
 
 
-# Shared by the scripts. `tuning(A, i)`: the cap at A[i], then Tuning.args(); `.next` is
-# the index after them. The state hash `rate:state` holds rate (at `since`), since (ms),
-# mode ('start': doubling; 'hold': holding, then probing), decided (ms: the end of the
-# last decision's pause) and how (that decision: 'measured', or the cut taken: '0.02').
-_COMMON = """
-local function tuning(A, i)
-  local names = {'cap', 'margin', 'start', 'doubling_ms', 'measured_below', 'min_measured',
-                 'jitter_decrease', 'repeat_ms', 'hold_ms', 'probe', 'idle_ms', 'log_ms',
-                 'min_rate'}
-  local T = {next = i + #names}
-  for j, name in ipairs(names) do T[name] = tonumber(A[i + j - 1]) end
-  return T
-end
-local function now_ms()
-  local t = redis.call('TIME')
-  return t[1] * 1000 + t[2] / 1000
-end
--- The state, started (slow start) if there is none: a first request, or one after idle.
-local function load_state(state_key, T, now)
-  local st = redis.call('HMGET', state_key, 'rate', 'since', 'mode', 'decided', 'how')
-  if not st[1] then
-    st = {math.min(T.cap, T.start), now, 'start', nil, nil}
-    redis.call('HSET', state_key, 'rate', st[1], 'since', st[2], 'mode', st[3])
-  end
-  redis.call('PEXPIRE', state_key, math.ceil(T.idle_ms))
-  return st
-end
-local function current_rate(st, T, now)
-  local base, elapsed = tonumber(st[1]), now - tonumber(st[2])
-  local rate
-  if st[3] == 'start' then
-    rate = base * 2 ^ math.min(60, elapsed / T.doubling_ms)
-  else
-    rate = base * (1 + T.probe * math.max(0, elapsed - T.hold_ms) / 1000)
-  end
-  return math.min(T.cap, rate)
-end
-"""
+def _lua(name: str) -> LuaFile:
+    return LuaFile("worker.ratelimit", name)
 
-# Reserving a slot, as a Lua function other scripts can include: the outcome store's
-# scripts take the slot for a row's next Graph call in the same round trip as its write.
-# K: tat, pause, state, log. A: burst, cap, Tuning.args(), then optionally the id of a
-# slot given up (it leaves the log: no request will fill it).
-# Returns {wait_ms, 1, id}: the slot `id` is ours at now+wait_ms. (A 0 in place of the 1
-# would mean "no slot: wait, then ask again"; callers still understand it.)
-RESERVE_FUNCTION = (
-    _COMMON
-    + """
-local function reserve_slot(K, A)
-  local now = now_ms()
-  local burst = tonumber(A[1])
-  local T = tuning(A, 2)
-  local st = load_state(K[3], T, now)
-  local tat = tonumber(redis.call('GET', K[1]) or '0')
-  if tat < now then tat = now end
-  -- In a pause, the slot comes after it: the callers wake one by one when it ends, not
-  -- all at once (256 threads asking again at the same moment come out in a clump).
-  local pause = tonumber(redis.call('GET', K[2]) or '0')
-  if pause > tat then tat = pause end
-  -- Spaced by the rate in force at the slot's own time: 256 threads reserving at once
-  -- in slow start must not all be spaced by its first, lowest rate.
-  local interval = 1000 / (current_rate(st, T, tat) * T.margin)
-  local wait = math.max(0, tat - interval * (burst - 1) - now)
-  local new_tat = tat + interval
-  redis.call('SET', K[1], string.format('%.3f', new_tat), 'PX', math.ceil(new_tat - now) + 1000)
-  -- Slot times grow strictly (by interval at least): the time names the slot.
-  local id = string.format('%.3f', now + wait)
-  redis.call('ZADD', K[4], id, id)
-  local given_up = A[T.next]
-  if given_up and given_up ~= '' then redis.call('ZREM', K[4], given_up) end
-  redis.call('ZREMRANGEBYSCORE', K[4], '-inf', now - T.log_ms)
-  redis.call('PEXPIRE', K[4], math.ceil(T.log_ms))
-  return {tostring(wait), 1, id}
-end
-"""
-)
 
-# KEYS: tat, pause, state, log. ARGV: burst, cap, Tuning.args(), [slot given up].
-_RESERVE = (
-    RESERVE_FUNCTION
-    + """
-return reserve_slot(KEYS, ARGV)
-"""
-)
-
-# KEYS: tat, pause, state, log, storm. ARGV: retry_after_s, slot_ago_ms, cap,
-# Tuning.args(), about_rate ('0': a 503, which pauses but says nothing about our rate).
-# Returns the pause left (ms), the rate now in force, and how the 429 was read ('pause'
-# for a 503).
-_THROTTLED = (
-    _COMMON
-    + """
-local now = now_ms()
-local until_ms = now + tonumber(ARGV[1]) * 1000
-local pause = tonumber(redis.call('GET', KEYS[2]) or '0')
-if until_ms > pause then
-  redis.call('SET', KEYS[2], tostring(until_ms), 'PX', math.ceil(until_ms - now) + 1000)
-  pause = until_ms
-end
-local T = tuning(ARGV, 3)
-local st = load_state(KEYS[3], T, now)
-local rate = current_rate(st, T, now)
-if ARGV[T.next] == '0' then return {tostring(pause - now), tostring(rate), 'pause'} end
-local slot_at = now - tonumber(ARGV[2])  -- the refused request's slot
--- A request that left before the last decision's pause ended (slots reserved earlier are
--- still going out) belongs to the storm that decision answered.
-local decided = tonumber(st[4] or '0')
-local news = slot_at > decided
--- What the service's sliding second held when the request left, as far as we sent it.
-local seen = nil
-if now - slot_at + 1000 <= T.log_ms then
-  seen = redis.call('ZCOUNT', KEYS[4], '(' .. tostring(slot_at - 1000), tostring(slot_at))
-end
-local new_rate, how = nil, nil
-local below_pace = seen and seen >= T.min_measured and seen < rate * T.margin * T.measured_below
-if seen and ((news and below_pace) or (not news and st[5] == 'measured')) then
-  -- A measured storm: its k-th refused request was the service's (limit + k)-th in its
-  -- second, so each report, sorted by count, says limit = count - rank. Arrival order is
-  -- not slot order (clumps, lag), so no one report is exact: take the median.
-  if news then redis.call('DEL', KEYS[5]) end
-  redis.call('RPUSH', KEYS[5], seen)
-  redis.call('PEXPIRE', KEYS[5], math.ceil(T.log_ms))
-  local counts = redis.call('LRANGE', KEYS[5], 0, -1)
-  for j = 1, #counts do counts[j] = tonumber(counts[j]) end
-  table.sort(counts)
-  for j = 1, #counts do counts[j] = counts[j] - j end
-  table.sort(counts)
-  new_rate, how = counts[math.ceil(#counts / 2)], 'measured'
-elseif news then
-  -- At our own pace. At the cap the limit is known: a clump tipped one window over, and
-  -- the pause is cost enough. Below it, the rate was found and may be a little high.
-  local cut = T.jitter_decrease
-  if rate >= T.cap then cut = 0 end
-  if decided > 0 and st[5] ~= 'measured' and slot_at - decided < T.repeat_ms then
-    -- Again soon after the last pause: not jitter. Cut, and each time twice as deep.
-    cut = math.min(0.5, math.max(T.jitter_decrease, 2 * tonumber(st[5])))
-  end
-  new_rate, how = rate * (1 - cut), tostring(cut)
-end
-if new_rate then
-  rate = math.max(T.min_rate, new_rate)
-  redis.call('HSET', KEYS[3], 'rate', tostring(rate), 'since', tostring(now), 'mode', 'hold',
-             'decided', tostring(math.max(now, pause)), 'how', how)
-end
-return {tostring(pause - now), tostring(rate), how or 'echo'}
-"""
-)
-
-# KEYS: tat, pause, state, log. ARGV: cap, Tuning.args(). The rate in force now (requests/s).
-_RATE_NOW = (
-    _COMMON
-    + """
-local now = now_ms()
-local T = tuning(ARGV, 1)
-local st = redis.call('HMGET', KEYS[3], 'rate', 'since', 'mode', 'decided', 'how')
-if not st[1] then return tostring(math.min(T.cap, T.start)) end
-return tostring(current_rate(st, T, now))
-"""
-)
-
-# KEYS: pause. The pause left (ms, 0 if none), by Redis' clock.
-_PAUSE_LEFT = """
-local until_ms = tonumber(redis.call('GET', KEYS[1]) or '0')
-local t = redis.call('TIME')
-return tostring(math.max(0, until_ms - (t[1] * 1000 + t[2] / 1000)))
-"""
+# Reserving a slot, as Lua other scripts include before their own body: the outcome
+# store's scripts take the slot for a row's next Graph call in the same round trip as its
+# write (see reserve_slot_function.lua).
+RESERVE_SLOT = (_lua("limiter_functions"), _lua("reserve_slot_function"))
+_RESERVE = lua_script(*RESERVE_SLOT, _lua("reserve"))
+_THROTTLED = lua_script(_lua("limiter_functions"), _lua("throttled"))
+_RATE_NOW = lua_script(_lua("limiter_functions"), _lua("rate_now"))
+_PAUSE_LEFT = lua_script(_lua("pause_left"))
 
 
 class RateLimiter:
@@ -326,7 +173,7 @@ class RateLimiter:
 
     @property
     def slot_keys(self) -> list[str]:
-        """The keys `RESERVE_FUNCTION` needs, for a script that includes it."""
+        """The keys `RESERVE_SLOT` needs, for a script that includes it."""
         return list(_KEYS)
 
     def slot_args(self) -> list[float]:
@@ -341,7 +188,7 @@ class RateLimiter:
     def settle(
         self, wait_ms: float, reserved: bool, slot_id: str = "", asked_at: float | None = None
     ) -> float:
-        """Wait for the slot `slot_id` another script reserved (see `RESERVE_FUNCTION`),
+        """Wait for the slot `slot_id` another script reserved (see `RESERVE_SLOT`),
         asked for at `asked_at` (monotonic s; default now). If a pause began meanwhile, or
         the slot was missed, take a new one. Returns the slot's time (monotonic s)."""
         asked_at = time.monotonic() if asked_at is None else asked_at

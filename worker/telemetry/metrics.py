@@ -1,4 +1,5 @@
-"""Prometheus metrics: what this process counted, and what Redis says for all processes.
+"""Prometheus metrics: what this process counted (worker.telemetry.counters), and what
+Redis says for all processes.
 
 Counted by this process (sum them across processes: `sum(rate(...))`):
 
@@ -34,15 +35,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
-from prometheus_client import (
-    REGISTRY,
-    Counter,
-    Histogram,
-    disable_created_metrics,
-    start_http_server,
-)
+from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
@@ -50,52 +44,16 @@ from prometheus_client.registry import Collector
 
 from worker import keys
 from worker.errors import StoreError
-from worker.models import FINAL_STATES, RowState
 from worker.ratelimit.limiter import RateLimiter
 from worker.redis.connection import store_errors
-
-if TYPE_CHECKING:
-    from worker.store.outcomes import BatchStatus, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 log = logging.getLogger(__name__)
 
 # Batches with series of their own, the most recently opened first: as many as the status
 # page lists, so a backlog of old unfinished batches cannot grow the page without bound.
 BATCH_SERIES = 50
-
-# No `*_created` series beside each counter: in the text format they are extra gauges
-# nobody graphs.
-disable_created_metrics()
-
-ROWS = Counter("meetreg_rows_total", "Rows that reached a final state, by outcome.", ["outcome"])
-GRAPH_REQUESTS = Counter(
-    "meetreg_graph_requests_total",
-    "Graph calls by method and answer status ('error': none came).",
-    ["method", "status"],
-)
-GRAPH_SECONDS = Histogram(
-    "meetreg_graph_request_seconds",
-    "Time of each Graph call (a $batch item: its envelope's), in seconds.",
-    buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
-)
-THROTTLED = Counter(
-    "meetreg_graph_throttled_total", "Graph answers that said slow down (429, 503 Retry-After)."
-)
-for _state in sorted(FINAL_STATES):
-    ROWS.labels(outcome=str(_state))  # every outcome's series exists from the start, at 0
-
-
-def count_row(state: RowState, rows: int = 1) -> None:
-    """`rows` rows' final state was recorded by this process (call once per recording)."""
-    ROWS.labels(outcome=str(state)).inc(rows)
-
-
-def count_graph_call(method: str, status: int | None, seconds: float, throttled: bool) -> None:
-    """One Graph call came back (`status` None: without an answer)."""
-    GRAPH_REQUESTS.labels(method=method, status=str(status) if status else "error").inc()
-    GRAPH_SECONDS.observe(seconds)
-    if throttled:
-        THROTTLED.inc()
 
 
 class SharedGauges(Collector):

@@ -14,7 +14,7 @@ from store_helpers import row
 from jobs.cli.doctor import Status, eviction_check, persistence_check, redis_version_check
 from worker.redis.eviction import EvictionPolicy
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 
 def checks(result) -> dict[str, dict[str, str]]:

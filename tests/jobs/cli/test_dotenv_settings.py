@@ -12,7 +12,7 @@ from cli_helpers import command_env, meetreg, start_worker, stop, wait_until
 from pipeline_helpers import ORGANIZER
 
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 CA_VARIABLES = ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")
 

@@ -19,7 +19,7 @@ from pipeline_helpers import ORGANIZER, posts
 
 from worker import keys
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 HEADER = "user_id,meeting_id\n"
 

@@ -20,7 +20,7 @@ from worker.redis.embedded import EmbeddedRedis
 from worker.redis.target import parse_redis_url
 from worker.simulator import SimulatorServer
 from worker.simulator.tls import make_tls_files
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 ROWS = 5
 PASSWORD = "acl-secret-8c1f2e"

@@ -11,7 +11,7 @@ from cli_helpers import command_env, meetreg, start_worker, stop, wait_until
 from pipeline_helpers import posts
 
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 USERS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(4)]
 ROWS = 200

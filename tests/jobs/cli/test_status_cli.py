@@ -9,7 +9,8 @@ from cli_helpers import command_env, meetreg, wait_until
 from store_helpers import row
 
 from worker.models import RowState
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import Ending
 
 
 def test_status_flags_a_batch_whose_claimed_rows_were_left_and_shows_the_oldest_ones_age(
@@ -18,7 +19,7 @@ def test_status_flags_a_batch_whose_claimed_rows_were_left_and_shows_the_oldest_
     store = OutcomeStore(redis_client, stall_after_s=3)
     store.create_batch("stuck", "f.csv", [row(1), row(2), row(3)])
     store.claim("stuck", row(1), "stuck-m1", "a worker gone", 10_000)  # never renewed
-    store.finish("stuck", row(3, RowState.CREATED))
+    store.finish("stuck", Ending(row=row(3, RowState.CREATED)))
     wait_until(lambda: store.batch_status("stuck").stalled, timeout_s=30, what="stuck stalled")
     env = command_env(REDIS_URL=redis_url, MEETREG_RECOVERY_S="3")
 

@@ -18,7 +18,7 @@ from serve_helpers import (
 )
 
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 
 @pytest.fixture(scope="module")

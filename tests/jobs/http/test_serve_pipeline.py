@@ -8,7 +8,7 @@ from pipeline_helpers import ORGANIZER, UPN, posts
 from serve_helpers import Served, bearer
 
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 
 def test_requests_posted_to_the_intake_are_registered_once(

@@ -13,7 +13,7 @@ from serve_helpers import API_KEY, FAILING_BATCH_COUNTS, Served, bearer
 
 from jobs.http.status_page import batch_page
 from worker.simulator import SimulatorServer
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
 
 MakeBatch = Callable[..., str]
 

@@ -7,7 +7,7 @@ import pytest
 from jobs.http.status_page import batch_page, batches_page
 from jobs.http.status_view import batch_detail, batch_state, batch_summary, throughput_series
 from worker.models import RowState
-from worker.store.outcomes import BatchStats, BatchStatus
+from worker.store.records import BatchStats, BatchStatus
 
 
 def status(done: int, total: int = 4, paused: str = "", cancelled: bool = False) -> BatchStatus:

@@ -29,7 +29,7 @@ from worker import keys
 from worker.errors import ConfigError
 from worker.graph.calendar import CalendarApi
 from worker.settings import load_settings
-from worker.store.outcomes import OutcomeStore, open_store
+from worker.store.outcome_store import OutcomeStore, open_store
 
 NOW = datetime(2026, 11, 28, 2, 0, 3, tzinfo=UTC)
 GOOD = f"user_id,meeting_id\n{ORGANIZER},m-1\n{ORGANIZER},m-2\n"
@@ -47,7 +47,7 @@ class Nightly:
         self.drop = root / "drop"
         self.drop.mkdir()
         self.settings = load_settings(redis_url=redis_url, drop_dir=self.drop, **settings)
-        _, self.store = open_store(self.settings)
+        self.store = open_store(self.settings)
         self.published: list[Chunk] = []
         self.calendar = no_calendar
 

@@ -21,7 +21,7 @@ from jobs.sources.drop_folder import (
     take_folder,
 )
 from worker.settings import load_settings
-from worker.store.outcomes import open_store
+from worker.store.outcome_store import open_store
 
 DAY = date(2026, 11, 28)
 
@@ -109,7 +109,7 @@ def test_when_redis_is_unreachable_every_file_stays_where_it_is(tmp_path: Path) 
     body = f"user_id,meeting_id\n{ORGANIZER},m-1\n"
     for name in ("a.csv", "b.csv"):
         write(tmp_path, name, body)
-    _, store = open_store(load_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+    store = open_store(load_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
 
     outcomes = take_folder(
         tmp_path, store=store, publish=lambda chunks: 0, day=DAY, now_s=time.time()

@@ -13,7 +13,8 @@ from worker import keys
 from worker.errors import StoreError
 from worker.protocol.leases import Held, LeaseKeeper
 from worker.redis.embedded import EmbeddedRedis
-from worker.store.outcomes import Claim, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import Claim
 
 LEASE_MS = 60_000  # production's: nothing here may lapse while the test runs
 

@@ -7,7 +7,9 @@ import redis
 from store_helpers import row
 
 from worker.models import RowRecord, RowState
-from worker.store.outcomes import CANCELLED_REASON, FailureGroup, OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.pausing import CANCELLED_REASON
+from worker.store.records import FailureGroup
 
 
 def failed(seq: int, http_status: int | None, error: str) -> RowRecord:

@@ -15,7 +15,8 @@ from store_helpers import row
 from worker import keys
 from worker.models import RowState
 from worker.ratelimit.limiter import RateLimiter
-from worker.store.outcomes import OutcomeStore
+from worker.store.outcome_store import OutcomeStore
+from worker.store.records import Ending
 from worker.telemetry.metrics import BATCH_SERIES, Exposition, SharedGauges, serve_metrics
 
 GAUGES = ("meetreg_rate_limit_effective", "meetreg_queue_depth", "meetreg_batches_in_progress")
@@ -40,10 +41,10 @@ def test_a_final_state_is_counted_once_however_often_it_is_recorded(store: Outco
     store.create_batch("b1", "f.csv", [row(1), row(2)])
     created, failed = rows_counted("created"), rows_counted("failed")
     first = row(1, RowState.CREATED)
-    assert store.finish("b1", first) == (True, False)
+    assert store.finish("b1", Ending(row=first)) == (True, False)
     # A second worker finishing the same row (it took it up after the first was thought
     # dead) is refused by the store, and counts nothing.
-    assert store.finish("b1", row(1, RowState.CREATED)) == (False, False)
+    assert store.finish("b1", Ending(row=row(1, RowState.CREATED))) == (False, False)
     assert not store.save_row("b1", row(1, RowState.FAILED))
     assert rows_counted("created") == created + 1
     assert rows_counted("failed") == failed
@@ -65,9 +66,9 @@ def test_a_batch_is_in_progress_from_creation_until_its_last_row_and_again_after
     store.create_batch("b1", "f.csv", [row(1), row(2)])
     store.create_batch("b2", "f.csv", [row(1, RowState.INVALID)])  # nothing to do: not open
     assert gauges(redis_client)["meetreg_batches_in_progress"] == 1
-    store.finish("b1", row(1, RowState.CREATED))
+    store.finish("b1", Ending(row=row(1, RowState.CREATED)))
     assert gauges(redis_client)["meetreg_batches_in_progress"] == 1
-    store.finish("b1", row(2, RowState.FAILED))
+    store.finish("b1", Ending(row=row(2, RowState.FAILED)))
     assert gauges(redis_client)["meetreg_batches_in_progress"] == 0
     store.save_row("b1", row(2, RowState.QUEUED), overwrite_final=True)  # `meetreg retry`
     assert gauges(redis_client)["meetreg_batches_in_progress"] == 1
@@ -126,9 +127,9 @@ def test_a_batch_whose_claimed_rows_were_left_is_flagged_stalled_and_one_that_mo
     store.claim("left", row(1), "left-m1", "gone", 10_000)  # a lease nobody renews
     store.claim("moving", row(1), "moving-m1", "alive", 10_000)
     wait_until(lambda: store.batch_status("left").stalled, timeout_s=10, what="left stalled")
-    store.finish("moving", row(1, RowState.CREATED))  # the batch moves on
+    store.finish("moving", Ending(row=row(1, RowState.CREATED)))  # the batch moves on
     store.claim("moving", row(2), "moving-m2", "alive", 10_000)
-    store.finish("done", row(1, RowState.CREATED))
+    store.finish("done", Ending(row=row(1, RowState.CREATED)))
 
     page = samples(shared.page()[0].decode())
     stalled = {
