@@ -56,4 +56,4 @@ class Inbox:
     @store_errors
     def record(self, note: ChangeNotification) -> dict[str, str]:
         raw = self.redis.hgetall(keys.notification(note.digest))
-        return {as_text(k): as_text(v) for k, v in raw.items()}  # type: ignore[union-attr]
+        return {as_text(k): as_text(v) for k, v in raw.items()}

@@ -85,8 +85,7 @@ class SubscriptionBook:
     def all(self) -> list[SubscriptionRecord]:
         """Every record, soonest to lapse first."""
         records = [
-            SubscriptionRecord(**json.loads(raw))
-            for raw in self.redis.hvals(keys.SUBSCRIPTIONS)  # type: ignore[union-attr]
+            SubscriptionRecord(**json.loads(raw)) for raw in self.redis.hvals(keys.SUBSCRIPTIONS)
         ]
         return sorted(records, key=lambda record: record.expires_at)
 

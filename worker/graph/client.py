@@ -423,7 +423,10 @@ def _unexpected(response: httpx.Response, *, ambiguous: bool) -> GraphTransient:
 
 def _request_id(response: httpx.Response) -> str | None:
     """Graph's request-id, else the client-request-id we sent (support can search both)."""
-    return response.headers.get("request-id") or response.request.headers.get("client-request-id")
+    found: str | None = response.headers.get("request-id") or response.request.headers.get(
+        "client-request-id"
+    )
+    return found
 
 
 def _one_line(text: str) -> str:

@@ -20,7 +20,7 @@ def backoff_s(
     Half the delay is fixed, so a retry never comes back at once; half is random, so
     workers that failed together do not retry together.
     """
-    ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    ceiling = min(cap_s, base_s * 2.0 ** max(0, attempt - 1))
     return ceiling / 2 + rng.uniform(0, ceiling / 2)
 
 

@@ -42,7 +42,7 @@ class Sweeper:
     def __init__(
         self, store: OutcomeStore, publish: Publish, lease_ms: int, interval_s: float
     ) -> None:
-        self._sweep = lambda: sweep_once(store, publish, lease_ms)
+        self._sweep: Callable[[], object] = lambda: sweep_once(store, publish, lease_ms)
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="meetreg-sweeper", daemon=True)

@@ -39,13 +39,14 @@ def connect(target: RedisTarget, *, max_connections: int = 64) -> redis.Redis:
     }
     if target.is_sentinel:
         sentinel = Sentinel(list(target.sentinels), sentinel_kwargs=SENTINEL_OPTIONS)
-        return sentinel.master_for(
+        master: redis.Redis = sentinel.master_for(
             str(target.master_name),
             db=target.db,
             username=target.username,
             password=target.password,
             **options,
         )
+        return master
     return redis.Redis.from_url(target.url, **(target.tls or {}), **options)
 
 

@@ -10,7 +10,7 @@ redis exceptions.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 import redis
 from redis.commands.core import Script
@@ -59,7 +59,7 @@ class StoreCore:
             for call_keys, call_args in calls:
                 pipe.evalsha(script.sha, len(call_keys), *call_keys, *call_args)
             try:
-                return cast(list[Any], pipe.execute())
+                return pipe.execute()
             except redis.exceptions.NoScriptError:
                 # NOSCRIPT: none of the calls ran, so running them all again is safe.
                 if attempt:
