@@ -23,10 +23,11 @@ from functools import partial
 from itertools import islice
 from pathlib import Path
 
-from jobs.sources.csv_file import InvalidRow, SourceRow, ValidRow, read_rows
+from jobs.sources.csv_file import read_rows
 from worker.errors import BatchConflict, InputError
-from worker.models import AllowedRegistrant, Operation, RowRecord, RowsDigest, RowState
+from worker.models import Operation, RowRecord, RowsDigest, RowState
 from worker.store.outcomes import READ_PAGE, OutcomeStore
+from worker.validation import AllowedRegistrant, InvalidRow, SourceRow, ValidRow
 
 # A message costs a worker's consumer thread several Redis round trips, one after another
 # (bench/, no limit: 10-row messages made ~540 rows/s, 30-row ones ~780): a batch is sent

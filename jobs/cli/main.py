@@ -41,7 +41,7 @@ from jobs.report import check_format, write_report
 from jobs.sources.csv_file import read_rows
 from jobs.sources.drop_folder import check_folder
 from worker.errors import ConfigError, GraphAuthError, GraphError, InputError, MeetregError
-from worker.models import AllowedRegistrant, RowState
+from worker.models import RowState
 from worker.publish import publish_chunks
 from worker.redis.connection import describe_failure
 from worker.redis.embedded import EmbeddedRedis
@@ -50,6 +50,7 @@ from worker.settings import AuthMode, Settings, load_settings, use_settings
 from worker.store.outcomes import BatchStatus, OutcomeStore
 from worker.store.outcomes import open_store as open_runtime_store
 from worker.telemetry.logs import configure_logging
+from worker.validation import AllowedRegistrant
 
 if TYPE_CHECKING:
     from worker.graph.calendar import CalendarApi
