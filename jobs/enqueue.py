@@ -26,6 +26,7 @@ from pathlib import Path
 from jobs.sources.csv_file import read_rows
 from worker.errors import BatchConflict, InputError
 from worker.models import Operation, RowRecord, RowsDigest, RowState
+from worker.settings import DEFAULT_CHUNK_SIZE
 from worker.store.outcomes import READ_PAGE, OutcomeStore
 from worker.validation import AllowedRegistrant, InvalidRow, SourceRow, ValidRow
 
@@ -156,7 +157,7 @@ def enqueue_rows(
     publish: PublishMany,
     source: str,
     batch_id: str | None = None,
-    chunk_size: int = 10,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Enqueued:
     """Record the rows as a batch and enqueue its unfinished rows.
 
@@ -189,7 +190,7 @@ def enqueue_file(
     publish: PublishMany,
     batch_id: str | None = None,
     allowed_registrant: AllowedRegistrant | None = None,
-    chunk_size: int = 10,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
     regular_only: bool = False,
 ) -> Enqueued:
     """`enqueue_rows` over a CSV file: what `meetreg enqueue` and the nightly job do.
@@ -249,7 +250,11 @@ def _resume(
 
 
 def requeue_failed(
-    store: OutcomeStore, batch_id: str, *, publish: PublishMany, chunk_size: int = 10
+    store: OutcomeStore,
+    batch_id: str,
+    *,
+    publish: PublishMany,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> int:
     """Put the batch's `failed` rows back to `queued` and enqueue them; returns how many.
 
@@ -281,7 +286,11 @@ def requeue_failed(
 
 
 def resume_batch(
-    store: OutcomeStore, batch_id: str, *, publish: PublishMany, chunk_size: int = 10
+    store: OutcomeStore,
+    batch_id: str,
+    *,
+    publish: PublishMany,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> int:
     """Lift a pause and enqueue the batch's unfinished rows again; returns the chunks sent.
 
