@@ -26,12 +26,12 @@ from typing import TextIO
 
 from jobs.enqueue import to_records
 from jobs.report import neutralised
-from jobs.sources.csv_file import SourceRow
 from worker.errors import GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import GraphClient
-from worker.models import RowRecord, RowState, is_guid
+from worker.models import RowRecord, RowState
 from worker.protocol.deps import Deps
 from worker.protocol.retry_policy import Attempts, GiveUp, GiveUpReason
+from worker.validation import SourceRow, is_guid
 
 WINDOW_ROWS = 1_000  # rows forecast at once: memory stays flat in the file's size
 

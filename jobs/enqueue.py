@@ -23,11 +23,13 @@ from functools import partial
 from itertools import islice
 from pathlib import Path
 
-from jobs.sources.csv_file import InvalidRow, SourceRow, ValidRow, read_rows
+from jobs.sources.csv_file import read_rows
 from worker.errors import BatchConflict, InputError
-from worker.models import AllowedRegistrant, Operation, RowRecord, RowsDigest, RowState
+from worker.models import Operation, RowRecord, RowsDigest, RowState
+from worker.settings import DEFAULT_CHUNK_SIZE
 from worker.store.core import READ_PAGE
 from worker.store.outcome_store import OutcomeStore
+from worker.validation import AllowedRegistrant, InvalidRow, SourceRow, ValidRow
 
 # A message costs a worker's consumer thread several Redis round trips, one after another
 # (bench/, no limit: 10-row messages made ~540 rows/s, 30-row ones ~780): a batch is sent
@@ -156,7 +158,7 @@ def enqueue_rows(
     publish: PublishMany,
     source: str,
     batch_id: str | None = None,
-    chunk_size: int = 10,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Enqueued:
     """Record the rows as a batch and enqueue its unfinished rows.
 
@@ -189,7 +191,7 @@ def enqueue_file(
     publish: PublishMany,
     batch_id: str | None = None,
     allowed_registrant: AllowedRegistrant | None = None,
-    chunk_size: int = 10,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
     regular_only: bool = False,
 ) -> Enqueued:
     """`enqueue_rows` over a CSV file: what `meetreg enqueue` and the nightly job do.
@@ -249,7 +251,11 @@ def _resume(
 
 
 def requeue_failed(
-    store: OutcomeStore, batch_id: str, *, publish: PublishMany, chunk_size: int = 10
+    store: OutcomeStore,
+    batch_id: str,
+    *,
+    publish: PublishMany,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> int:
     """Put the batch's `failed` rows back to `queued` and enqueue them; returns how many.
 
@@ -281,7 +287,11 @@ def requeue_failed(
 
 
 def resume_batch(
-    store: OutcomeStore, batch_id: str, *, publish: PublishMany, chunk_size: int = 10
+    store: OutcomeStore,
+    batch_id: str,
+    *,
+    publish: PublishMany,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> int:
     """Lift a pause and enqueue the batch's unfinished rows again; returns the chunks sent.
 

@@ -23,6 +23,7 @@ from jobs.enqueue import (
 )
 from worker.errors import InputError
 from worker.models import Operation, RowRecord, RowState
+from worker.settings import DEFAULT_CHUNK_SIZE
 from worker.store.outcome_store import OutcomeStore
 from worker.store.records import BatchStatus
 
@@ -75,7 +76,7 @@ def enqueue_undo(
     *,
     publish: PublishMany,
     batch_id: str | None = None,
-    chunk_size: int = 10,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> Enqueued | None:
     """Record the source batch's undo batch (or find the one it has) and enqueue its
     unfinished rows; None when the source created no registration (nothing to undo).

@@ -1,29 +1,15 @@
-"""The records meetreg passes around: a registration request, a batch's operation, a row's
-state, a row's outcome."""
+"""The records meetreg passes around: a batch's operation, a row's state, a row's outcome.
+(A registration request, and what makes one valid, is worker.validation's.)"""
 
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Self
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
-
-from worker.keys import DOT_SEGMENTS
-
-MAX_ID_LENGTH = 2048
-MAX_JOIN_URL_LENGTH = 4096
-_UPN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_BAD_ID_CHARS = re.compile(r"[\s\x00-\x1f\x7f-\x9f]")
-
-
-class AllowedRegistrant(StrEnum):
-    """Graph's `meetingAudience`; `unknownFutureValue` exists but must never be sent."""
-
-    EVERYONE = "everyone"
-    ORGANIZATION = "organization"
+# worker.protocol asks here whether a user id is a GUID; the rule is worker.validation's.
+from worker.validation import is_guid as is_guid
 
 
 class RowState(StrEnum):
@@ -98,81 +84,6 @@ _STATES = {
         RowState.FAILED,
     ),
 }
-
-
-def _check_id(value: str, name: str, max_length: int = MAX_ID_LENGTH) -> str:
-    if not value:
-        raise ValueError(f"{name} is empty")
-    if value in DOT_SEGMENTS:
-        raise ValueError(f"{name} is {value!r}, which a URL reads as a path step, never an id")
-    if len(value) > max_length:
-        raise ValueError(f"{name} is longer than {max_length} characters")
-    if _BAD_ID_CHARS.search(value):
-        raise ValueError(f"{name} contains whitespace or a control character")
-    return value
-
-
-_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
-
-
-def is_guid(value: str) -> bool:
-    return _GUID.fullmatch(value) is not None
-
-
-class RegistrationRequest(BaseModel):
-    """One meeting to enable registration on, as a source (CSV, JSON, event) gives it.
-
-    `user_id` is the organizer's objectId (GUID, lower-cased) or UPN (lower-cased);
-    the meeting is named by `meeting_id`, or else found from `join_web_url`.
-    """
-
-    model_config = ConfigDict(frozen=True, str_strip_whitespace=True)
-
-    user_id: str
-    meeting_id: str | None = None
-    join_web_url: str | None = None
-    allowed_registrant: AllowedRegistrant = AllowedRegistrant.EVERYONE
-
-    @field_validator("user_id")
-    @classmethod
-    def _user_id_is_guid_or_upn(cls, value: str) -> str:
-        _check_id(value, "user_id", 320)
-        if is_guid(value) or _UPN.match(value):
-            return value.lower()
-        raise ValueError("user_id is neither a GUID nor a UPN")
-
-    @field_validator("meeting_id")
-    @classmethod
-    def _meeting_id_is_clean(cls, value: str | None) -> str | None:
-        return _check_id(value, "meeting_id") if value else None
-
-    @field_validator("join_web_url")
-    @classmethod
-    def _join_url_is_https(cls, value: str | None) -> str | None:
-        if not value:
-            return None
-        _check_id(value, "join_web_url", MAX_JOIN_URL_LENGTH)
-        if not value.lower().startswith("https://"):
-            raise ValueError("join_web_url is not an https:// link")
-        return value
-
-    @field_validator("allowed_registrant", mode="before")
-    @classmethod
-    def _registrant_default(cls, value: object) -> object:
-        if value is None or (isinstance(value, str) and not value.strip()):
-            return AllowedRegistrant.EVERYONE
-        return value.strip().lower() if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _names_a_meeting(self) -> Self:
-        if not self.meeting_id and not self.join_web_url:
-            raise ValueError("meeting_id (or join_web_url) is required")
-        return self
-
-    @property
-    def dedup_key(self) -> tuple[str, str]:
-        """What makes two rows of one batch the same request."""
-        return (self.user_id, self.meeting_id or self.join_web_url or "")
 
 
 @dataclass(slots=True)

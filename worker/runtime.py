@@ -91,7 +91,7 @@ def build_runtime(
             max_attempts=settings.max_attempts,
             get_before_post=settings.get_before_post,
             backoff_base_s=settings.backoff_base_s,
-            lockstep=settings.batch_size > 1,
+            lockstep=settings.envelope_size > 1,
             wave=settings.chunk_size,
             threads=settings.concurrency,
         ),

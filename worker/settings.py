@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -10,7 +12,12 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from worker.errors import ConfigError
 from worker.redis.target import RedisTarget, parse_redis_url
@@ -33,7 +40,7 @@ DEFAULT_IDEMPOTENCY_RETENTION_DAYS = 365.0
 DEFAULT_REQUEST_TIMEOUT_S = 30.0
 DEFAULT_CHUNK_SIZE = 20  # Graph's $batch limit: one envelope per lock-step step
 DEFAULT_BACKOFF_BASE_S = 1.0
-DEFAULT_BATCH_SIZE = 20
+DEFAULT_ENVELOPE_SIZE = 20  # Graph calls per `$batch` request: Graph's limit
 DEFAULT_INTAKE_MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_NIGHTLY_CRON = "0 2 * * *"
 DEFAULT_TIMEZONE = "UTC"
@@ -55,6 +62,17 @@ DEFAULT_SERVE_KEEP_ALIVE_S = 5  # uvicorn's own default
 DEFAULT_SERVE_HEADER_TIMEOUT_S = 10.0
 DEFAULT_SERVE_BODY_TIMEOUT_S = 30.0  # a 5 MiB intake at ~170 kB/s
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+RENAMED = {
+    # A "batch" is a set of rows with one batch id; Graph's `$batch` request is an envelope.
+    "MEETREG_BATCH_SIZE": "MEETREG_ENVELOPE_SIZE",
+}
+"""Environment names meetreg no longer uses -> the names that replaced them. An old name
+still works, from the environment or `.env`, with one warning per process; when the new
+name is set too, anywhere, the new one wins."""
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # the old names warned about in this process
 
 
 class AuthMode(StrEnum):
@@ -127,7 +145,9 @@ class Settings(BaseSettings):
     backoff_base_s: float = Field(
         DEFAULT_BACKOFF_BASE_S, gt=0, le=60, validation_alias="MEETREG_BACKOFF_BASE_S"
     )
-    batch_size: int = Field(DEFAULT_BATCH_SIZE, ge=1, le=20, validation_alias="MEETREG_BATCH_SIZE")
+    envelope_size: int = Field(
+        DEFAULT_ENVELOPE_SIZE, ge=1, le=20, validation_alias="MEETREG_ENVELOPE_SIZE"
+    )
     chunk_size: int = Field(
         DEFAULT_CHUNK_SIZE, ge=1, le=1000, validation_alias="MEETREG_CHUNK_SIZE"
     )
@@ -193,6 +213,18 @@ class Settings(BaseSettings):
     )
     # None: the process's default (INFO for services, WARNING for one-shot commands).
     log_level: str | None = Field(None, validation_alias="MEETREG_LOG_LEVEL")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        _read_renamed([env_settings, dotenv_settings])
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @field_validator("graph_base_url", "authority_host")
     @classmethod
@@ -375,6 +407,29 @@ class Settings(BaseSettings):
                 "MEETREG_WEBHOOK_CLIENT_STATE is not set (16-128 characters, kept secret)"
             )
         return self.webhook_client_state.get_secret_value()
+
+
+def _read_renamed(sources: Iterable[PydanticBaseSettingsSource]) -> None:
+    """Let each source (the environment, `.env`) answer for a RENAMED name under its old
+    one, unless the new one is set in either; warn once per old name found."""
+    readers = [source for source in sources if isinstance(source, EnvSettingsSource)]
+    for old, new in RENAMED.items():
+        # Names are read case-insensitively: the sources keep them lower-cased.
+        old_key, new_key = old.lower(), new.lower()
+        new_is_set = any(new_key in reader.env_vars for reader in readers)
+        for reader in readers:
+            if old_key not in reader.env_vars:
+                continue
+            if old not in _warned:
+                _warned.add(old)
+                log.warning("%s is deprecated; use %s", old, new)
+            if not new_is_set:
+                reader.env_vars = {**reader.env_vars, new_key: reader.env_vars[old_key]}
+
+
+def renamed_in_use() -> list[str]:
+    """The RENAMED old names this process has read a setting from (`meetreg doctor`)."""
+    return [old for old in RENAMED if old in _warned]
 
 
 _FIELD_TO_ENV = {

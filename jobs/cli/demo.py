@@ -22,10 +22,10 @@ from typing import Any
 
 from rich.console import Console
 
-from worker.models import AllowedRegistrant
 from worker.settings import Settings, load_settings
 from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer, SimulatorState
 from worker.simulator.directory import RegistrationKind
+from worker.validation import AllowedRegistrant
 
 RunBatch = Callable[[Settings, Path, str | None, AllowedRegistrant | None], int]
 

@@ -24,7 +24,7 @@ from worker.graph.credentials import build_token_source, describe_source
 from worker.graph.managed_identity import identity_endpoint
 from worker.redis.connection import connect, describe_failure
 from worker.redis.eviction import EvictionPolicy, read_eviction_policy
-from worker.settings import AuthMode, Settings
+from worker.settings import RENAMED, AuthMode, Settings, renamed_in_use
 from worker.store.outcome_store import OutcomeStore
 from worker.store.records import BatchStatus
 
@@ -53,6 +53,7 @@ class Check:
 def run_checks(settings: Settings, user_id: str | None = None) -> Iterator[Check]:
     """Every check, in order; later ones are skipped when what they need failed."""
     yield check_configuration(settings)
+    yield from check_renamed_settings()
     yield from check_redis(settings)
     try:
         source = build_token_source(settings)
@@ -84,6 +85,12 @@ def check_configuration(settings: Settings) -> Check:
         f"{credential_text(settings, mode)}; "
         f"Graph {settings.graph_base_url}; rate limit {settings.rate_limit_per_s:g}/s",
     )
+
+
+def check_renamed_settings() -> Iterator[Check]:
+    """A warning for each setting read under a name meetreg replaced: it works, for now."""
+    for old in renamed_in_use():
+        yield Check("renamed setting", Status.WARN, f"{old} is deprecated; use {RENAMED[old]}")
 
 
 def credential_text(settings: Settings, mode: AuthMode) -> str:

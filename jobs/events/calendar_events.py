@@ -23,9 +23,9 @@ from typing import Any
 
 from jobs.enqueue import PublishMany, enqueue_rows
 from jobs.events.notifications import ChangeNotification
-from jobs.sources.csv_file import InvalidRow, validate_fields
 from worker.graph.calendar import CalendarApi
 from worker.store.outcome_store import OutcomeStore
+from worker.validation import InvalidRow, validate
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def enqueue_event(
     batch_id = event_batch_id(user_id, join_url)
     if store.batch_exists(batch_id):
         return EventOutcome(EventVerdict.ALREADY_ENQUEUED, batch_id)
-    row = validate_fields({"user_id": user_id, "join_web_url": join_url}, line=1)
+    row = validate({"user_id": user_id, "join_web_url": join_url}, line=1)
     if isinstance(row, InvalidRow):
         return EventOutcome(EventVerdict.INVALID, detail=row.error)
     enqueue_rows([row], store=store, publish=publish, source=source, batch_id=batch_id)

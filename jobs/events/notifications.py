@@ -25,8 +25,7 @@ from typing import Any
 
 from jobs.http.json_body import load_json
 from worker.errors import InputError
-from worker.keys import DOT_SEGMENTS
-from worker.models import is_guid
+from worker.validation import is_guid, is_path_step
 
 LIFECYCLE_EVENTS = frozenset({"reauthorizationRequired", "subscriptionRemoved", "missed"})
 _RESOURCE = re.compile(
@@ -148,7 +147,7 @@ def _change(item: dict[str, Any]) -> ChangeNotification | None:
     event_id = _text(data.get("id")) or (match.group("event") if match else "")
     if not (subscription_id and change_type and match and event_id):
         return None
-    if event_id in DOT_SEGMENTS:  # never an event: a path step, once in a URL
+    if is_path_step(event_id):  # never an event: a path step, once in a URL
         return None
     return ChangeNotification(
         subscription_id=subscription_id,

@@ -4,7 +4,7 @@
 holds more than the current record in memory, so a million-row file costs what a
 ten-row file does. It yields a `ValidRow` (a `RegistrationRequest` and its line) or an
 `InvalidRow` (the cells as given and one line saying what is wrong) for every data
-row; blank lines are skipped.
+row, as worker.validation judges it; blank lines are skipped.
 
 A file that cannot be read as a meetreg CSV at all is refused whole with `InputError`
 ("<path>: <problem>"). Some of those problems only show where they are (a byte that is
@@ -26,111 +26,34 @@ import itertools
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from operator import itemgetter
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from worker.errors import InputError
-from worker.keys import DOT_SEGMENTS
-from worker.models import MAX_ID_LENGTH, MAX_JOIN_URL_LENGTH, AllowedRegistrant, RegistrationRequest
+from worker.validation import (
+    FIELDS,
+    AllowedRegistrant,
+    InvalidRow,
+    SourceRow,
+    canonical_field,
+    validate_cells,
+)
 
 FIELD_LIMIT_CHARS = 1024 * 1024
 """The largest field accepted; csv's own default (128 KiB) is raised to this once, here."""
 MAX_LINE_CHARS = 2 * FIELD_LIMIT_CHARS
 """The longest physical line read: one field at its limit, and room for the others."""
-MAX_REPORTED_CHARS = 512
-"""An invalid row's cells are cut to this length for the report."""
 
 csv.field_size_limit(FIELD_LIMIT_CHARS)
 
-_COLUMNS = {
-    "userid": "user_id",
-    "organizerid": "user_id",
-    "meetingid": "meeting_id",
-    "joinweburl": "join_web_url",
-    "allowedregistrant": "allowed_registrant",
-}
-_FIELDS = ("user_id", "meeting_id", "join_web_url", "allowed_registrant")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")  # what errors="surrogateescape" makes of a bad byte
-_GUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
-_SIMPLE_UPN = re.compile(r"[!-?A-~]+@[!-?A-~]+\.[!-?A-~]+")  # printable ASCII, one "@", no space
-_new_request = RegistrationRequest.__new__
-_set = object.__setattr__
-_REGISTRANTS = {member.value: member for member in AllowedRegistrant}
 _BOMS = (
     (b"\xff\xfe\x00\x00", "UTF-32"),
     (b"\x00\x00\xfe\xff", "UTF-32"),
     (b"\xff\xfe", "UTF-16"),
     (b"\xfe\xff", "UTF-16"),
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ValidRow:
-    """A data row that makes a request. `line` is where it starts (the header is line 1)."""
-
-    line: int
-    request: RegistrationRequest
-
-
-@dataclass(frozen=True, slots=True)
-class InvalidRow:
-    """A data row that makes no request: its cells as given, and why.
-
-    `meeting_id` holds the meeting_id cell, or the join_web_url cell when the former is
-    empty; cells are stripped and cut to `MAX_REPORTED_CHARS`.
-    """
-
-    line: int
-    user_id: str
-    meeting_id: str
-    allowed_registrant: str
-    error: str
-
-
-SourceRow = ValidRow | InvalidRow
-
-
-def canonical_column(name: str) -> str | None:
-    """Map a header cell to its canonical field name, or None for a column meetreg ignores.
-
-    Case, `_`, `-` and spaces do not count: `userId`, `User ID` and `organizer_id` all
-    name `user_id`.
-    """
-    key = name.strip().lower().replace("_", "").replace("-", "").replace(" ", "")
-    return _COLUMNS.get(key)
-
-
-def validate_fields(
-    fields: Mapping[str, str | None],
-    line: int,
-    *,
-    default_registrant: AllowedRegistrant | None = None,
-) -> SourceRow:
-    """Turn one record's fields, keyed by canonical name, into a `ValidRow` or `InvalidRow`.
-
-    Values are strings or None (absent); a missing or empty `allowed_registrant` means
-    `default_registrant`, or `everyone` without one. Never raises for bad values: they
-    make an `InvalidRow`, a value that is not a string included.
-    """
-    cells: list[str] = []
-    wrong: list[str] = []
-    for name in _FIELDS:
-        value = fields.get(name)
-        if value is None:
-            cells.append("")
-        elif isinstance(value, str):
-            cells.append(value.strip())
-        else:  # a JSON number or list, say
-            cells.append(str(value).strip())
-            wrong.append(f"{name} must be a string")
-    user_id, meeting_id, join_web_url, registrant = cells
-    if wrong:
-        return _invalid(line, user_id, meeting_id or join_web_url, registrant, "; ".join(wrong))
-    return _validate(user_id, meeting_id, join_web_url, registrant, line, default_registrant)
 
 
 def read_rows(
@@ -165,7 +88,7 @@ def read_rows(
             columns = _map_header(header, path)
             width = len(header)
             # Absent columns read the empty cell appended past the row's end.
-            pick = itemgetter(*(columns.get(name, width) for name in _FIELDS))
+            pick = itemgetter(*(columns.get(name, width) for name in FIELDS))
             end = reader.line_num
             for row in reader:
                 line = skipped + end + 1
@@ -176,7 +99,7 @@ def read_rows(
                 if count > width:
                     if "".join(row).strip():
                         user_id, meeting_id, join_web_url, registrant = pick([*row[:width], ""])
-                        yield _invalid(
+                        yield InvalidRow.reported(
                             line,
                             user_id.strip(),
                             meeting_id.strip() or join_web_url.strip(),
@@ -196,7 +119,7 @@ def read_rows(
                     cell.strip() for cell in row
                 ):
                     continue  # only whitespace: a blank line in all but name
-                yield _validate(
+                yield validate_cells(
                     user_id, meeting_id, join_web_url, registrant, line, default_registrant
                 )
         except csv.Error as exc:
@@ -292,7 +215,7 @@ def _map_header(header: list[str], path: Path) -> dict[str, int]:
         raise InputError(f"{path}: no header row")
     columns: dict[str, int] = {}
     for index, cell in enumerate(header):
-        name = canonical_column(cell)
+        name = canonical_field(cell)
         if name is None:
             continue
         if name in columns:
@@ -334,105 +257,3 @@ def _describe_csv_error(exc: csv.Error, line: int, spans_lines: bool) -> str:
     if "expected after" in message:
         return f"text after a closing quote in the record starting at line {line}"
     return f"{_short(message)} in the record starting at line {line}"
-
-
-def _validate(
-    user_id: str,
-    meeting_id: str,
-    join_web_url: str,
-    registrant: str,
-    line: int,
-    default_registrant: AllowedRegistrant | None,
-) -> SourceRow:
-    """Cells (stripped) -> a row. The fast path builds exactly what model_validate would."""
-    if registrant:
-        allowed = _REGISTRANTS.get(registrant.lower())
-    else:
-        allowed = default_registrant or AllowedRegistrant.EVERYONE
-    if (
-        allowed is not None
-        and (_GUID.fullmatch(user_id) or (len(user_id) <= 320 and _SIMPLE_UPN.fullmatch(user_id)))
-        and _clean_id(meeting_id, MAX_ID_LENGTH)
-        and (
-            not join_web_url
-            or (
-                _clean_id(join_web_url, MAX_JOIN_URL_LENGTH)
-                and join_web_url[:8].lower() == "https://"
-            )
-        )
-        and (meeting_id or join_web_url)
-    ):
-        return ValidRow(
-            line, _trusted(user_id.lower(), meeting_id or None, join_web_url or None, allowed)
-        )
-    try:
-        request = RegistrationRequest.model_validate(
-            {
-                "user_id": user_id,
-                "meeting_id": meeting_id or None,
-                "join_web_url": join_web_url or None,
-                "allowed_registrant": registrant or default_registrant,
-            }
-        )
-    except ValidationError as exc:
-        return _invalid(line, user_id, meeting_id or join_web_url, registrant, _describe(exc))
-    return ValidRow(line, request)
-
-
-def _trusted(
-    user_id: str, meeting_id: str | None, join_web_url: str | None, allowed: AllowedRegistrant
-) -> RegistrationRequest:
-    """A RegistrationRequest from values already validated, as model_construct() makes it.
-
-    model_construct() costs 3.5 us, more than half the per-row budget, because it looks
-    for aliases and defaults; this sets the same four attributes directly. The tests
-    compare its results with model_validate()'s.
-    """
-    request = _new_request(RegistrationRequest)
-    _set(
-        request,
-        "__dict__",
-        {
-            "user_id": user_id,
-            "meeting_id": meeting_id,
-            "join_web_url": join_web_url,
-            "allowed_registrant": allowed,
-        },
-    )
-    _set(request, "__pydantic_fields_set__", set(_FIELDS))
-    _set(request, "__pydantic_extra__", None)
-    _set(request, "__pydantic_private__", None)
-    return request
-
-
-def _clean_id(value: str, max_length: int) -> bool:
-    """True when `value` is empty, or an id RegistrationRequest keeps unchanged: the fast
-    path's copy of worker.models' rule; what it turns down, the model turns down and says why.
-
-    isprintable() is False for every whitespace and control character but the space.
-    """
-    return not value or (
-        len(value) <= max_length
-        and value.isprintable()
-        and " " not in value
-        and value not in DOT_SEGMENTS
-    )
-
-
-def _invalid(line: int, user_id: str, meeting_id: str, registrant: str, error: str) -> InvalidRow:
-    cut = MAX_REPORTED_CHARS
-    return InvalidRow(line, user_id[:cut], meeting_id[:cut], registrant[:cut], error)
-
-
-def _describe(exc: ValidationError) -> str:
-    """One short line naming each field that is wrong, without pydantic's framing."""
-    problems = []
-    for error in exc.errors(include_url=False, include_context=False, include_input=False):
-        field = str(error["loc"][0]) if error["loc"] else ""
-        message = error["msg"].removeprefix("Value error, ")
-        if field == "allowed_registrant" and error["type"] == "enum":
-            message = "allowed_registrant must be everyone or organization"
-        elif field and not message.startswith(field):
-            message = f"{field}: {message[:1].lower()}{message[1:]}"
-        problems.append(_short(message, 200))
-    return "; ".join(problems)

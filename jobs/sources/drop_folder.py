@@ -40,6 +40,7 @@ from typing import TextIO
 
 from jobs.enqueue import PublishMany, enqueue_file
 from worker.errors import ConfigError, InputError, StoreError
+from worker.settings import DEFAULT_CHUNK_SIZE
 from worker.store.outcome_store import OutcomeStore
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ def take_folder(
     publish: PublishMany,
     day: date,
     now_s: float,
-    chunk_size: int = 10,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> list[FileOutcome]:
     """Make a batch of every ready file and move it away. Raises ConfigError when
     `folder` is not a folder, or processed/ or rejected/ is not one (no file is taken
@@ -210,7 +211,12 @@ def take_folder(
 
 
 def take_file(
-    path: Path, *, store: OutcomeStore, publish: PublishMany, day: date, chunk_size: int = 10
+    path: Path,
+    *,
+    store: OutcomeStore,
+    publish: PublishMany,
+    day: date,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> FileOutcome:
     """Enqueue one file as a new batch and move it to processed/, or to rejected/ with
     the reason beside it."""

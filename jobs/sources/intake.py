@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.http.json_body import load_json
-from jobs.sources.csv_file import InvalidRow, ValidRow, canonical_column, validate_fields
 from worker.errors import InputError
+from worker.validation import InvalidRow, ValidRow, canonical_field, validate
 
 MAX_ITEMS = 100_000
 
@@ -51,10 +51,10 @@ def read_requests(body: bytes) -> list[ValidRow]:
             continue
         fields: dict[str, Any] = {}
         for name, value in item.items():
-            column = canonical_column(name) if isinstance(name, str) else None
-            if column is not None:
-                fields[column] = value
-        row = validate_fields(fields, line=index + 1)
+            canonical = canonical_field(name) if isinstance(name, str) else None
+            if canonical is not None:
+                fields[canonical] = value
+        row = validate(fields, line=index + 1)
         if isinstance(row, InvalidRow):
             errors.append(ItemError(index, row.error))
         else:

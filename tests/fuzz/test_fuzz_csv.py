@@ -12,8 +12,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from jobs.sources.csv_file import InvalidRow, ValidRow, read_rows
+from jobs.sources.csv_file import read_rows
 from worker.errors import InputError
+from worker.validation import InvalidRow, ValidRow
 
 GUID = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 HEADERS = [

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from jobs.sources.csv_file import ValidRow
 from jobs.sources.intake import RejectedItems, read_requests
 from worker.errors import InputError
+from worker.validation import ValidRow
 
 GUID = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 SCALARS = st.one_of(

@@ -1,7 +1,7 @@
 """A response lost after Graph committed: created or already_enabled, never a duplicate.
 
 With the rows of a chunk in lock-step (the runtime's default, as in production) and each
-row alone (MEETREG_BATCH_SIZE=1).
+row alone (MEETREG_ENVELOPE_SIZE=1).
 """
 
 from __future__ import annotations

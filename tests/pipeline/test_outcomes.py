@@ -242,7 +242,7 @@ def test_retry_sends_failed_rows_again_and_leaves_the_others(
 def test_with_batching_off_every_outcome_is_the_same(
     sim: SimulatorServer, redis_url: str, batch: Batch, queued: list
 ) -> None:
-    single = build_runtime(fast_settings(redis_url, batch_size=1))
+    single = build_runtime(fast_settings(redis_url, envelope_size=1))
     assert not single.deps.policy.lockstep
     sim.state.set_conflict("replace")  # a second POST would be a second registration
     try:

@@ -18,7 +18,7 @@ THREADS = 8  # celery worker -c
 
 
 @pytest.mark.parametrize(
-    ("batch_size", "chunk_size"),
+    ("envelope_size", "chunk_size"),
     [("1", 1), ("20", 20)],
     ids=["one-request-per-call", "batch-envelopes"],
 )
@@ -27,7 +27,7 @@ def test_graph_requests_in_flight_follow_celerys_thread_count(
     redis_url: str,
     redis_client: redis.Redis,
     tmp_path: Path,
-    batch_size: str,
+    envelope_size: str,
     chunk_size: int,
 ) -> None:
     """One request per call: the HTTP pool; `$batch`: the envelopes in flight (each
@@ -41,7 +41,7 @@ def test_graph_requests_in_flight_follow_celerys_thread_count(
     env = command_env(
         REDIS_URL=redis_url,
         MEETREG_CONCURRENCY=str(SETTING),
-        MEETREG_BATCH_SIZE=batch_size,
+        MEETREG_ENVELOPE_SIZE=envelope_size,
         MEETREG_CHUNK_SIZE=str(chunk_size),  # a chunk for every thread
         MEETREG_RATE_LIMIT="1000",
     )

@@ -1,8 +1,9 @@
-"""Packing concurrent Graph calls into JSON batches (`POST /$batch`, up to 20 calls each).
+"""Packing concurrent Graph calls into envelopes: JSON batch requests (`POST /$batch`),
+up to 20 calls each.
 
 Worker threads call GraphClient as usual, one call per thread; with batching on, each call
 is queued here, a dispatcher packs what is waiting (up to `max_items`, lingering a few
-milliseconds for more) into one `$batch` request, and each thread gets back its own
+milliseconds for more) into one envelope, and each thread gets back its own
 item's answer as an `httpx.Response`. The protocol above never knows: every item is
 interpreted by the same code as a single call, so its status, `Retry-After` and
 `request-id` count per item (Graph throttles items on their own and answers them in any order).
@@ -11,7 +12,7 @@ Items are matched to their callers by id, case-insensitively (Graph treats reque
 so), whatever order the answers come in. The items' own answers count whenever the
 envelope carries them: today's Graph wraps a throttled item's 429 in a 200 envelope, an
 older revision of its throttling documentation in a 424 one, and either way each item
-has its own status and `Retry-After`. A failure of the whole batch request is every
+has its own status and `Retry-After`. A failure of the whole envelope is every
 item's failure: a transport error is raised in each caller (a POST item stays
 ambiguous), a non-2xx answer without item answers (429, 5xx, 401 after a fresh token) is
 each item's answer.
@@ -49,8 +50,9 @@ class _Call:
     answer: Future[httpx.Response] = field(default_factory=Future)
 
 
-class BatchSender:
-    """Sends single calls as items of `$batch` requests; `send` blocks its caller only."""
+class EnvelopeSender:
+    """Sends single calls as items of envelopes (`$batch` requests); `send` blocks its
+    caller only."""
 
     def __init__(
         self,
@@ -67,16 +69,16 @@ class BatchSender:
         self.linger_s = linger_s
         self._waiting: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._slots = threading.BoundedSemaphore(max_in_flight)
-        self._senders = ThreadPoolExecutor(max_in_flight, thread_name_prefix="meetreg-batch")
+        self._senders = ThreadPoolExecutor(max_in_flight, thread_name_prefix="meetreg-envelope")
         self._dispatcher = threading.Thread(
-            target=self._dispatch, name="meetreg-batcher", daemon=True
+            target=self._dispatch, name="meetreg-envelope-packer", daemon=True
         )
         self._dispatcher.start()
 
     def send(
         self, method: str, path: str, body: dict[str, Any] | None, client_request_id: str
     ) -> httpx.Response:
-        """This call's own answer; raises the batch request's httpx.RequestError, if any."""
+        """This call's own answer; raises the envelope's httpx.RequestError, if any."""
         return self.submit(method, path, body, client_request_id).result()
 
     def submit(
@@ -106,12 +108,12 @@ class BatchSender:
                     stop = True
                     break
                 calls.append(more)
-            self._slots.acquire()  # at most max_in_flight batch requests at once
-            self._senders.submit(self._send_batch, calls)
+            self._slots.acquire()  # at most max_in_flight envelopes at once
+            self._senders.submit(self._send_envelope, calls)
             if stop:
                 return
 
-    def _send_batch(self, calls: list[_Call]) -> None:
+    def _send_envelope(self, calls: list[_Call]) -> None:
         try:
             response = self.http.post(
                 f"{self.base_url}/$batch",

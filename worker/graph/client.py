@@ -28,7 +28,7 @@ from worker.errors import (
     GraphTransient,
 )
 from worker.graph.auth import BearerAuth
-from worker.graph.batching import BatchSender
+from worker.graph.batching import EnvelopeSender
 from worker.graph.credentials import build_token_source
 from worker.graph.delegated import DelegatedTokenSource, SignedInUser
 from worker.graph.retry_after import parse_retry_after
@@ -81,7 +81,7 @@ class GraphClient:
         http: httpx.Client,
         base_url: str,
         *,
-        batch: BatchSender | None = None,
+        batch: EnvelopeSender | None = None,
         signed_in: Callable[[], SignedInUser] | None = None,
     ) -> None:
         self.http = http
@@ -309,7 +309,7 @@ class GraphClient:
 
 
 def _elapsed_s(response: httpx.Response, started: float) -> float:
-    """The request's own time: httpx's, or for a $batch item its envelope's (BatchSender
+    """The request's own time: httpx's, or for a $batch item its envelope's (EnvelopeSender
     sets it); else since `started`."""
     try:
         return response.elapsed.total_seconds()
@@ -469,15 +469,17 @@ def build_graph_client(settings: Settings) -> GraphClient:
     """A GraphClient with the configured tokens (MEETREG_AUTH). Raises ConfigError."""
     source = build_token_source(settings)
     http = build_http_client(settings, BearerAuth(source))
-    batch = None
-    if settings.batch_size > 1:
-        batch = BatchSender(
+    envelopes = None
+    if settings.envelope_size > 1:
+        envelopes = EnvelopeSender(
             http,
             settings.graph_base_url,
-            max_items=settings.batch_size,
+            max_items=settings.envelope_size,
             max_in_flight=settings.concurrency,
         )
-    return GraphClient(http, settings.graph_base_url, batch=batch, signed_in=signed_in_user(source))
+    return GraphClient(
+        http, settings.graph_base_url, batch=envelopes, signed_in=signed_in_user(source)
+    )
 
 
 def signed_in_user(source: object) -> Callable[[], SignedInUser] | None:

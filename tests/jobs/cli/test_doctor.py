@@ -45,6 +45,18 @@ def test_a_ready_machine_passes_and_prints_no_secret(
     assert posts(sim) == 0  # the probe only reads
 
 
+def test_a_setting_under_its_old_name_works_and_is_a_warning(
+    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis
+) -> None:
+    env = command_env(**sim.env(), REDIS_URL=redis_url, MEETREG_BATCH_SIZE="5")
+    result = meetreg("doctor", "--json", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    renamed = checks(result)["renamed setting"]
+    assert renamed["status"] == "warn"
+    assert renamed["detail"] == "MEETREG_BATCH_SIZE is deprecated; use MEETREG_ENVELOPE_SIZE"
+    assert result.stderr.count("MEETREG_BATCH_SIZE is deprecated") == 1
+
+
 def test_a_batch_whose_rows_stopped_moving_fails_naming_it_and_what_to_do(
     sim: SimulatorServer, redis_url: str, redis_client: redis.Redis
 ) -> None:

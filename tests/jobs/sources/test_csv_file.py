@@ -8,17 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from jobs.sources.csv_file import (
-    FIELD_LIMIT_CHARS,
+from jobs.sources.csv_file import FIELD_LIMIT_CHARS, read_rows
+from worker.errors import InputError
+from worker.validation import (
+    AllowedRegistrant,
     InvalidRow,
+    RegistrationRequest,
     SourceRow,
     ValidRow,
-    canonical_column,
-    read_rows,
-    validate_fields,
 )
-from worker.errors import InputError
-from worker.models import AllowedRegistrant, RegistrationRequest
 
 GUID = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 MEETING = "MSo1N2Y5ZGFjYy03MWJmLTQ3NDMtYjQxMy01M2EdFGkdRWHJlQ"
@@ -214,32 +212,6 @@ def test_quoted_cells_may_hold_the_other_delimiter(write_csv: WriteCsv) -> None:
 
 
 @pytest.mark.parametrize(
-    ("cell", "expected"),
-    [
-        ("user_id", "user_id"),
-        ("userId", "user_id"),
-        ("USERID", "user_id"),
-        ("  User ID ", "user_id"),
-        ("organizer_id", "user_id"),
-        ("OrganizerId", "user_id"),
-        ("meeting_id", "meeting_id"),
-        ("meetingId", "meeting_id"),
-        ("Meeting-ID", "meeting_id"),
-        ("join_web_url", "join_web_url"),
-        ("joinWebUrl", "join_web_url"),
-        ("JOIN_WEB_URL", "join_web_url"),
-        ("allowed_registrant", "allowed_registrant"),
-        ("allowedRegistrant", "allowed_registrant"),
-        ("subject", None),
-        ("organizer", None),
-        ("", None),
-    ],
-)
-def test_canonical_column(cell: str, expected: str | None) -> None:
-    assert canonical_column(cell) == expected
-
-
-@pytest.mark.parametrize(
     "header",
     [
         "user_id,meeting_id,allowed_registrant",
@@ -412,66 +384,6 @@ def test_invalid_row_cells_are_cut_for_the_report(write_csv: WriteCsv) -> None:
     assert isinstance(row, InvalidRow)
     assert row.user_id == "x" * 512
     assert row.error == "user_id is longer than 320 characters"
-
-
-# --- validate_fields, shared with the JSON intake ----------------------------------------
-
-SAME_AS_MODEL = [
-    {"user_id": GUID.upper(), "meeting_id": MEETING},
-    {"user_id": " Alice@Contoso.com ", "meeting_id": " m1 ", "allowed_registrant": "ORGANIZATION"},
-    {"user_id": "bob@contoso.com", "join_web_url": JOIN_URL, "allowed_registrant": ""},
-    {"user_id": "bob@contoso.com", "join_web_url": "HTTPS://teams.example/x", "meeting_id": None},
-    {"user_id": "björn@contoso.com", "meeting_id": "m1", "allowed_registrant": "everyone"},
-    {"user_id": GUID, "meeting_id": "m1", "join_web_url": JOIN_URL},
-    {"user_id": GUID, "meeting_id": "Ça-va", "allowed_registrant": None},
-]
-
-
-@pytest.mark.parametrize("fields", SAME_AS_MODEL)
-@pytest.mark.parametrize("default", [None, AllowedRegistrant.ORGANIZATION])
-def test_validate_fields_builds_what_the_model_builds(
-    fields: dict[str, str | None], default: AllowedRegistrant | None
-) -> None:
-    row = validate_fields(fields, 7, default_registrant=default)
-    registrant = (fields.get("allowed_registrant") or "").strip() or default
-    expected = RegistrationRequest.model_validate({
-        "user_id": fields["user_id"],
-        "meeting_id": fields.get("meeting_id"),
-        "join_web_url": fields.get("join_web_url"),
-        "allowed_registrant": registrant,
-    })  # fmt: skip
-    assert isinstance(row, ValidRow)
-    assert row.line == 7
-    assert row.request == expected
-    assert row.request.model_dump() == expected.model_dump()
-    assert row.request.model_fields_set == expected.model_fields_set
-    assert hash(row.request) == hash(expected)
-    assert type(row.request.allowed_registrant) is AllowedRegistrant
-
-
-@pytest.mark.parametrize("meeting_id", [".", "..", " .. "])
-def test_a_dot_segment_meeting_id_is_invalid_however_the_row_comes(meeting_id: str) -> None:
-    # validate_fields is what JSON intake items and calendar events go through too; the
-    # model is what every other source builds.
-    row = validate_fields({"user_id": GUID, "meeting_id": meeting_id}, 4)
-    assert isinstance(row, InvalidRow)
-    assert (
-        row.error
-        == f"meeting_id is {meeting_id.strip()!r}, which a URL reads as a path step, never an id"
-    )
-    with pytest.raises(ValueError, match="path step"):
-        RegistrationRequest(user_id=GUID, meeting_id=meeting_id)
-    assert isinstance(validate_fields({"user_id": GUID, "meeting_id": "..."}, 4), ValidRow)
-
-
-def test_validate_fields_reports_values_that_are_not_strings() -> None:
-    row = validate_fields({"user_id": GUID, "meeting_id": 12345}, 3)  # type: ignore[dict-item]
-    assert row == InvalidRow(3, GUID, "12345", "", "meeting_id must be a string")
-
-
-def test_validate_fields_treats_absent_and_none_as_empty() -> None:
-    row = validate_fields({"meeting_id": "m1", "allowed_registrant": None}, 2)
-    assert row == InvalidRow(2, "", "m1", "", "user_id is empty")
 
 
 # --- streaming ---------------------------------------------------------------------------

@@ -385,7 +385,7 @@ def test_https_proxy_is_honoured_for_login_and_graph(sim, trust, monkeypatch, cl
 def test_expired_tokens_are_replaced_once_and_the_call_succeeds(sim, trust, closing):
     trust("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")
     sim.state.add_meeting(ORGANIZER, MEETING)
-    graph = closing(build_graph_client(settings(batch_size=1)))  # one request per call
+    graph = closing(build_graph_client(settings(envelope_size=1)))  # one request per call
     graph.create_registration(ORGANIZER, MEETING, "everyone")
     issued = sim.state.stats()["tokens_issued"]
 

@@ -11,7 +11,7 @@ import pytest
 
 from worker.errors import GraphPermanent, GraphTransient
 from worker.graph import GraphClient
-from worker.graph.batching import BatchSender
+from worker.graph.batching import EnvelopeSender
 
 BASE = "https://graph.example/beta"
 EXTERNAL = "#microsoft.graph.externalMeetingRegistration"
@@ -20,7 +20,7 @@ ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 
 def batch_client(handler: Callable[[httpx.Request], httpx.Response], **kwargs) -> GraphClient:
     http = httpx.Client(transport=httpx.MockTransport(handler))
-    return GraphClient(http, BASE, batch=BatchSender(http, BASE, **kwargs))
+    return GraphClient(http, BASE, batch=EnvelopeSender(http, BASE, **kwargs))
 
 
 def answer_each(items_seen: list[list[dict]], status_for: Callable[[dict], int]):
