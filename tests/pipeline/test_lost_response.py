@@ -35,9 +35,9 @@ def test_lost_answer_to_a_committed_post_ends_created_with_one_registration(
     # "replace" is the dangerous server: a second POST silently makes a second registration.
     sim.state.set_conflict(conflict)  # type: ignore[arg-type]
     sim.state.set_faults(stall_s=2.0)  # longer than the client's 1 s timeout
-    assert runtime.deps.policy.lockstep  # the runtime's, as in production
+    assert runtime.deps.policy.in_waves  # the runtime's, as in production
     runtime.deps.policy = dataclasses.replace(
-        runtime.deps.policy, get_before_post=get_before_post, lockstep=lockstep
+        runtime.deps.policy, get_before_post=get_before_post, in_waves=lockstep
     )
     sim.state.add_meeting(ORGANIZER, "m-1")
     steps = [{"action": lost}]

@@ -61,7 +61,7 @@ def test_conflicting_post_is_confirmed_by_get_as_already_enabled(
     conflict: str, lockstep: bool, sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
 ) -> None:
     runtime.deps.policy = dataclasses.replace(
-        runtime.deps.policy, get_before_post=False, lockstep=lockstep
+        runtime.deps.policy, get_before_post=False, in_waves=lockstep
     )
     sim.state.set_conflict(conflict)  # type: ignore[arg-type]
     sim.state.add_meeting(ORGANIZER, "m-1", existing="external")
@@ -243,7 +243,7 @@ def test_with_batching_off_every_outcome_is_the_same(
     sim: SimulatorServer, redis_url: str, batch: Batch, queued: list
 ) -> None:
     single = build_runtime(fast_settings(redis_url, envelope_size=1))
-    assert not single.deps.policy.lockstep
+    assert not single.deps.policy.in_waves
     sim.state.set_conflict("replace")  # a second POST would be a second registration
     try:
         sim.state.add_meeting(ORGANIZER, "m-new")

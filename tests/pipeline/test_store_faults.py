@@ -211,9 +211,9 @@ def faulty_deps(runtime: Runtime, store: FailingStore, lockstep: bool) -> Deps:
     of their own: the heartbeat is the test's to run, so every call is counted in order."""
     keeper = LeaseKeeper(store, runtime.settings.lease_ms)  # type: ignore[arg-type]
     policy = runtime.deps.policy
-    assert policy.lockstep, "the runtime's policy is the production one: lock-step on"
+    assert policy.in_waves, "the runtime's policy is the production one: lock-step on"
     if not lockstep:
-        policy = dataclasses.replace(policy, lockstep=False)
+        policy = dataclasses.replace(policy, in_waves=False)
     return dataclasses.replace(runtime.deps, store=store, leases=keeper, policy=policy)
 
 

@@ -45,7 +45,7 @@ def wave_size(policy: Policy, rate_per_s: float) -> int:
     429s: waves of 20 made 83% of it, of 10 90%). Every thread together keeps about
     IN_FLIGHT_S of requests at the current rate claimed."""
     rows_wanted = rate_per_s * IN_FLIGHT_S / REQUESTS_PER_ROW
-    return max(1, min(policy.wave, math.ceil(rows_wanted / policy.threads)))
+    return max(1, min(policy.wave_size, math.ceil(rows_wanted / policy.threads)))
 
 
 def process_chunk(
@@ -68,7 +68,7 @@ def process_chunk(
                 for row in deps.store.rows(batch_id, list(range(start, stop)))
                 if row is not None and not row.status.is_final
             ]
-            if deps.policy.lockstep and operation is Operation.CREATE:
+            if deps.policy.in_waves and operation is Operation.CREATE:
                 # In waves: a message may hold hundreds of rows, and rows claimed but not
                 # yet sent are rows the safety valve cannot stop any more.
                 size = wave_size(deps.policy, deps.limiter.rate_now())

@@ -34,8 +34,8 @@ class Policy:
     backoff_base_s: float = 1.0
     # The rows of a chunk go the common way in waves (worker.protocol.wave), this many at
     # a time: with $batch on, where calls sent together share envelopes.
-    lockstep: bool = False
-    wave: int = 20
+    in_waves: bool = False
+    wave_size: int = 20
     threads: int = 32  # MEETREG_CONCURRENCY: the threads of a worker process
 
     def looks_first(self, record: MeetingRecord) -> bool:

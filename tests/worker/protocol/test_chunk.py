@@ -28,4 +28,4 @@ def test_a_chunks_name_reads_back_as_the_same_rows() -> None:
 def test_a_wave_holds_about_two_seconds_of_requests_across_every_thread(
     rate_per_s: float, threads: int, expected: int
 ) -> None:
-    assert wave_size(Policy(wave=20, threads=threads), rate_per_s) == expected
+    assert wave_size(Policy(wave_size=20, threads=threads), rate_per_s) == expected
