@@ -451,7 +451,7 @@ def test_the_build_context_holds_what_the_image_copies_and_no_secret() -> None:
         for source in sources.split():
             assert not dockerignored(source), source
     assert not dockerignored("worker/settings.py")
-    assert not dockerignored("jobs/cli.py")
+    assert not dockerignored("jobs/cli/main.py")
     for kept_out in (
         "deploy/meetreg.env",
         ".env",

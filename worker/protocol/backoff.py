@@ -1,4 +1,5 @@
-"""Retry policy as pure functions: how long to wait, and whether to try again."""
+"""How long to wait before trying again, as pure functions: Graph's `Retry-After`, else
+capped exponential backoff with jitter. Whether to try again is worker.protocol.retry_policy's."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Whether a failed call is tried again, and after how long: one rule for the rows of a
-batch (worker.protocol.row), the dry run (jobs.dry_run) and the notification tasks
+batch (worker.protocol.steps), the dry run (jobs.dry_run) and the notification tasks
 (worker.tasks), which differ only in the RetryPolicy they pass.
 
     sign-in failed (GraphAuthError)   -> give up: every call would fail the same way
