@@ -6,16 +6,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
-from functools import cached_property
 from typing import Any, cast
-
-from redis.commands.core import Script
 
 from worker import keys
 from worker.errors import UnknownBatchError
 from worker.models import FINAL_STATES, Operation, RowRecord, RowsDigest
 from worker.redis.connection import store_errors
-from worker.redis.lua import LuaFile, lua_script
+from worker.redis.lua import LuaFile, RegisteredScript, lua_script
 from worker.store.core import READ_PAGE, StoreCore
 from worker.store.encoding import as_text, ms_from_iso, now_iso
 from worker.store.records import BatchStats, BatchStatus, FailureGroup
@@ -30,9 +27,7 @@ _FIRST_LINES = lua_script(LuaFile("worker.store", "first_lines"))
 class Batches(StoreCore):
     """Writes batches and reads their progress."""
 
-    @cached_property
-    def _first_lines(self) -> Script:
-        return self.redis.register_script(_FIRST_LINES)
+    _first_lines = RegisteredScript(_FIRST_LINES)
 
     @store_errors
     def batch_exists(self, batch_id: str) -> bool:

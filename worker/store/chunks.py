@@ -4,13 +4,10 @@ deadline it keeps renewing, so a sweeper sends again the chunks of a worker that
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import cached_property
-
-from redis.commands.core import Script
 
 from worker import keys
 from worker.redis.connection import redis_now_ms, store_errors
-from worker.redis.lua import LuaFile, lua_script
+from worker.redis.lua import LuaFile, RegisteredScript, lua_script
 from worker.store.core import StoreCore
 
 _HOLD_CHUNKS = lua_script(LuaFile("worker.store", "hold_chunks"))
@@ -20,13 +17,8 @@ _CLAIM_EXPIRED = lua_script(LuaFile("worker.store", "claim_expired_chunks"))
 class Chunks(StoreCore):
     """Holds, drops and takes back chunks."""
 
-    @cached_property
-    def _hold_chunks(self) -> Script:
-        return self.redis.register_script(_HOLD_CHUNKS)
-
-    @cached_property
-    def _claim_expired(self) -> Script:
-        return self.redis.register_script(_CLAIM_EXPIRED)
+    _hold_chunks = RegisteredScript(_HOLD_CHUNKS)
+    _claim_expired = RegisteredScript(_CLAIM_EXPIRED)
 
     @store_errors
     def hold_chunks(self, chunks: Iterable[str], ttl_ms: int) -> None:

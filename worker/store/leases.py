@@ -4,13 +4,9 @@ and given back."""
 
 from __future__ import annotations
 
-from functools import cached_property
-
-from redis.commands.core import Script
-
 from worker import keys
 from worker.redis.connection import store_errors
-from worker.redis.lua import LuaFile, lua_script
+from worker.redis.lua import LuaFile, RegisteredScript, lua_script
 from worker.store.core import StoreCore
 
 _RENEW_LEASES = lua_script(LuaFile("worker.store", "renew_leases"))
@@ -20,13 +16,8 @@ _RELEASE_LEASES = lua_script(LuaFile("worker.store", "release_leases"))
 class Leases(StoreCore):
     """Renews and gives back leases still ours."""
 
-    @cached_property
-    def _renew_leases(self) -> Script:
-        return self.redis.register_script(_RENEW_LEASES)
-
-    @cached_property
-    def _release_leases(self) -> Script:
-        return self.redis.register_script(_RELEASE_LEASES)
+    _renew_leases = RegisteredScript(_RENEW_LEASES)
+    _release_leases = RegisteredScript(_RELEASE_LEASES)
 
     @store_errors
     def renew_leases(self, tokens_by_meeting: dict[str, str], ttl_ms: int) -> int:

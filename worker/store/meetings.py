@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from functools import cached_property
 from typing import Any
-
-from redis.commands.core import Script
 
 from worker import keys
 from worker.errors import StoreError
 from worker.models import Operation, RowRecord, RowState
 from worker.ratelimit.limiter import RESERVE_SLOT
 from worker.redis.connection import store_errors
-from worker.redis.lua import LuaFile, lua_script
+from worker.redis.lua import LuaFile, RegisteredScript, lua_script
 from worker.store.core import ScriptCall, StoreCore
 from worker.store.encoding import as_text, now_iso
 from worker.store.records import (
@@ -48,17 +45,9 @@ _FINISH = lua_script(*ROW_FUNCTIONS, LuaFile("worker.store", "finish"))
 class Meetings(StoreCore):
     """Meetings' records, and the steps that start, count and end a row's work on one."""
 
-    @cached_property
-    def _claim(self) -> Script:
-        return self.redis.register_script(_CLAIM)
-
-    @cached_property
-    def _record_post(self) -> Script:
-        return self.redis.register_script(_RECORD_POST)
-
-    @cached_property
-    def _finish(self) -> Script:
-        return self.redis.register_script(_FINISH)
+    _claim = RegisteredScript(_CLAIM)
+    _record_post = RegisteredScript(_RECORD_POST)
+    _finish = RegisteredScript(_FINISH)
 
     @store_errors
     def meeting(self, meeting_id: str) -> MeetingRecord:

@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from functools import cached_property
-
-from redis.commands.core import Script
 
 from worker import keys
 from worker.errors import StoreError
 from worker.models import RowRecord
 from worker.redis.connection import store_errors
-from worker.redis.lua import LuaFile, lua_script
+from worker.redis.lua import LuaFile, RegisteredScript, lua_script
 from worker.store.core import READ_PAGE, ScriptCall, StoreCore
 from worker.store.encoding import now_iso
 from worker.telemetry import counters
@@ -32,9 +29,7 @@ _SET_ROW = lua_script(*ROW_FUNCTIONS, LuaFile("worker.store", "set_row"))
 class Rows(StoreCore):
     """Reads rows, and saves their new states with the batch's counters."""
 
-    @cached_property
-    def _set_row(self) -> Script:
-        return self.redis.register_script(_SET_ROW)
+    _set_row = RegisteredScript(_SET_ROW)
 
     @store_errors
     def rows(self, batch_id: str, seqs: Sequence[int]) -> list[RowRecord | None]:
