@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 import pytest
 from sim_helpers import MEETING, ORGANIZER, OTHER_USER
 
 from worker.simulator import SimulatorControl
-
-REPO = Path(__file__).resolve().parents[3]
-ENV_NAMES = {
-    "GRAPH_BASE_URL",
-    "AZURE_AUTHORITY_HOST",
-    "AZURE_TENANT_ID",
-    "AZURE_CLIENT_ID",
-    "AZURE_CLIENT_SECRET",
-    "SSL_CERT_FILE",
-    "REQUESTS_CA_BUNDLE",
-}
 
 
 @pytest.fixture
