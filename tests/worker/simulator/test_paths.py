@@ -83,12 +83,6 @@ def test_an_unknown_path_is_400_bad_request_as_at_graph(sim, graph, path):
     assert sim.state.registration(MEETING) is None
 
 
-def test_a_path_outside_graphs_roots_is_404(sim, graph):
-    response = graph.http.get("/", headers={"Authorization": f"Bearer {graph.token}"})
-
-    assert response.status_code == 404
-
-
 def test_registration_under_v1_is_unknown_as_at_graph_alone_or_in_a_batch(sim, graph):
     sim.state.add_meeting(ORGANIZER, MEETING)
     path = keys.registration_path(ORGANIZER, MEETING)

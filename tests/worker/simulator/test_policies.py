@@ -1,34 +1,15 @@
-"""worker.simulator pure pieces: Retry-After spelling, the rate window, filters, path splitting."""
+"""worker.simulator pure pieces: the rate window, script steps, filters, route matching, traffic."""
 
 from __future__ import annotations
 
 import pytest
 
-from worker.simulator.app import split_path
 from worker.simulator.config import FaultConfig
-from worker.simulator.errors import GraphFailure, format_retry_after
+from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault, FaultPlan, parse_step
 from worker.simulator.graph_routes import parse_join_url_filter
 from worker.simulator.paths import match_route, unknown_segment
 from worker.simulator.traffic import Traffic
-
-
-@pytest.mark.parametrize(
-    ("seconds", "style", "expected"),
-    [
-        (2.128, "float", "2.128"),
-        (0.5, "float", "0.500"),
-        (0.0, "float", "0.001"),
-        (2.0, "int", "2"),
-        (2.0000000001, "int", "2"),
-        (2.1, "int", "3"),
-        (0.004, "int", "1"),
-        (0.0, "int", "0"),
-        (-1.0, "int", "0"),
-    ],
-)
-def test_retry_after_is_spelled_per_style_and_never_rounds_down(seconds, style, expected):
-    assert format_retry_after(seconds, style) == expected
 
 
 def test_the_rate_window_counts_throttled_requests_and_says_when_capacity_returns():
@@ -121,20 +102,6 @@ def test_other_filters_are_400(expression):
     with pytest.raises(GraphFailure) as failure:
         parse_join_url_filter(expression)
     assert failure.value.status == 400
-
-
-@pytest.mark.parametrize(
-    ("raw_path", "segments"),
-    [
-        ("/beta/users/a%2Fb", ["beta", "users", "a/b"]),
-        ("/beta/users/%252F", ["beta", "users", "%2F"]),
-        ("/beta/users/%2E%2E/x", ["beta", "users", "..", "x"]),
-        ("/beta/users/", ["beta", "users", ""]),
-        ("/", [""]),
-    ],
-)
-def test_raw_paths_split_before_decoding(raw_path, segments):
-    assert split_path(raw_path) == segments
 
 
 def test_routes_need_non_empty_ids():

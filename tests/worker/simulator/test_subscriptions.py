@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sim_helpers import ORGANIZER, ORGANIZER_UPN, OTHER_USER, error_of, wait_until
+from sim_helpers import ORGANIZER, ORGANIZER_UPN, OTHER_USER, error_of, free_port, wait_until
 from sim_receiver import HANDSHAKES
 
 from worker import keys
@@ -109,7 +109,7 @@ def test_a_handshake_answered_after_6_s_is_in_time(sim, receiver, subscribe):
 
 def test_a_lifecycle_url_that_cannot_be_reached_fails_the_subscription(sim, subscribe):
     with httpx.Client() as probe:
-        closed = f"http://127.0.0.1:{_free_port()}/graph/lifecycle"
+        closed = f"http://127.0.0.1:{free_port()}/graph/lifecycle"
         with pytest.raises(httpx.ConnectError):
             probe.post(closed)
 
@@ -226,13 +226,6 @@ def test_an_older_maximum_is_a_setting_and_meetreg_falls_back_to_it(receiver):
     assert made.expires_at <= now + timedelta(minutes=OLD_MAX_SUBSCRIPTION_MINUTES)
     assert renewed.id == made.id
     assert sim.state.subscriptions() == []
-
-
-def test_the_command_line_sets_the_maximum():
-    args = _parser().parse_args(["--max-subscription-minutes", "4230"])
-
-    assert config_from_args(args).max_subscription_minutes == 4230
-    assert config_from_args(_parser().parse_args([])).max_subscription_minutes == 10_080
 
 
 def test_patch_renews_the_expiry_within_the_same_limits(graph, subscribe):
@@ -454,16 +447,6 @@ def test_no_lifecycle_url_means_no_lifecycle_notification(sim, receiver, subscri
         sim.notify_lifecycle(made["id"], "renamed")
 
 
-def test_deliver_posts_any_payload_for_redelivery_or_forgery(sim, receiver):
-    forged = {"value": [{"subscriptionId": "x", "clientState": "wrong"}]}
-    receiver.status = 400
-
-    delivery = sim.deliver(f"{receiver.url}/graph/notifications", forged)
-
-    assert receiver.notifications()[0].json() == forged
-    assert (delivery.kind, delivery.status, delivery.payload) == ("raw", 400, forged)
-
-
 def test_notifications_can_be_sent_over_the_control_api(sim, receiver, subscribe, ada):
     made = subscribe().json()
     event = sim.state.add_event(ada)
@@ -493,14 +476,6 @@ def test_notifications_can_be_sent_over_the_control_api(sim, receiver, subscribe
     wait_until(lambda: len(receiver.notifications()) == 3)
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_a_notification_answered_5xx_is_redelivered_until_acknowledged(
     sim, receiver, subscribe, ada
 ):
@@ -514,33 +489,6 @@ def test_a_notification_answered_5xx_is_redelivered_until_acknowledged(
     first, *again = [n.json() for n in receiver.notifications()]
     assert again == [first, first]  # the same item each time, as Graph redelivers it
     assert [d.attempt for d in sim.state.deliveries() if d.kind == "change"] == [1, 2, 3]
-
-
-@pytest.mark.parametrize(
-    ("status", "attempts"),
-    [(500, 3), (400, 1), (202, 1)],
-    ids=["5xx-until-retries-run-out", "4xx-not-retried", "2xx-done"],
-)
-def test_redelivery_stops_at_the_retries_asked_for_and_only_follows_5xx(
-    sim, receiver, status, attempts
-):
-    receiver.status = status
-
-    last = sim.deliver(f"{receiver.url}/graph/notifications", {"value": []}, retries=2)
-
-    assert (last.attempt, last.status) == (attempts, status)
-    assert len(receiver.notifications()) == attempts
-
-
-def test_a_webhook_that_does_not_answer_is_redelivered_to(sim):
-    url = f"http://127.0.0.1:{_free_port()}/graph/notifications"
-
-    last = sim.deliver(url, {"value": []}, retries=1)
-
-    assert (last.attempt, last.status, last.error) == (2, None, "ConnectError")
-    assert [d.attempt for d in sim.state.deliveries()] == [1, 2]
-    with pytest.raises(ValueError, match="retries"):
-        sim.deliver(url, {"value": []}, retries=-1)
 
 
 def test_redelivery_can_be_asked_for_over_the_control_api(sim, receiver, subscribe, ada):
