@@ -58,7 +58,6 @@ UNTESTED: dict[str, str] = {
     "jobs/events/lifecycle.py": "tests/jobs/http/test_serve_events.py",
     "jobs/events/subscriptions.py": "tests/jobs/http/test_serve_events.py, nightly/test_job.py",
     "jobs/nightly/view.py": "tests/jobs/cli/test_nightly_commands.py",
-    "worker/publish.py": "tests/jobs/cli and tests/pipeline/test_worker_crash.py",
     "worker/redis/connection.py": "tests/jobs/cli/test_redis_production.py",
     "worker/redis/embedded.py": "the session's Redis (tests/conftest.py)",
     "worker/runtime.py": "tests/pipeline (the `runtime` fixture)",
@@ -74,7 +73,6 @@ UNTESTED: dict[str, str] = {
     "worker/simulator/tls.py": "every HTTPS test of tests/worker/simulator",
     "worker/simulator/tokens.py": "tests/worker/simulator/test_login_routes.py",
     "worker/simulator/webhooks.py": "tests/worker/simulator/test_subscriptions.py",
-    "worker/store/records.py": "tests/worker/store (BatchStatus read back from Redis)",
 }
 
 
