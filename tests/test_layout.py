@@ -58,8 +58,6 @@ UNTESTED: dict[str, str] = {
     "jobs/events/lifecycle.py": "tests/jobs/http/test_serve_events.py",
     "jobs/events/subscriptions.py": "tests/jobs/http/test_serve_events.py, nightly/test_job.py",
     "jobs/nightly/view.py": "tests/jobs/cli/test_nightly_commands.py",
-    "worker/redis/connection.py": "tests/jobs/cli/test_redis_production.py",
-    "worker/redis/embedded.py": "the session's Redis (tests/conftest.py)",
     "worker/runtime.py": "tests/pipeline (the `runtime` fixture)",
     "worker/simulator/app.py": "split_path in tests/worker/simulator/test_policies.py",
     "worker/simulator/calendar.py": "tests/worker/simulator/test_calendar_routes.py",
