@@ -58,7 +58,6 @@ UNTESTED: dict[str, str] = {
     "jobs/events/lifecycle.py": "tests/jobs/http/test_serve_events.py",
     "jobs/events/subscriptions.py": "tests/jobs/http/test_serve_events.py, nightly/test_job.py",
     "jobs/nightly/view.py": "tests/jobs/cli/test_nightly_commands.py",
-    "worker/runtime.py": "tests/pipeline (the `runtime` fixture)",
     "worker/simulator/app.py": "split_path in tests/worker/simulator/test_policies.py",
     "worker/simulator/calendar.py": "tests/worker/simulator/test_calendar_routes.py",
     "worker/simulator/control_routes.py": "tests/worker/simulator/test_control.py",
