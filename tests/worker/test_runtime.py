@@ -24,6 +24,8 @@ def process_runtime(
 ) -> Iterator[None]:
     """The process's runtime, as `celery worker` builds it, from the environment."""
     monkeypatch.setenv("REDIS_URL", redis_url)
+    # Read from this environment, and forgotten after: a later test's simulator is another.
+    monkeypatch.setattr("worker.settings._settings", None)
     yield
     close_runtime()
     gc.unfreeze()  # building it froze the collector for a worker's life, not this session's
