@@ -58,17 +58,6 @@ UNTESTED: dict[str, str] = {
     "jobs/events/lifecycle.py": "tests/jobs/http/test_serve_events.py",
     "jobs/events/subscriptions.py": "tests/jobs/http/test_serve_events.py, nightly/test_job.py",
     "jobs/nightly/view.py": "tests/jobs/cli/test_nightly_commands.py",
-    "worker/graph/delegated.py": "tests/worker/graph/test_credentials.py",
-    "worker/graph/managed_identity.py": "tests/worker/graph/test_credentials.py",
-    "worker/graph/token_file.py": "tests/worker/graph/test_credentials.py",
-    "worker/protocol/recovery.py": "tests/pipeline (test_redis_restart, test_store_faults)",
-    "worker/protocol/row.py": "tests/pipeline/test_outcomes.py",
-    "worker/protocol/steps.py": "tests/pipeline/test_outcomes.py",
-    "worker/publish.py": "tests/jobs/cli and tests/pipeline/test_worker_crash.py",
-    "worker/redis/connection.py": "tests/jobs/cli/test_redis_production.py",
-    "worker/redis/embedded.py": "the session's Redis (tests/conftest.py)",
-    "worker/runtime.py": "tests/pipeline (the `runtime` fixture)",
-    "worker/store/records.py": "tests/worker/store (BatchStatus read back from Redis)",
 }
 
 

@@ -15,7 +15,6 @@ from pipeline_helpers import (
     UPN,
     Batch,
     Work,
-    fast_settings,
     only_row,
     posts,
     rows,
@@ -24,8 +23,7 @@ from pipeline_helpers import (
 from jobs.enqueue import DEDUP_PAGE, requeue_failed
 from worker import keys
 from worker.models import RowState
-from worker.protocol.chunk import process_chunk
-from worker.runtime import Runtime, build_runtime
+from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
 
 
@@ -175,40 +173,6 @@ def test_upn_and_join_link_are_resolved_to_ids(
     assert sim.state.registration("m-1") is not None
 
 
-def test_transient_errors_are_retried_until_created(
-    sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
-) -> None:
-    sim.state.set_conflict("replace")  # a second POST would be a second registration
-    sim.state.add_meeting(ORGANIZER, "m-1")
-    sim.state.script("m-1", [{"status": 503}, {"status": 502}, {"status": 500}])
-    row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-1,\n")).batch_id)
-    assert (row.status, row.http_status) == (RowState.CREATED, 201)
-    assert sum(sim.state.creations.values()) == 1
-
-
-def test_transient_errors_fail_the_row_once_attempts_run_out(
-    sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
-) -> None:
-    sim.state.add_meeting(ORGANIZER, "m-1")
-    sim.state.script("m-1", [{"status": 503}] * 10)
-    row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-1,\n")).batch_id)
-    assert (row.status, row.http_status) == (RowState.FAILED, 503)
-    assert row.attempts == runtime.settings.max_attempts
-    assert sim.state.registration("m-1") is None
-
-
-def test_throttling_alone_never_fails_a_row_and_fractional_retry_after_is_honoured(
-    sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
-) -> None:
-    sim.state.add_meeting(ORGANIZER, "m-1")
-    # More 429s than max_attempts allows for other errors, each asking for 0.35 s.
-    sim.state.script("m-1", [{"status": 429, "retry_after": "0.35"}] * 6)
-    row = only_row(runtime, work(batch(f"{HEADER}{ORGANIZER},m-1,\n")).batch_id)
-    assert (row.status, row.http_status) == (RowState.CREATED, 201)
-    assert sim.state.early_retries() == []
-    assert sim.state.stats()["throttled"] == 6
-
-
 def test_expired_token_is_refreshed_and_the_row_goes_through(
     sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
 ) -> None:
@@ -237,30 +201,3 @@ def test_retry_sends_failed_rows_again_and_leaves_the_others(
     assert (status.counts["created"], status.counts["failed"]) == (2, 0)
     assert forbidden.status is RowState.CREATED and forbidden.error == ""
     assert ok.attempts == 2  # not sent again
-
-
-def test_with_batching_off_every_outcome_is_the_same(
-    sim: SimulatorServer, redis_url: str, batch: Batch, queued: list
-) -> None:
-    single = build_runtime(fast_settings(redis_url, envelope_size=1))
-    assert not single.deps.policy.in_waves
-    sim.state.set_conflict("replace")  # a second POST would be a second registration
-    try:
-        sim.state.add_meeting(ORGANIZER, "m-new")
-        sim.state.add_meeting(ORGANIZER, "m-old", existing="external")
-        sim.state.add_meeting(NO_POLICY_USER, "m-forbidden")
-        sim.state.script("m-new", [{"status": 404}, {"status": 429, "retry_after": "0.2"}])
-        batch_id = batch(
-            f"{HEADER}{ORGANIZER},m-new,\n{ORGANIZER},m-old,\n{NO_POLICY_USER},m-forbidden,\n"
-        )
-        while queued:
-            process_chunk(single.deps, *queued.pop(0))
-        new, old, forbidden = rows(single, batch_id)
-    finally:
-        single.close()
-    assert (new.status, new.http_status) == (RowState.CREATED, 201)
-    assert (old.status, old.http_status) == (RowState.ALREADY_ENABLED, 200)
-    assert (forbidden.status, forbidden.http_status) == (RowState.FAILED, 403)
-    assert not any(path.endswith("$batch") for _, path, _ in sim.state.requests)
-    assert sim.state.creations["m-new"] == 1
-    assert sim.state.early_retries() == []

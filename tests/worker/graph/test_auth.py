@@ -109,20 +109,6 @@ def trust(sim: SimulatorServer, monkeypatch: pytest.MonkeyPatch) -> Callable[...
     return set_ca
 
 
-@pytest.fixture
-def closing() -> Iterator[Callable[..., object]]:
-    """Close token sources and clients after the test (the server waits for idle sockets)."""
-    opened: list[MsalTokenSource | GraphClient] = []
-
-    def track(thing: MsalTokenSource | GraphClient) -> MsalTokenSource | GraphClient:
-        opened.append(thing)
-        return thing
-
-    yield track
-    for thing in opened:
-        thing.close()
-
-
 def settings(**overrides: object) -> Settings:
     """The settings a process would read from the (patched) environment, no .env file."""
     return load_settings(_env_file=None, **overrides)
