@@ -54,9 +54,6 @@ UNTESTED: dict[str, str] = {
     "jobs/cli/local_worker.py": "runs every `meetreg run` of tests/jobs/cli",
     "jobs/cli/main.py": "the entry point of every tests/jobs/cli test",
     "jobs/cli/progress.py": "printed by every `meetreg run` of tests/jobs/cli",
-    "jobs/cli/serve_commands.py": "tests/jobs/http (serve_helpers.py starts `meetreg serve`)",
-    "jobs/events/lifecycle.py": "tests/jobs/http/test_serve_events.py",
-    "jobs/events/subscriptions.py": "tests/jobs/http/test_serve_events.py, nightly/test_job.py",
     "jobs/nightly/view.py": "tests/jobs/cli/test_nightly_commands.py",
 }
 
