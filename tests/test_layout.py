@@ -52,7 +52,6 @@ EXEMPT: dict[str, str] = {
 UNTESTED: dict[str, str] = {
     "jobs/cli/demo.py": "run by tests/deploy/test_wheel_install.py",
     "jobs/cli/local_worker.py": "runs every `meetreg run` of tests/jobs/cli",
-    "jobs/nightly/view.py": "tests/jobs/cli/test_nightly_commands.py",
 }
 
 
