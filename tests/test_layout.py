@@ -49,16 +49,7 @@ EXEMPT: dict[str, str] = {
 
 # Behaviour tested only through the cross-cutting suites (and the CLI's tests) so far: each
 # wants a test module of its own. The list may only shrink.
-UNTESTED: dict[str, str] = {
-    "jobs/cli/demo.py": "run by tests/deploy/test_wheel_install.py",
-    "jobs/cli/local_worker.py": "runs every `meetreg run` of tests/jobs/cli",
-    "jobs/cli/main.py": "the entry point of every tests/jobs/cli test",
-    "jobs/cli/progress.py": "printed by every `meetreg run` of tests/jobs/cli",
-    "jobs/cli/serve_commands.py": "tests/jobs/http (serve_helpers.py starts `meetreg serve`)",
-    "jobs/events/lifecycle.py": "tests/jobs/http/test_serve_events.py",
-    "jobs/events/subscriptions.py": "tests/jobs/http/test_serve_events.py, nightly/test_job.py",
-    "jobs/nightly/view.py": "tests/jobs/cli/test_nightly_commands.py",
-}
+UNTESTED: dict[str, str] = {}
 
 
 def source_modules() -> list[str]:

@@ -1,55 +1,22 @@
-"""A `meetreg serve` per module, on the session's Redis and the module's simulator."""
+"""A batch that fails in every way a row can, made through the module's `meetreg serve`
+(tests/jobs/conftest.py) and finished by its worker."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
-from cli_helpers import command_env, meetreg, start_worker, stop, wait_until
+from cli_helpers import meetreg, wait_until
 from serve_helpers import (
-    API_KEY,
-    CLIENT_STATE,
     FAILING_BATCH_ROWS,
-    VIEWER_KEY,
     Served,
     bearer,
 )
 
 from worker.simulator import SimulatorServer
 from worker.store.outcome_store import OutcomeStore
-
-
-@pytest.fixture(scope="module")
-def serve_env(server: SimulatorServer, redis_url: str) -> dict[str, str]:
-    return command_env(
-        **server.env(),
-        REDIS_URL=redis_url,
-        MEETREG_WEBHOOK_CLIENT_STATE=CLIENT_STATE,
-        MEETREG_API_KEY=API_KEY,
-        MEETREG_VIEWER_KEY=VIEWER_KEY,
-        MEETREG_INTAKE_MAX_BYTES="65536",
-        MEETREG_RATE_LIMIT="1000",
-        # Heartbeats every second, so the health check sees a worker at once after a flush.
-        MEETREG_RECOVERY_S="6",
-        MEETREG_CONCURRENCY="4",
-    )
-
-
-@pytest.fixture(scope="module")
-def served(serve_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    running = Served(serve_env, Path(tmp_path_factory.mktemp("serve")))
-    yield running
-    running.close()
-
-
-@pytest.fixture(scope="module")
-def worker(serve_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """A `celery -A worker.app worker` on the same Redis and simulator."""
-    process = start_worker("serve-tests", serve_env, Path(tmp_path_factory.mktemp("worker")))
-    yield
-    stop(process)
 
 
 @pytest.fixture
