@@ -8,9 +8,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-# worker.protocol asks here whether a user id is a GUID; the rule is worker.validation's.
-from worker.validation import is_guid as is_guid
-
 
 class RowState(StrEnum):
     """Where a row stands. Stored in Redis as these strings."""

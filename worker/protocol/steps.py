@@ -17,13 +17,14 @@ from collections.abc import Callable
 from typing import NamedTuple, TypeVar
 
 from worker.errors import GraphAuthError, GraphError, GraphPermanent, GraphTransient
-from worker.models import Operation, RowRecord, RowState, is_guid
+from worker.models import Operation, RowRecord, RowState
 from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
 from worker.protocol.retry_policy import Attempts, GiveUp
 from worker.protocol.target import Found, Removal
 from worker.store.records import Claim, Ending, MeetingRecord, PostRecord, Slot, row_ref
 from worker.telemetry.logs import add_context, row_context
+from worker.validation import is_guid
 
 T = TypeVar("T")
 # The rows' lines keep the logger operators know them by (docs/operations.md, Logs).

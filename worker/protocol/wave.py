@@ -27,12 +27,13 @@ from dataclasses import dataclass
 from functools import partial
 
 from worker.errors import GraphError, GraphPermanent, GraphTransient
-from worker.models import Operation, RowRecord, RowState, is_guid
+from worker.models import Operation, RowRecord, RowState
 from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
 from worker.protocol.steps import Attempt, RowSteps, Stored
 from worker.protocol.target import Found
 from worker.store.records import Ending, PostRecord
+from worker.validation import is_guid
 
 
 @dataclass(slots=True)
