@@ -176,7 +176,7 @@ class RowSteps:
         code, slot = self.store.record_post(
             self.batch_id, *self.post_request(), slot=self.deps.limiter.slot_request()
         )
-        if not self.post_recorded(code is PostRecord.GO, slot, asked_at):
+        if not self.post_recorded(code, slot, asked_at):
             raise LeaseLost
 
     def post_request(self) -> tuple[RowRecord, str, str]:
@@ -184,10 +184,10 @@ class RowSteps:
         assert self.lease is not None
         return self.row, *self.lease
 
-    def post_recorded(self, may_send: bool, slot: Slot | None, asked_at: float) -> bool:
-        """Take in the store's answer to recording the POST: `may_send` False when the
+    def post_recorded(self, recorded: PostRecord, slot: Slot | None, asked_at: float) -> bool:
+        """Take in the store's answer to recording the POST: anything but GO means the
         lease is gone or the row final (the lease is let go of); whether to send."""
-        if not may_send:
+        if recorded is not PostRecord.GO:
             assert self.lease is not None
             self.leases.released(*self.lease)
             self.lease = None

@@ -32,7 +32,7 @@ from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
 from worker.protocol.steps import Attempt, RowSteps, Stored
 from worker.protocol.target import Found
-from worker.store.records import Ending, PostRecord
+from worker.store.records import Ending
 from worker.validation import is_guid
 
 
@@ -150,7 +150,7 @@ class Wave:
         creating = []
         for r, (code, slot) in zip(rows, results, strict=True):
             steps = r.steps
-            if not steps.post_recorded(code is PostRecord.GO, slot, asked_at):
+            if not steps.post_recorded(code, slot, asked_at):
                 continue  # the lease is gone, or the row final: send nothing
             row = steps.row
             r.answer = self._start(
