@@ -17,21 +17,23 @@ as a configuration error: every row would say the same.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from itertools import islice
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 from jobs.enqueue import to_records
 from jobs.report import neutralised
 from worker.errors import GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import GraphClient
-from worker.models import RowRecord, RowState
+from worker.models import Operation, RowRecord, RowState
 from worker.protocol.deps import Deps
 from worker.protocol.retry_policy import Attempts, GiveUp, GiveUpReason
-from worker.validation import SourceRow, is_guid
+from worker.validation import SourceRow
+
+T = TypeVar("T")
 
 WINDOW_ROWS = 1_000  # rows forecast at once: memory stays flat in the file's size
 
@@ -39,9 +41,19 @@ WINDOW_ROWS = 1_000  # rows forecast at once: memory stays flat in the file's si
 class Forecast(StrEnum):
     WOULD_CREATE = "would_create"
     ALREADY_ENABLED = "already_enabled"
+    WOULD_REGISTER = "would_register"  # a webinar registrant's row
+    ALREADY_REGISTERED = "already_registered"
     WOULD_FAIL = "would_fail"
     SKIPPED = "skipped"
     INVALID = "invalid"
+
+
+_WOULD_MAKE = {Operation.CREATE: Forecast.WOULD_CREATE, Operation.REGISTER: Forecast.WOULD_REGISTER}
+_FOUND = {
+    Operation.CREATE: Forecast.ALREADY_ENABLED,
+    Operation.REGISTER: Forecast.ALREADY_REGISTERED,
+}
+DRY_RUN = "dry-run"  # the batch a dry run's webinars are read for, once
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,15 +80,11 @@ def forecast_rows(rows: Iterable[SourceRow], deps: Deps, *, threads: int) -> Ite
 
 def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
     """One row's forecast. Raises GraphAuthError (no token, or a fresh one refused)."""
-    shown = record.meeting_id or record.join_web_url
+    who, what = _names(record)
     if record.status is RowState.INVALID:
-        return RowForecast(
-            record.line, record.user_id, shown, Forecast.INVALID, reason=record.error
-        )
+        return RowForecast(record.line, who, what, Forecast.INVALID, reason=record.error)
     if record.status is RowState.SKIPPED:
-        return RowForecast(
-            record.line, record.user_id, shown, Forecast.SKIPPED, reason=record.error
-        )
+        return RowForecast(record.line, who, what, Forecast.SKIPPED, reason=record.error)
     attempts, policy = Attempts(), deps.retry_policy
     while True:
         try:
@@ -95,11 +103,11 @@ def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
 
 
 def _would_fail(record: RowRecord, exc: GraphError, reason: str) -> RowForecast:
-    meeting = record.meeting_id or record.join_web_url
+    who, what = _names(record)
     return RowForecast(
         record.line,
-        record.user_id,
-        meeting,
+        who,
+        what,
         Forecast.WOULD_FAIL,
         exc.status,
         reason,
@@ -107,51 +115,66 @@ def _would_fail(record: RowRecord, exc: GraphError, reason: str) -> RowForecast:
     )
 
 
+class _Paced:
+    """Graph reads made at the shared rate limit's pace (a `Caller`)."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.limiter = deps.limiter
+
+    def call(self, request: Callable[[], T]) -> T:
+        self.limiter.acquire()
+        return request()
+
+
 def _read(record: RowRecord, deps: Deps) -> RowForecast:
-    graph, limiter = deps.graph, deps.limiter
-    user_id = record.user_id
-    if not is_guid(user_id):
-        user_id = deps.store.cached_user_id(user_id) or ""
-        if not user_id:
-            limiter.acquire()
-            user_id = graph.resolve_user_id(record.user_id)
-    meeting_id = record.meeting_id
-    if not meeting_id:
-        limiter.acquire()
-        meeting_id = graph.find_meeting_id(user_id, record.join_web_url)
-    if deps.store.meeting(meeting_id).succeeded:
+    operation = Operation.REGISTER if record.webinar_id else Operation.CREATE
+    target, paced = deps.target_for(operation), _Paced(deps)
+    meeting_given = bool(record.meeting_id)  # not found from a join link, which proves it
+    place = target.locate(record, paced)
+    who, what = _names(record)
+    what = what if record.webinar_id else place.item
+    if deps.store.meeting(place.key).succeeded:
+        return RowForecast(
+            record.line, who, what, Forecast.SKIPPED, reason="done by an earlier batch"
+        )
+    verdict = target.judge(DRY_RUN, record, paced)
+    if verdict.state is not None:
+        forecast = Forecast.INVALID if verdict.state is RowState.INVALID else Forecast.WOULD_FAIL
+        return RowForecast(record.line, who, what, forecast, reason=verdict.reason)
+    graph = deps.graph
+    if (
+        meeting_given
+        and isinstance(graph, GraphClient)
+        and not paced.call(lambda: graph.meeting_exists(place.owner, place.item))
+    ):
         return RowForecast(
             record.line,
-            record.user_id,
-            meeting_id,
-            Forecast.SKIPPED,
-            reason="done by an earlier batch",
+            who,
+            what,
+            Forecast.WOULD_FAIL,
+            404,
+            "no such meeting under this organizer",
         )
-    if record.meeting_id and isinstance(graph, GraphClient):  # a join link found it already
-        limiter.acquire()
-        if not graph.meeting_exists(user_id, meeting_id):
-            return RowForecast(
-                record.line,
-                record.user_id,
-                meeting_id,
-                Forecast.WOULD_FAIL,
-                404,
-                "no such meeting under this organizer",
-            )
-    limiter.acquire()
-    found = deps.target.look(user_id, meeting_id)
+    found = paced.call(lambda: target.look(place, record))
     if found is None:
-        return RowForecast(record.line, record.user_id, meeting_id, Forecast.WOULD_CREATE)
-    note = "" if deps.target.is_ours(found) else f"the meeting has a {found.kind}"
+        return RowForecast(record.line, who, what, _WOULD_MAKE[operation])
     return RowForecast(
         record.line,
-        record.user_id,
-        meeting_id,
-        Forecast.ALREADY_ENABLED,
+        who,
+        what,
+        _FOUND[operation],
         found.status,
-        note,
+        target.mismatch(found),
         found.request_id or "",
     )
+
+
+def _names(record: RowRecord) -> tuple[str, str]:
+    """The row's two names, as the forecast's columns show them: user and meeting (a
+    registrant's: email and webinar)."""
+    if record.webinar_id or record.email:
+        return record.email, record.webinar_id
+    return record.user_id, record.meeting_id or record.join_web_url
 
 
 def write_forecasts(forecasts: Iterable[RowForecast], out: TextIO) -> dict[Forecast, int]:

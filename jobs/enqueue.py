@@ -22,10 +22,12 @@ from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
-from jobs.sources.csv_file import read_rows
+from jobs.sources.csv_file import WEBINARS, file_target, read_rows
 from worker.errors import BatchConflict, InputError
 from worker.models import Operation, RowRecord, RowsDigest, RowState
+from worker.registrants import DEFAULTS, Defaults, RegistrantRequest
 from worker.settings import DEFAULT_CHUNK_SIZE
 from worker.store.core import READ_PAGE
 from worker.store.outcome_store import OutcomeStore
@@ -112,8 +114,22 @@ def _record(seq: int, row: SourceRow) -> RowRecord:
             allowed_registrant=row.allowed_registrant,
             status=RowState.INVALID,
             error=row.error,
+            webinar_id=row.webinar_id,
+            email=row.email,
         )
     request = row.request
+    if isinstance(request, RegistrantRequest):
+        return RowRecord(
+            seq=seq,
+            line=row.line,
+            user_id="",
+            meeting_id="",
+            allowed_registrant="",
+            status=RowState.QUEUED,
+            webinar_id=request.webinar_id,
+            email=request.email,
+            person=person_of(request),
+        )
     return RowRecord(
         seq=seq,
         line=row.line,
@@ -123,6 +139,17 @@ def _record(seq: int, row: SourceRow) -> RowRecord:
         allowed_registrant=str(request.allowed_registrant),
         status=RowState.QUEUED,
     )
+
+
+def person_of(request: RegistrantRequest) -> dict[str, Any]:
+    """What a registrant's row keeps of the person, for the worker's POST."""
+    return {
+        "first_name": request.first_name,
+        "last_name": request.last_name,
+        "preferred_timezone": request.preferred_timezone,
+        "preferred_language": request.preferred_language,
+        "answers": dict(request.answers),
+    }
 
 
 def _row_key(row: ValidRow) -> bytes:
@@ -159,8 +186,10 @@ def enqueue_rows(
     source: str,
     batch_id: str | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
+    operation: Operation = Operation.CREATE,
 ) -> Enqueued:
-    """Record the rows as a batch and enqueue its unfinished rows.
+    """Record the rows as a batch and enqueue its unfinished rows. `operation`: CREATE for
+    meetings, REGISTER for webinar registrants (the rows' kind).
 
     Raises InputError when the source is refused (whatever the row), BatchConflict when
     it does not hold the rows of the batch it would resume; nothing is enqueued then.
@@ -172,7 +201,9 @@ def enqueue_rows(
     store.forget_first_lines(batch_id)  # left by an attempt cut short, if any
     records = to_records(rows, partial(store.first_lines, batch_id))
     try:
-        total = store.create_batch(batch_id, source, _noting_finals(records, finals))
+        total = store.create_batch(
+            batch_id, source, _noting_finals(records, finals), operation=operation
+        )
     except BaseException:
         store.delete_batch(batch_id)
         raise
@@ -193,20 +224,32 @@ def enqueue_file(
     allowed_registrant: AllowedRegistrant | None = None,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
     regular_only: bool = False,
+    target: str | None = None,
+    defaults: Defaults = DEFAULTS,
 ) -> Enqueued:
     """`enqueue_rows` over a CSV file: what `meetreg enqueue` and the nightly job do.
     `regular_only` refuses a link, FIFO or device unread (the drop folder's files);
-    a path the operator gives is followed.
+    a path the operator gives is followed. `target` (`meetings`, `webinars`): what the
+    rows are; None: the header says.
 
     Raises InputError for a file refused whole (nothing is enqueued then), StoreError.
     """
+    target = target or file_target(path, regular_only=regular_only)
+    rows = read_rows(
+        path,
+        default_registrant=allowed_registrant,
+        regular_only=regular_only,
+        target=target,
+        defaults=defaults,
+    )
     return enqueue_rows(
-        read_rows(path, default_registrant=allowed_registrant, regular_only=regular_only),
+        rows,
         store=store,
         publish=publish,
         source=str(path),
         batch_id=batch_id,
         chunk_size=chunk_size,
+        operation=Operation.REGISTER if target == WEBINARS else Operation.CREATE,
     )
 
 
@@ -231,7 +274,7 @@ def _resume(
     chunk_size: int,
 ) -> Enqueued:
     status = store.batch_status(batch_id)
-    if status.operation is not Operation.CREATE:
+    if status.operation.undoes:
         raise InputError(f"batch {batch_id} is an undo batch; `meetreg disable` resumes it")
     digest = RowsDigest()
     total = 0

@@ -25,6 +25,19 @@ COLUMNS = (
     "request_id",
     "updated_at",
 )
+REGISTRANT_COLUMNS = (
+    "line",
+    "webinar_id",
+    "email",
+    "status",
+    "registration_id",
+    "http_status",
+    "error",
+    "attempts",
+    "request_id",
+    "updated_at",
+)
+"""A webinar registrant batch's columns: the webinar and the person in place of the meeting's."""
 FORMATS = ("csv", "json")
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -37,9 +50,11 @@ _FORMULA_INSIDE = re.compile(rf'[,;\t\r\n]"*{_STARTS_CLASS}')  # the fast test: 
 _RISKY_FIRST = frozenset(FORMULA_STARTS) | {'"'}
 
 
-def report_record(row: RowRecord) -> dict[str, Any]:
+def report_record(row: RowRecord, columns: tuple[str, ...] = COLUMNS) -> dict[str, Any]:
     data = row.to_json_dict()
-    record = {column: data[column] for column in COLUMNS}
+    if columns is REGISTRANT_COLUMNS:
+        return {column: data.get(column, "") for column in columns}
+    record = {column: data[column] for column in columns}
     if not record["meeting_id"] and row.join_web_url:
         record["meeting_id"] = row.join_web_url
     return record
@@ -53,25 +68,25 @@ def neutralised(value: object) -> object:
     return value
 
 
-def write_csv(rows: Iterable[RowRecord], out: TextIO) -> int:
+def write_csv(rows: Iterable[RowRecord], out: TextIO, columns: tuple[str, ...] = COLUMNS) -> int:
     # Every cell quoted, so a spreadsheet splitting on our `,` never splits inside a cell.
     writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(COLUMNS)
+    writer.writerow(columns)
     count = 0
     for row in rows:
-        record = report_record(row)
-        writer.writerow([neutralised("" if record[c] is None else record[c]) for c in COLUMNS])
+        record = report_record(row, columns)
+        writer.writerow([neutralised("" if record[c] is None else record[c]) for c in columns])
         count += 1
     return count
 
 
-def write_json(rows: Iterable[RowRecord], out: TextIO) -> int:
+def write_json(rows: Iterable[RowRecord], out: TextIO, columns: tuple[str, ...] = COLUMNS) -> int:
     """A JSON array, written a row at a time so a large batch is never held whole."""
     count = 0
     out.write("[")
     for row in rows:
         out.write(",\n" if count else "\n")
-        out.write(json.dumps(report_record(row), ensure_ascii=False))
+        out.write(json.dumps(report_record(row, columns), ensure_ascii=False))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count
@@ -90,4 +105,6 @@ def write_report(store: OutcomeStore, batch_id: str, fmt: str, out: TextIO) -> i
     Raises UnknownBatchError, InputError (a format other than csv or json), StoreError.
     """
     write = write_csv if check_format(fmt) == "csv" else write_json
-    return write(store.iter_rows(batch_id, store.batch_status(batch_id).total), out)
+    status = store.batch_status(batch_id)
+    columns = REGISTRANT_COLUMNS if status.operation.webinars else COLUMNS
+    return write(store.iter_rows(batch_id, status.total), out, columns)

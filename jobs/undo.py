@@ -22,7 +22,7 @@ from jobs.enqueue import (
     new_batch_id,
 )
 from worker.errors import InputError
-from worker.models import Operation, RowRecord, RowState
+from worker.models import RowRecord, RowState
 from worker.settings import DEFAULT_CHUNK_SIZE
 from worker.store.outcome_store import OutcomeStore
 from worker.store.records import BatchStatus
@@ -35,7 +35,7 @@ def check_source(store: OutcomeStore, source_id: str) -> BatchStatus:
     paused (its rows may still create registrations; cancel it first to undo it early).
     """
     status = store.batch_status(source_id)
-    if status.operation is not Operation.CREATE:
+    if status.operation.undoes:
         raise InputError(f"batch {source_id} is an undo batch itself; it cannot be undone")
     if status.finished or status.cancelled:
         return status
@@ -54,8 +54,9 @@ def undo_rows(store: OutcomeStore, source: BatchStatus) -> Iterator[RowRecord]:
     """One queued row per registration the source batch created, numbered from 1; `line`
     stays the source file's, `registration_id` is the one to delete."""
     seq = 0
+    made = source.operation.made
     for row in store.iter_rows(source.batch_id, source.total):
-        if row.status is not RowState.CREATED or not row.registration_id or not row.meeting_id:
+        if row.status is not made or not _names_its_resource(row):
             continue
         seq += 1
         yield RowRecord(
@@ -67,7 +68,18 @@ def undo_rows(store: OutcomeStore, source: BatchStatus) -> Iterator[RowRecord]:
             status=RowState.QUEUED,
             join_web_url=row.join_web_url,
             registration_id=row.registration_id,
+            webinar_id=row.webinar_id,
+            email=row.email,
+            external_id=row.external_id,
         )
+
+
+def _names_its_resource(row: RowRecord) -> bool:
+    """Whether an undo can tell the resource the row made: a meeting's registration by its
+    id; a person's registration by the key it carries (app-only, Graph gives no id)."""
+    if row.webinar_id:
+        return bool(row.email and row.external_id)
+    return bool(row.registration_id and row.meeting_id)
 
 
 def enqueue_undo(
@@ -100,7 +112,7 @@ def enqueue_undo(
             undo_id,
             f"undo of {source_id}",
             undo_rows(store, source),
-            operation=Operation.DISABLE,
+            operation=source.operation.undo,
             undoes=source_id,
         )
         if total == 0:

@@ -189,3 +189,19 @@ def events_resource(user_id: str) -> str:
 
 def subscription_path(subscription_id: str) -> str:
     return f"{SUBSCRIPTIONS_PATH}/{segment(subscription_id, 'subscription id')}"
+
+
+# Teams webinars (Graph's virtual events); a webinar's id holds an "@": one encoded segment.
+WEBINARS_PATH = "/solutions/virtualEvents/webinars"
+
+
+def webinar_path(webinar_id: str) -> str:
+    return f"{WEBINARS_PATH}/{segment(webinar_id, 'webinar id')}"
+
+
+def webinar_registrations_path(webinar_id: str) -> str:
+    return f"{webinar_path(webinar_id)}/registrations"
+
+
+def webinar_registration_path(webinar_id: str, registration_id: str) -> str:
+    return f"{webinar_registrations_path(webinar_id)}/{segment(registration_id, 'registration id')}"

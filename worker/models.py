@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -24,6 +25,11 @@ class RowState(StrEnum):
     DISABLED = "disabled"  # this undo's DELETE removed the registration the batch created
     ALREADY_DISABLED = "already_disabled"  # that registration was gone already (404)
     CHANGED = "changed"  # the meeting has another registration now: left alone
+    # Rows of a webinar registrant batch (Operation.REGISTER), and of its undo (CANCEL):
+    REGISTERED = "registered"  # this run's POST registered the person
+    ALREADY_REGISTERED = "already_registered"  # the person was registered already
+    CANCELED = "canceled"  # this undo canceled the registration the batch made
+    ALREADY_CANCELED = "already_canceled"  # that registration was canceled (or gone) already
 
     @property
     def is_final(self) -> bool:
@@ -31,10 +37,40 @@ class RowState(StrEnum):
 
 
 class Operation(StrEnum):
-    """What a batch does to each row's meeting. Stored in the batch's header."""
+    """What a batch does to each row's resource. Stored in the batch's header.
+
+    Two targets, each with a create and its undo: a meeting's external registration
+    (create / disable) and a webinar's registrant (register / cancel)."""
 
     CREATE = "create"  # enable registration: POST (meetreg enqueue / run / serve / nightly)
     DISABLE = "disable"  # undo a batch: DELETE the registrations it created (meetreg disable)
+    REGISTER = "register"  # register people for webinars: POST .../registrations
+    CANCEL = "cancel"  # undo a registrant batch: cancel the registrations it made
+
+    @property
+    def undoes(self) -> bool:
+        """Whether the batch removes what another batch made (an undo batch)."""
+        return self in (Operation.DISABLE, Operation.CANCEL)
+
+    @property
+    def webinars(self) -> bool:
+        """Whether the batch's rows are webinar registrants (else meetings)."""
+        return self in (Operation.REGISTER, Operation.CANCEL)
+
+    @property
+    def undo(self) -> Operation:
+        """The operation of this batch's undo batch."""
+        return Operation.CANCEL if self.webinars else Operation.DISABLE
+
+    @property
+    def made(self) -> RowState:
+        """A row whose own call made (or removed, for an undo) the resource."""
+        return _WORDS[self][0]
+
+    @property
+    def found(self) -> RowState:
+        """A row that found the resource as wanted already (there, or gone for an undo)."""
+        return _WORDS[self][1]
 
     @property
     def states(self) -> tuple[RowState, ...]:
@@ -43,10 +79,8 @@ class Operation(StrEnum):
 
     @property
     def done_states(self) -> tuple[RowState, RowState]:
-        """A meeting's record in one of these states needs no more calls for this operation."""
-        if self is Operation.CREATE:
-            return (RowState.CREATED, RowState.ALREADY_ENABLED)
-        return (RowState.DISABLED, RowState.ALREADY_DISABLED)
+        """A resource's record in one of these states needs no more calls for this operation."""
+        return _WORDS[self]
 
 
 FINAL_STATES = frozenset(
@@ -59,9 +93,27 @@ FINAL_STATES = frozenset(
         RowState.DISABLED,
         RowState.ALREADY_DISABLED,
         RowState.CHANGED,
+        RowState.REGISTERED,
+        RowState.ALREADY_REGISTERED,
+        RowState.CANCELED,
+        RowState.ALREADY_CANCELED,
     }
 )
-SUCCESS_STATES = frozenset({RowState.CREATED, RowState.ALREADY_ENABLED, RowState.SKIPPED})
+SUCCESS_STATES = frozenset(
+    {
+        RowState.CREATED,
+        RowState.ALREADY_ENABLED,
+        RowState.SKIPPED,
+        RowState.REGISTERED,
+        RowState.ALREADY_REGISTERED,
+    }
+)
+_WORDS = {
+    Operation.CREATE: (RowState.CREATED, RowState.ALREADY_ENABLED),
+    Operation.DISABLE: (RowState.DISABLED, RowState.ALREADY_DISABLED),
+    Operation.REGISTER: (RowState.REGISTERED, RowState.ALREADY_REGISTERED),
+    Operation.CANCEL: (RowState.CANCELED, RowState.ALREADY_CANCELED),
+}
 _WAITING = (RowState.QUEUED, RowState.RUNNING, RowState.RETRYING)
 _STATES = {
     Operation.CREATE: (
@@ -76,6 +128,22 @@ _STATES = {
         *_WAITING,
         RowState.DISABLED,
         RowState.ALREADY_DISABLED,
+        RowState.CHANGED,
+        RowState.SKIPPED,
+        RowState.FAILED,
+    ),
+    Operation.REGISTER: (
+        *_WAITING,
+        RowState.REGISTERED,
+        RowState.ALREADY_REGISTERED,
+        RowState.SKIPPED,
+        RowState.FAILED,
+        RowState.INVALID,
+    ),
+    Operation.CANCEL: (
+        *_WAITING,
+        RowState.CANCELED,
+        RowState.ALREADY_CANCELED,
         RowState.CHANGED,
         RowState.SKIPPED,
         RowState.FAILED,
@@ -105,6 +173,16 @@ class RowRecord:
     request_id: str = ""
     updated_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # A webinar registrant's row (Operation.REGISTER, CANCEL); user_id, meeting_id and
+    # allowed_registrant are empty then. `person`: first_name, last_name,
+    # preferred_timezone, preferred_language, answers ({question id: the cell as given}).
+    # `external_id`: what the registration carries as externalRegistrationInformation's
+    # registrationId, meetreg's key for the row that registered it (a cancel's row: the
+    # registering row's), so that a look can tell our registration from another.
+    webinar_id: str = ""
+    email: str = ""
+    person: dict[str, Any] = field(default_factory=dict)
+    external_id: str = ""
 
     def to_json_dict(self) -> dict[str, Any]:
         # Spelled out, not dataclasses.asdict: this runs for every row write, and asdict's
@@ -124,6 +202,16 @@ class RowRecord:
             "request_id": self.request_id,
             "updated_at": self.updated_at,
             "extra": dict(self.extra),
+            **(self._registrant_fields() if self.webinar_id else {}),
+        }
+
+    def _registrant_fields(self) -> dict[str, Any]:
+        # Only on a registrant's row: a meeting row's record stays as short as it was.
+        return {
+            "webinar_id": self.webinar_id,
+            "email": self.email,
+            "person": dict(self.person),
+            "external_id": self.external_id,
         }
 
     @classmethod
@@ -143,12 +231,17 @@ class RowsDigest:
         self._hash = hashlib.blake2b(digest_size=16)
 
     def add(self, row: RowRecord) -> None:
-        user, meeting, link, registrant = (
-            row.user_id,
-            row.meeting_id,
-            row.join_web_url,
-            row.allowed_registrant,
-        )
+        if row.webinar_id:
+            # The whole request: a name or an answer changed is another source.
+            person = json.dumps(row.person, sort_keys=True, separators=(",", ":"))
+            user, meeting, link, registrant = (row.email, row.webinar_id, "", person)
+        else:
+            user, meeting, link, registrant = (
+                row.user_id,
+                row.meeting_id,
+                row.join_web_url,
+                row.allowed_registrant,
+            )
         # Each value's length first: no two different rows make the same text.
         text = f"{len(user)}:{user}{len(meeting)}:{meeting}{len(link)}:{link}"
         self._hash.update(f"{text}{len(registrant)}:{registrant}".encode("utf-8", "surrogatepass"))

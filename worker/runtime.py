@@ -21,9 +21,11 @@ from worker.errors import ConfigError, GraphError
 from worker.graph import build_graph_client
 from worker.graph.calendar import CalendarApi, require_app_only
 from worker.graph.client import GraphClient
-from worker.protocol.deps import Deps, GraphApi, Policy
+from worker.graph.webinars import WebinarClient
+from worker.protocol.deps import Deps, Policy
 from worker.protocol.leases import LeaseKeeper
 from worker.protocol.targets.meeting_registration import MeetingRegistration, RegistrationApi
+from worker.protocol.targets.webinar_registration import WebinarRegistration
 from worker.ratelimit.limiter import RateLimiter
 from worker.settings import Settings, current_settings
 from worker.store.outcome_store import OutcomeStore, open_store
@@ -31,8 +33,8 @@ from worker.store.outcome_store import OutcomeStore, open_store
 log = logging.getLogger(__name__)
 
 
-class WorkerGraph(GraphApi, RegistrationApi, Protocol):
-    """The Graph calls a worker makes: finding meetings, and their registrations."""
+class WorkerGraph(RegistrationApi, Protocol):
+    """The Graph calls a worker makes for meetings (webinars' go through `GraphClient`)."""
 
 
 @dataclass(slots=True)
@@ -84,7 +86,10 @@ def build_runtime(
     deps = Deps(
         store=store,
         graph=graph,
-        target=MeetingRegistration(graph),
+        target=MeetingRegistration(graph, store),
+        webinars=(
+            WebinarRegistration(WebinarClient(graph)) if isinstance(graph, GraphClient) else None
+        ),
         limiter=RateLimiter(client, settings.rate_limit_per_s),
         leases=leases,
         policy=Policy(

@@ -21,6 +21,8 @@ from pydantic_settings import (
 
 from worker.errors import ConfigError
 from worker.redis.target import RedisTarget, parse_redis_url
+from worker.registrants import DEFAULT_LANGUAGE, Defaults
+from worker.registrants import DEFAULT_TIMEZONE as DEFAULT_WEBINAR_TIMEZONE
 from worker.schedule import Cron, parse_cron
 
 DEFAULT_GRAPH_BASE_URL = "https://graph.microsoft.com/beta"
@@ -131,6 +133,18 @@ class Settings(BaseSettings):
         DEFAULT_MAX_ATTEMPTS, ge=1, le=100, validation_alias="MEETREG_MAX_ATTEMPTS"
     )
     get_before_post: bool = Field(True, validation_alias="MEETREG_GET_BEFORE_POST")
+    # What a webinar registrant's row without a time zone or language asks for.
+    webinar_timezone: str = Field(
+        DEFAULT_WEBINAR_TIMEZONE,
+        min_length=1,
+        max_length=128,
+        validation_alias="MEETREG_WEBINAR_TIMEZONE",
+    )
+    webinar_language: str = Field(
+        DEFAULT_LANGUAGE,
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$",
+        validation_alias="MEETREG_WEBINAR_LANGUAGE",
+    )
     retention_days: float = Field(
         DEFAULT_RETENTION_DAYS, gt=0, validation_alias="MEETREG_RETENTION_DAYS"
     )
@@ -372,6 +386,11 @@ class Settings(BaseSettings):
     def token_cache(self) -> Path:
         """The delegated token cache file: MEETREG_TOKEN_CACHE, else the config folder's."""
         return self.token_cache_path or default_token_cache()
+
+    @property
+    def registrant_defaults(self) -> Defaults:
+        """What a registrant's row without a time zone or language asks for."""
+        return Defaults(self.webinar_timezone, self.webinar_language.lower())
 
     def require_credentials(self) -> AuthMode:
         """The credential mode, with what it needs; raises ConfigError naming what is

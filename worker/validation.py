@@ -17,11 +17,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from worker.keys import DOT_SEGMENTS
+
+if TYPE_CHECKING:
+    from worker.registrants import RegistrantRequest
 
 MAX_ID_LENGTH = 2048
 MAX_USER_ID_LENGTH = 320  # a UPN's longest: 64 before the "@", 255 after
@@ -155,7 +158,7 @@ class ValidRow:
     header is line 1), a JSON item's 1-based position."""
 
     line: int
-    request: RegistrationRequest
+    request: RegistrationRequest | RegistrantRequest  # a meeting, or a webinar's registrant
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +166,8 @@ class InvalidRow:
     """A row that makes no request: its values as given, and why.
 
     `meeting_id` holds the meeting_id value, or the join_web_url value when the former is
-    empty; values are stripped and cut to `MAX_REPORTED_CHARS`.
+    empty; values are stripped and cut to `MAX_REPORTED_CHARS`. A webinar registrant's row
+    keeps its `webinar_id` and `email` instead (worker.registrants).
     """
 
     line: int
@@ -171,6 +175,8 @@ class InvalidRow:
     meeting_id: str
     allowed_registrant: str
     error: str
+    webinar_id: str = ""
+    email: str = ""
 
     @classmethod
     def reported(

@@ -36,7 +36,7 @@ from jobs.cli.progress import (
 )
 from jobs.enqueue import Enqueued, enqueue_file, requeue_failed, resume_batch
 from jobs.report import check_format, write_report
-from jobs.sources.csv_file import read_rows
+from jobs.sources.csv_file import TARGETS, CsvSource
 from worker.errors import ConfigError, GraphAuthError, InputError
 from worker.models import RowState
 from worker.publish import publish_chunks
@@ -62,24 +62,44 @@ def paused_text(status: BatchStatus) -> str:
     )
 
 
+def _file_source(
+    settings: Settings, file: Path, target: str | None, allowed: AllowedRegistrant | None
+) -> CsvSource:
+    if target is not None and target not in TARGETS:
+        raise InputError(f"--target must be {' or '.join(TARGETS)}, not {target!r}")
+    return CsvSource(file, target, allowed, settings.registrant_defaults)
+
+
 def _enqueue_file(
     settings: Settings,
     store: OutcomeStore,
-    file: Path,
+    source: CsvSource,
     batch_id: str | None,
-    allowed_registrant: AllowedRegistrant | None,
 ) -> Enqueued:
     return enqueue_file(
-        file,
+        source.path,
         store=store,
         publish=publish_chunks,
         batch_id=batch_id,
-        allowed_registrant=allowed_registrant,
+        allowed_registrant=source.allowed_registrant,
         chunk_size=settings.chunk_size,
+        target=source.target,
+        defaults=source.defaults,
     )
 
 
-FileArg = Annotated[Path, typer.Argument(help="CSV file of meetings (docs/csv-format.md).")]
+FileArg = Annotated[
+    Path,
+    typer.Argument(help="CSV file of meetings, or of webinar registrants (docs/csv-format.md)."),
+]
+TargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        help="meetings or webinars: what the rows are. Default: a file with webinar_id and "
+        "email columns is webinars, any other meetings.",
+    ),
+]
 BatchIdOpt = Annotated[
     str | None, typer.Option("--batch-id", help="Your id for the batch; made up if absent.")
 ]
@@ -104,13 +124,17 @@ def enqueue(
     allowed_registrant: RegistrantOpt = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
+    target: TargetOpt = None,
 ) -> None:
     """Validate FILE, record the batch and enqueue it for the workers; prints the batch id."""
     if dry_run:
         _no_json_for_dry_run(as_json)
-        raise typer.Exit(dry_run_file(load_settings(), file, allowed_registrant))
+        settings = load_settings()
+        source = _file_source(settings, file, target, allowed_registrant)
+        raise typer.Exit(dry_run_file(settings, source))
     settings, store = settings_and_store()
-    done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
+    source = _file_source(settings, file, target, allowed_registrant)
+    done = _enqueue_file(settings, store, source, batch_id)
     status = store.batch_status(done.batch_id)
     if as_json:
         print_json({**asdict(done), "total": status.total, "counts": status.counts})
@@ -130,14 +154,16 @@ def run(
     allowed_registrant: RegistrantOpt = None,
     dry_run: DryRunOpt = False,
     as_json: JsonOpt = False,
+    target: TargetOpt = None,
 ) -> None:
     """Enqueue FILE and process it in this process until every row is final."""
     settings = load_settings()
+    source = _file_source(settings, file, target, allowed_registrant)
     if dry_run:
         _no_json_for_dry_run(as_json)
-        raise typer.Exit(dry_run_file(settings, file, allowed_registrant))
+        raise typer.Exit(dry_run_file(settings, source))
     settings.require_credentials()
-    code = run_batch(settings, file, batch_id, allowed_registrant, as_json=as_json)
+    code = run_batch(settings, source, batch_id, as_json=as_json)
     raise typer.Exit(code)
 
 
@@ -148,9 +174,8 @@ def _no_json_for_dry_run(as_json: bool) -> None:
 
 def run_batch(
     settings: Settings,
-    file: Path,
+    source: CsvSource,
     batch_id: str | None,
-    allowed_registrant: AllowedRegistrant | None,
     *,
     as_json: bool = False,
 ) -> int:
@@ -159,8 +184,7 @@ def run_batch(
     from worker.telemetry.metrics import SharedGauges, serve_metrics
 
     # The file first, then the credentials: each refusal before anything is enqueued.
-    for _ in read_rows(file, default_registrant=allowed_registrant):
-        pass
+    source.check()
     with _redis_for(settings) as settings:
         store = reachable_store(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
@@ -168,7 +192,7 @@ def run_batch(
         if settings.metrics_port is not None:  # a one-shot command opens no port unasked
             shared = SharedGauges(current.store, current.deps.limiter)
             serve_metrics(settings.metrics_port, settings.metrics_host, shared)
-        done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
+        done = _enqueue_file(settings, store, source, batch_id)
         err.print(f"batch {done.batch_id}: {done.total} rows", markup=False)
         return work_until_finished(settings, store, done.batch_id, as_json=as_json)
 
@@ -195,21 +219,18 @@ def work_until_finished(
     return exit_code(status)
 
 
-def dry_run_file(
-    settings: Settings, file: Path, allowed_registrant: AllowedRegistrant | None
-) -> int:
+def dry_run_file(settings: Settings, source: CsvSource) -> int:
     """`--dry-run`: every row's forecast as CSV on stdout, the counts on stderr; no POST,
     nothing recorded or enqueued. Exit 0 when no row would fail, 1 otherwise."""
     from jobs.dry_run import Forecast, forecast_rows, write_forecasts
     from worker.runtime import runtime
 
     settings.require_credentials()
-    for _ in read_rows(file, default_registrant=allowed_registrant):
-        pass  # a file refused whole is refused before any Graph call
+    source.check()  # a file refused whole is refused before any Graph call
     with _redis_for(settings) as settings:
         reachable_store(settings)
         current = runtime(must_sign_in=True)
-        rows = read_rows(file, default_registrant=allowed_registrant)
+        rows = source.rows()
         forecasts = forecast_rows(rows, current.deps, threads=settings.concurrency)
         try:
             counts = write_forecasts(forecasts, sys.stdout)

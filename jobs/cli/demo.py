@@ -22,12 +22,12 @@ from typing import Any
 
 from rich.console import Console
 
+from jobs.sources.csv_file import CsvSource
 from worker.settings import Settings, load_settings
 from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer, SimulatorState
 from worker.simulator.directory import RegistrationKind
-from worker.validation import AllowedRegistrant
 
-RunBatch = Callable[[Settings, Path, str | None, AllowedRegistrant | None], int]
+RunBatch = Callable[[Settings, CsvSource, str | None], int]
 
 ORGANIZERS = 40
 # The simulated service: 30 ms per call, a limit of its own, and every fault Graph's
@@ -132,7 +132,7 @@ def run_demo(rows: int, *, run_batch: RunBatch, console: Console, out: Console) 
             requests_ca_bundle=Path(sim.ca_path),
         )
         with _trusting(sim.ca_path):  # requests lets these in the environment win
-            code = run_batch(settings, path, None, None)
+            code = run_batch(settings, CsvSource(path), None)
         stats = sim.state.stats()
         out.print(
             f"simulator: {sum(stats['creations'].values())} registrations created, "

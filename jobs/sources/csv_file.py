@@ -26,19 +26,29 @@ import itertools
 import os
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from operator import itemgetter
 from pathlib import Path
 
 from worker.errors import InputError
+from worker.registrants import DEFAULTS, Defaults, question_id, validate_registrant
+from worker.registrants import REQUIRED as REGISTRANT_REQUIRED
+from worker.registrants import canonical_field as registrant_field
 from worker.validation import (
     FIELDS,
+    MAX_REPORTED_CHARS,
     AllowedRegistrant,
     InvalidRow,
     SourceRow,
     canonical_field,
     validate_cells,
 )
+
+MEETINGS = "meetings"
+WEBINARS = "webinars"
+TARGETS = (MEETINGS, WEBINARS)
+"""What a file's rows can be: meetings to enable registration on, or webinar registrants."""
 
 FIELD_LIMIT_CHARS = 1024 * 1024
 """The largest field accepted; csv's own default (128 KiB) is raised to this once, here."""
@@ -56,11 +66,39 @@ _BOMS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class CsvSource:
+    """A CSV file as the commands read it: what its rows are (`target`, None: its
+    header says) and what a row that does not say asks for."""
+
+    path: Path
+    target: str | None = None
+    allowed_registrant: AllowedRegistrant | None = None
+    defaults: Defaults = DEFAULTS
+
+    def rows(self) -> Iterator[SourceRow]:
+        """The file's rows; raises InputError for a file refused whole."""
+        target = self.target or file_target(self.path)
+        return read_rows(
+            self.path,
+            default_registrant=self.allowed_registrant,
+            target=target,
+            defaults=self.defaults,
+        )
+
+    def check(self) -> None:
+        """Read the whole file once: a file refused whole is refused before anything else."""
+        for _ in self.rows():
+            pass
+
+
 def read_rows(
     path: Path,
     *,
     default_registrant: AllowedRegistrant | None = None,
     regular_only: bool = False,
+    target: str | None = None,
+    defaults: Defaults = DEFAULTS,
 ) -> Iterator[SourceRow]:
     """Stream the data rows of the CSV file at `path`, each as a `ValidRow` or `InvalidRow`.
 
@@ -69,6 +107,9 @@ def read_rows(
     broken quote or an oversized field. It may be raised by any `next()`. With
     `regular_only` (a folder others write to), a symbolic link, FIFO or device is refused
     unread too. A problem is named, never the file's text.
+
+    `target` (`meetings` or `webinars`) says what the rows are; None: the header says
+    (`target_of`). A registrant's row without a time zone or language takes `defaults`'.
     """
     with _open_text(path, regular_only=regular_only) as text:
         lines = _checked_lines(text, path)
@@ -85,10 +126,11 @@ def read_rows(
         end = 0  # physical lines the reader had consumed when the last record ended
         try:
             header = next(reader)
-            columns = _map_header(header, path)
+            if (target or target_of(header)) == WEBINARS:
+                make = _registrant_maker(header, path, defaults)
+            else:
+                make = _meeting_maker(header, path, default_registrant)
             width = len(header)
-            # Absent columns read the empty cell appended past the row's end.
-            pick = itemgetter(*(columns.get(name, width) for name in FIELDS))
             end = reader.line_num
             for row in reader:
                 line = skipped + end + 1
@@ -98,34 +140,33 @@ def read_rows(
                 count = len(row)
                 if count > width:
                     if "".join(row).strip():
-                        user_id, meeting_id, join_web_url, registrant = pick([*row[:width], ""])
-                        yield InvalidRow.reported(
-                            line,
-                            user_id.strip(),
-                            meeting_id.strip() or join_web_url.strip(),
-                            registrant.strip(),
-                            f"row has {count} fields, the header has {width}",
-                        )
+                        wide = f"row has {count} fields, the header has {width}"
+                        yield make([*row[:width], ""], line, wide) or _never()
                     continue
                 if count < width:
                     row.extend([""] * (width - count))
-                row.append("")
-                user_id, meeting_id, join_web_url, registrant = pick(row)
-                user_id = user_id.strip()
-                meeting_id = meeting_id.strip()
-                join_web_url = join_web_url.strip()
-                registrant = registrant.strip()
-                if not (user_id or meeting_id or join_web_url or registrant) and not any(
-                    cell.strip() for cell in row
-                ):
-                    continue  # only whitespace: a blank line in all but name
-                yield validate_cells(
-                    user_id, meeting_id, join_web_url, registrant, line, default_registrant
-                )
+                row.append("")  # what an absent column reads
+                made = make(row, line, "")
+                if made is not None:
+                    yield made
         except csv.Error as exc:
             raise InputError(
                 f"{path}: {_describe_csv_error(exc, skipped + end + 1, reader.line_num > end + 1)}"
             ) from None
+
+
+def file_target(path: Path, *, regular_only: bool = False) -> str:
+    """What the file at `path` holds, by its header (`target_of`); `meetings` when it has
+    no header (read_rows then refuses it, saying why)."""
+    with _open_text(path, regular_only=regular_only) as text:
+        for line in _checked_lines(text, path):
+            if line.strip():
+                try:
+                    header = next(csv.reader([line], delimiter=_delimiter(line)))
+                except csv.Error:
+                    return MEETINGS  # a broken header: read_rows says how
+                return target_of(header)
+    return MEETINGS
 
 
 def _open_text(path: Path, *, regular_only: bool = False) -> io.TextIOWrapper:
@@ -207,6 +248,84 @@ def _delimiter(header_line: str) -> str:
     """Comma or semicolon, whichever occurs more often outside quotes in the header line."""
     outside = "".join(header_line.split('"')[::2])
     return ";" if outside.count(";") > outside.count(",") else ","
+
+
+Maker = Callable[[list[str], int, str], SourceRow | None]
+"""One data row's cells (an empty cell appended: what an absent column reads) and line
+made into a row, or None for a row blank in all but name. With an error, the row is
+invalid for that reason, its values kept as given."""
+
+
+def target_of(header: list[str]) -> str:
+    """What a file's rows are, by its header: `webinars` when it names both a webinar_id
+    and an email column, else `meetings`."""
+    names = {registrant_field(cell) for cell in header}
+    return WEBINARS if {"webinar_id", "email"} <= names else MEETINGS
+
+
+def _meeting_maker(
+    header: list[str], path: Path, default_registrant: AllowedRegistrant | None
+) -> Maker:
+    columns = _map_header(header, path)
+    pick = itemgetter(*(columns.get(name, len(header)) for name in FIELDS))
+
+    def make(row: list[str], line: int, error: str = "") -> SourceRow | None:
+        user_id, meeting_id, join_web_url, registrant = pick(row)
+        user_id = user_id.strip()
+        meeting_id = meeting_id.strip()
+        join_web_url = join_web_url.strip()
+        registrant = registrant.strip()
+        if error:
+            return InvalidRow.reported(line, user_id, meeting_id or join_web_url, registrant, error)
+        if not (user_id or meeting_id or join_web_url or registrant) and not any(
+            cell.strip() for cell in row
+        ):
+            return None  # only whitespace: a blank line in all but name
+        return validate_cells(
+            user_id, meeting_id, join_web_url, registrant, line, default_registrant
+        )
+
+    return make
+
+
+def _registrant_maker(header: list[str], path: Path, defaults: Defaults) -> Maker:
+    columns: dict[str, int] = {}
+    questions: dict[str, int] = {}
+    for index, cell in enumerate(header):
+        question = question_id(cell)
+        name = registrant_field(cell) if question is None else None
+        seen = questions if question is not None else columns
+        key = question if question is not None else name
+        if key is None:
+            continue
+        if key in seen:
+            label = f"question:{key}" if question is not None else key
+            raise InputError(
+                f"{path}: column {label[:80]} appears twice "
+                f"(columns {seen[key] + 1} and {index + 1})"
+            )
+        seen[key] = index
+    for name in REGISTRANT_REQUIRED:
+        if name not in columns:
+            raise InputError(f"{path}: no {name} column{_header_hint(header, columns)}")
+
+    def make(row: list[str], line: int, error: str = "") -> SourceRow | None:
+        fields = {name: row[index] for name, index in columns.items()}
+        answers = {question: row[index] for question, index in questions.items()}
+        if not any(cell.strip() for cell in row):
+            return None
+        made = validate_registrant(fields, answers, line, defaults)
+        if error:
+            cut = MAX_REPORTED_CHARS
+            webinar_id, email = fields["webinar_id"].strip(), fields["email"].strip()
+            return InvalidRow(line, "", "", "", error, webinar_id[:cut], email[:cut])
+        return made
+
+    return make
+
+
+def _never() -> SourceRow:
+    raise AssertionError("a row with cells past the header's is never blank")
 
 
 def _map_header(header: list[str], path: Path) -> dict[str, int]:

@@ -151,7 +151,7 @@ class GraphClient:
         return Deletion(
             removed=response.status_code != 404,
             status=response.status_code,
-            request_id=_request_id(response),
+            request_id=request_id(response),
         )
 
     def meeting_exists(self, user_id: str, meeting_id: str) -> bool:
@@ -196,7 +196,7 @@ class GraphClient:
                 "no meeting with this join link under this organizer",
                 status=404,
                 code="MeetingNotFound",
-                request_id=_request_id(response),
+                request_id=request_id(response),
             )
         first = meetings[0]
         if not isinstance(first, dict):
@@ -380,7 +380,7 @@ def _registration(response: httpx.Response, *, ambiguous: bool) -> Registration:
         id=registration_id,
         kind=_kind(odata_type),
         allowed_registrant=registrant if isinstance(registrant, str) else None,
-        request_id=_request_id(response),
+        request_id=request_id(response),
         status=response.status_code,
     )
 
@@ -416,12 +416,12 @@ def _unexpected(response: httpx.Response, *, ambiguous: bool) -> GraphTransient:
         f"unexpected answer from Graph: HTTP {response.status_code} "
         f"{response.headers.get('content-type', 'without content type')}",
         status=response.status_code,
-        request_id=_request_id(response),
+        request_id=request_id(response),
         ambiguous=ambiguous,
     )
 
 
-def _request_id(response: httpx.Response) -> str | None:
+def request_id(response: httpx.Response) -> str | None:
     """Graph's request-id, else the client-request-id we sent (support can search both)."""
     found: str | None = response.headers.get("request-id") or response.request.headers.get(
         "client-request-id"

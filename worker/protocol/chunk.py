@@ -9,7 +9,6 @@ import json
 import math
 from typing import NamedTuple
 
-from worker.models import Operation
 from worker.protocol.deps import Deps, Policy
 from worker.protocol.row import RowJob
 from worker.protocol.steps import RowSteps
@@ -68,12 +67,13 @@ def process_chunk(
                 for row in deps.store.rows(batch_id, list(range(start, stop)))
                 if row is not None and not row.status.is_final
             ]
-            if deps.policy.in_waves and operation is Operation.CREATE:
+            if deps.policy.in_waves and not operation.undoes:
                 # In waves: a message may hold hundreds of rows, and rows claimed but not
                 # yet sent are rows the safety valve cannot stop any more.
                 size = wave_size(deps.policy, deps.limiter.rate_now())
                 for first in range(0, len(rows), size):
-                    for alone in Wave(deps, leases, batch_id).run(rows[first : first + size]):
+                    wave = Wave(deps, leases, batch_id, operation)
+                    for alone in wave.run(rows[first : first + size]):
                         RowJob(alone.steps).run(alone.first)
             else:
                 for row in rows:

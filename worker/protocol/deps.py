@@ -7,22 +7,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
 
+from worker.errors import ConfigError
+from worker.models import Operation
 from worker.protocol.leases import LeaseKeeper
 from worker.protocol.retry_policy import RetryPolicy
 from worker.protocol.target import Target
 from worker.ratelimit.limiter import RateLimiter
 from worker.store.outcome_store import OutcomeStore
 from worker.store.records import MeetingRecord
-
-
-class GraphApi(Protocol):
-    """The Graph calls that find a row's meeting, whatever the target; `GraphClient` is one."""
-
-    def resolve_user_id(self, upn: str) -> str: ...
-
-    def find_meeting_id(self, user_id: str, join_web_url: str) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +42,22 @@ class Deps:
     """Everything `process_chunk` talks to; built once per worker process."""
 
     store: OutcomeStore
-    graph: GraphApi
-    target: Target  # what a row creates, and an undo removes
+    graph: object  # the Graph client the targets call through (closed with the process)
+    target: Target  # what a meeting batch's row creates, and its undo removes
     limiter: RateLimiter
     leases: LeaseKeeper
     policy: Policy = field(default_factory=Policy)
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    webinars: Target | None = None  # what a registrant batch's row creates, if configured
+
+    def target_for(self, operation: Operation) -> Target:
+        """The target a batch of `operation` works on."""
+        if not operation.webinars:
+            return self.target
+        if self.webinars is None:
+            raise ConfigError("this worker has no webinar target")
+        return self.webinars
 
     @property
     def retry_policy(self) -> RetryPolicy:

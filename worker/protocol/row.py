@@ -1,9 +1,14 @@
 """The registration protocol for a lone row: one row from `queued` to a final state, at
 most one POST that counts; and its inverse, the undo of a batch (one DELETE, only of the
-registration the batch created). The target's calls (here: a meeting's registration,
-worker.protocol.targets.meeting_registration) come from `Deps.target`.
+registration the batch created). The target's calls come from `Deps.target_for` the
+batch's operation: a meeting's registration (worker.protocol.targets.meeting_registration,
+whose words are below) or a webinar registrant (...targets.webinar_registration: the
+same steps, with `registered` / `already_registered`, `canceled` / `already_canceled`).
 
     row final already?            -> nothing to do
+    locate the resource           -> a UPN or join link is resolved (once, cached)
+    can the row succeed at all?   -> failed / invalid before anything is sent (a webinar
+                                     that is a draft, a required question unanswered)
     meeting done by an earlier row -> skipped (or this row's own outcome, if it was this row)
     take the meeting's lease       -> no other worker talks to Graph about it meanwhile
     GET first when a POST may ever have been sent (or always, MEETREG_GET_BEFORE_POST)
@@ -14,7 +19,7 @@ worker.protocol.targets.meeting_registration) come from `Deps.target`.
         429, 503 + Retry-After     -> every worker pauses; not counted as an attempt
         5xx, timeout, reset        -> counted; retried after backoff; GET before re-POST
 
-An undo batch's row (Operation.DISABLE) carries the registration id its source batch
+An undo batch's row (Operation.DISABLE, CANCEL) carries the registration id its source batch
 recorded, and goes the same way up to the lease, then:
 
     GET the registration (always)
@@ -36,10 +41,10 @@ The steps and the row's state are RowSteps' (worker.protocol.steps), shared with
 from __future__ import annotations
 
 from worker.errors import GraphAuthError, GraphPermanent, GraphTransient
-from worker.models import Operation, RowState
+from worker.models import RowState
 from worker.protocol.deps import BatchPaused, LeaseLost
 from worker.protocol.steps import Attempt, RowSteps
-from worker.protocol.target import LookedGone
+from worker.protocol.target import LookedGone, Place
 from worker.store.records import MeetingRecord
 
 
@@ -80,54 +85,53 @@ class RowJob:
 
     def _attempt(self) -> RowState | None:
         steps = self.steps
-        user_id = steps.user_id()
-        meeting_id = steps.meeting_id(user_id)
-        record, done = steps.claim(meeting_id)
+        place = steps.locate()
+        if not steps.operation.undoes and (refused := steps.judge()) is not None:
+            return steps.finish(refused)
+        record, done = steps.claim(place.key)
         if done:
             return self._already_done(record)
         # The one place the operation picks its Graph calls and outcomes; all else is shared.
         # (Picked here, not kept on the job: a bound method kept on its own object is a
         # reference cycle, a row's worth of garbage only the collector's passes free.)
-        work = self._create if steps.operation is Operation.CREATE else self._disable
-        return work(user_id, meeting_id, record)
+        work = self._undo if steps.operation.undoes else self._create
+        return work(place, record)
 
-    def _create(self, user_id: str, meeting_id: str, record: MeetingRecord) -> RowState | None:
-        steps, target = self.steps, self.steps.target
+    def _create(self, place: Place, record: MeetingRecord) -> RowState | None:
+        steps, target, row = self.steps, self.steps.target, self.steps.row
         posted_before = steps.posted_before(record)
-        if steps.deps.policy.looks_first(record):
-            found = steps.call(lambda: target.look(user_id, meeting_id))
+        if steps.looks_first(record):
+            found = steps.call(lambda: target.look(place, row))
             if found is not None:
                 return steps.finish(steps.success(steps.found_state(found, posted_before), found))
-        steps.record_post(meeting_id)
-        allowed_registrant = steps.row.allowed_registrant
+        steps.record_post(place.key)
         try:
-            created = steps.call(lambda: target.create(user_id, meeting_id, allowed_registrant))
+            created = steps.call(lambda: target.create(place, row))
         except GraphPermanent as exc:
             if exc.status not in target.confirm_statuses:
                 raise
-            return steps.confirm(exc, user_id, meeting_id, posted_before)
-        return steps.finish(steps.success(RowState.CREATED, created))
+            return steps.confirm(exc, place, posted_before)
+        return steps.finish(steps.success(steps.operation.made, created))
 
-    def _disable(self, user_id: str, meeting_id: str, record: MeetingRecord) -> RowState | None:
-        """Undo the resource the source batch created, if the meeting still has it."""
+    def _undo(self, place: Place, record: MeetingRecord) -> RowState | None:
+        """Undo the resource the source batch created, if it is still there."""
         steps, target, row = self.steps, self.steps.target, self.steps.row
-        ours = row.registration_id
-        # Gone after this row's own earlier DELETE: that DELETE's doing.
+        # Gone after this row's own earlier undo: that undo's doing.
         deleted_before = steps.posted_before(record)
-        found = steps.call(lambda: target.look(user_id, meeting_id))
+        found = steps.call(lambda: target.look(place, row))
         if found is None:
             return steps.finish(steps.removed(LookedGone(removed=deleted_before)))
-        if found.id != ours:
+        if reason := target.replaced(found, row):
             row.http_status = found.status
             row.request_id = found.request_id or ""
-            row.error = target.replaced(found, ours)
+            row.error = reason
             return steps.finish(steps.ending(RowState.CHANGED, signature="ok"))
-        steps.record_post(meeting_id)
-        removal = steps.call(lambda: target.undo(user_id, meeting_id))
+        steps.record_post(place.key)
+        removal = steps.call(lambda: target.undo(place, found))
         return steps.finish(steps.removed(removal))
 
     def _already_done(self, record: MeetingRecord) -> RowState | None:
-        """The meeting succeeded before. If this very row did it, keep its outcome."""
+        """The resource was done before. If this very row did it, keep its outcome."""
         steps, row = self.steps, self.steps.row
         row.registration_id = record.registration_id
         if record.done_by == steps.ref:

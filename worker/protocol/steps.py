@@ -21,10 +21,9 @@ from worker.models import Operation, RowRecord, RowState
 from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
 from worker.protocol.retry_policy import Attempts, GiveUp
-from worker.protocol.target import Found, Removal
+from worker.protocol.target import Found, Place, Removal, Verdict, external_id
 from worker.store.records import Claim, Ending, MeetingRecord, PostRecord, Slot, row_ref
 from worker.telemetry.logs import add_context, row_context
-from worker.validation import is_guid
 
 T = TypeVar("T")
 # The rows' lines keep the logger operators know them by (docs/operations.md, Logs).
@@ -65,11 +64,14 @@ class RowSteps:
         self.deps = deps
         self.leases = leases  # the chunk's: what the row holds, it holds through them
         self.store = deps.store
-        self.target = deps.target
+        self.target = deps.target_for(operation)
         self.batch_id = batch_id
         self.row = row
         self.operation = operation
         self.ref = row_ref(batch_id, row.seq)
+        if not operation.undoes and not row.external_id:
+            row.external_id = external_id(self.ref)  # what the create carries, if it can
+        self.key = ""  # the resource's key in the store, once the row is located
         # Unique to this run, not only to the row: two copies of one chunk (the sweeper's
         # and the original, or a resumed batch) may run the same row in one process at
         # once, and the lease must keep them apart as it keeps two processes apart.
@@ -83,6 +85,8 @@ class RowSteps:
     def context(self) -> contextlib.AbstractContextManager[None]:
         """Every log line meanwhile names the row."""
         row = self.row
+        if row.webinar_id:
+            return row_context(batch_id=self.batch_id, line=row.line, webinar_id=row.webinar_id)
         return row_context(
             batch_id=self.batch_id,
             line=row.line,
@@ -90,35 +94,33 @@ class RowSteps:
             user_id=row.user_id,
         )
 
-    # Finding the meeting -------------------------------------------------------------------
+    # Finding the resource, and whether the row can succeed ---------------------------------
 
-    def user_id(self) -> str:
-        """The organizer's objectId; a UPN is looked up once and cached in Redis."""
-        user_id = self.row.user_id
-        if is_guid(user_id):
-            return user_id
-        cached = self.store.cached_user_id(user_id)
-        if cached:
-            return cached
-        object_id = self.call(lambda: self.deps.graph.resolve_user_id(user_id))
-        self.store.cache_user_id(user_id, object_id)
-        return object_id
+    def locate(self) -> Place:
+        """Where the row's resource is; Graph is asked what the row leaves open."""
+        place = self.target.locate(self.row, self)
+        self.key = place.key
+        return place
 
-    def meeting_id(self, user_id: str) -> str:
-        if not self.row.meeting_id:
-            join_url = self.row.join_web_url
-            self.row.meeting_id = self.call(
-                lambda: self.deps.graph.find_meeting_id(user_id, join_url)
-            )
-            add_context(meeting_id=self.row.meeting_id)
-        return self.row.meeting_id
+    def judge(self) -> Ending | None:
+        """The ending of a row that cannot succeed (a webinar that is a draft, a required
+        question unanswered), judged before anything is sent; None: go on."""
+        return self.refusal(self.target.judge(self.batch_id, self.row, self))
+
+    def refusal(self, verdict: Verdict) -> Ending | None:
+        """The ending `verdict` gives the row, if any (worker.protocol.target, Verdict)."""
+        if verdict.state is None:
+            return None
+        self.row.http_status = None
+        self.row.error = verdict.reason
+        return self.ending(verdict.state)
 
     # The lease and the store's count of POSTs ----------------------------------------------
 
     def claim(self, meeting_id: str) -> Claimed:
         """Take the meeting's lease (waiting while another row holds it: it is working), or
         learn that the meeting is done. One round trip when nobody else holds it."""
-        undo = self.operation is Operation.DISABLE
+        undo = self.operation.undoes
         while True:
             asked_at = time.monotonic()
             claim, record, slot = self.store.claim(
@@ -127,7 +129,7 @@ class RowSteps:
                 self.leases.lease_ms,
                 slot=self.deps.limiter.slot_request(),
                 # An undo always looks first: it deletes only the registration it recorded.
-                get_first=undo or self.deps.policy.get_before_post,
+                get_first=undo or self.gets_first,
                 done_states=self.operation.done_states,
                 # Undone only if the registration undone was this row's, not an earlier one.
                 done_id=self.row.registration_id if undo else "",
@@ -165,6 +167,17 @@ class RowSteps:
         if claim is Claim.PAUSED:
             raise BatchPaused
         raise LeaseLost  # ROW_FINAL
+
+    @property
+    def gets_first(self) -> bool:
+        """Whether every create is looked up first (MEETREG_GET_BEFORE_POST, or a target
+        whose second create Graph may answer with a second resource)."""
+        return self.target.always_looks_first or self.deps.policy.get_before_post
+
+    def looks_first(self, record: MeetingRecord) -> bool:
+        """Whether to look before this create: always when `gets_first`, else when a
+        create of ours may have reached Graph."""
+        return self.target.always_looks_first or self.deps.policy.looks_first(record)
 
     def posted_before(self, record: MeetingRecord) -> bool:
         """Whether this row's own earlier POST (or DELETE) may be what Graph shows now."""
@@ -213,11 +226,11 @@ class RowSteps:
             self.slot_at = self.deps.limiter.acquire()
 
     def confirm(
-        self, refusal: GraphPermanent, user_id: str, meeting_id: str, posted_before: bool
+        self, refusal: GraphPermanent, place: Place, posted_before: bool
     ) -> RowState | None:
         """The create said "no" (a confirm status): look, to tell "already there" from a
         real refusal."""
-        found = self.call(lambda: self.target.look(user_id, meeting_id))
+        found = self.call(lambda: self.target.look(place, self.row))
         if found is None:
             raise refusal
         # A 409 after our earlier POST whose answer was lost: Graph ran that one late.
@@ -227,8 +240,8 @@ class RowSteps:
 
     def found_state(self, found: Found, posted_before: bool) -> RowState:
         """A resource found after this row's own earlier POST is that POST's doing."""
-        ours = posted_before and self.target.is_ours(found)
-        return RowState.CREATED if ours else RowState.ALREADY_ENABLED
+        ours = posted_before and self.target.is_ours(found, self.row)
+        return self.operation.made if ours else self.operation.found
 
     # Retries -------------------------------------------------------------------------------
 
@@ -287,7 +300,7 @@ class RowSteps:
     def removed(self, removal: Removal) -> Ending:
         """The ending of an undo that found the resource gone: the meeting's record says
         so, and creates may come again."""
-        state = RowState.DISABLED if removal.removed else RowState.ALREADY_DISABLED
+        state = self.operation.made if removal.removed else self.operation.found
         self.row.http_status = removal.status
         self.row.request_id = removal.request_id or ""
         self.row.error = ""
@@ -311,7 +324,7 @@ class RowSteps:
     ) -> Ending:
         """The final state to store, with the meeting's and the lease to give back."""
         self.row.status = state
-        meeting_id, token = self.lease or (self.row.meeting_id, "")
+        meeting_id, token = self.lease or (self.key or self.row.meeting_id, "")
         row = self.row
         return Ending(
             row=row,
@@ -321,7 +334,8 @@ class RowSteps:
             registration_id=registration_id,
             kind=kind,
             signature=signature,
-            user_id=row.user_id,
+            # Whose rows failing alike pause the batch: an organizer's, or a webinar's.
+            user_id=row.user_id or row.webinar_id,
         )
 
     def finish(self, ending: Ending) -> RowState | None:

@@ -31,9 +31,8 @@ from worker.models import Operation, RowRecord, RowState
 from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
 from worker.protocol.steps import Attempt, RowSteps, Stored
-from worker.protocol.target import Found
+from worker.protocol.target import Found, Place
 from worker.store.records import Ending
-from worker.validation import is_guid
 
 
 @dataclass(slots=True)
@@ -41,7 +40,7 @@ class _OnWay:
     """A row on the common way: its steps (token, row, lease) and what it waits for."""
 
     steps: RowSteps
-    meeting_id: str
+    place: Place
     must_look: bool = True  # look before any create
     posted_before: bool = False  # this row's own earlier create may have made it
     answer: Callable[[], Found | None] | None = None
@@ -59,12 +58,19 @@ class Alone:
 class Wave:
     """Runs the common way for the rows of one wave of a create batch's chunk."""
 
-    def __init__(self, deps: Deps, leases: LeaseScope, batch_id: str) -> None:
+    def __init__(
+        self,
+        deps: Deps,
+        leases: LeaseScope,
+        batch_id: str,
+        operation: Operation = Operation.CREATE,
+    ) -> None:
         self.deps = deps
         self.leases = leases
         self.store = deps.store
-        self.target = deps.target
+        self.target = deps.target_for(operation)
         self.batch_id = batch_id
+        self.operation = operation
         self.alone: list[Alone] = []
         self._endings: list[tuple[RowSteps, Ending]] = []
 
@@ -73,11 +79,19 @@ class Wave:
         alone, in order, each to be run after this returns."""
         on_way: list[_OnWay] = []
         for row in rows:
-            steps = RowSteps(self.deps, self.leases, self.batch_id, row, Operation.CREATE)
-            if is_guid(row.user_id) and row.meeting_id:
-                on_way.append(_OnWay(steps, row.meeting_id))
+            steps = RowSteps(self.deps, self.leases, self.batch_id, row, self.operation)
+            place = self.target.place(row)
+            verdict = self.target.verdict(self.batch_id, row)
+            if place is None or verdict is None:
+                # A UPN or a join link to resolve first, or a webinar to read first.
+                self.alone.append(Alone(steps))
+                continue
+            steps.key = place.key
+            refused = steps.refusal(verdict)
+            if refused is not None:
+                self._endings.append((steps, refused))
             else:
-                self.alone.append(Alone(steps))  # a UPN or a join link to resolve first
+                on_way.append(_OnWay(steps, place))
         try:
             claimed = self._claim(on_way)
             to_create = self._look(claimed)
@@ -99,22 +113,22 @@ class Wave:
         asked_at = time.monotonic()
         results = self.store.claim_many(
             self.batch_id,
-            [r.steps.claim_request(r.meeting_id) for r in rows],
+            [r.steps.claim_request(r.place.key) for r in rows],
             self.leases.lease_ms,
             slot=self.deps.limiter.slot_request(),
-            get_first=self.deps.policy.get_before_post,
+            get_first=rows[0].steps.gets_first,
         )
         claimed = []
         for r, (claim, record, slot) in zip(rows, results, strict=True):
             try:
-                got = r.steps.claimed(r.meeting_id, claim, record, slot, asked_at)
+                got = r.steps.claimed(r.place.key, claim, record, slot, asked_at)
             except (LeaseLost, BatchPaused):
                 continue  # the row is left as it is, as a lone row would leave it
             if got is None or got.done:
                 self.alone.append(Alone(r.steps))  # waits for the lease, or ends `skipped`
                 continue
             r.posted_before = r.steps.posted_before(got.record)
-            r.must_look = self.deps.policy.looks_first(got.record)
+            r.must_look = r.steps.looks_first(got.record)
             claimed.append(r)
         return claimed
 
@@ -122,9 +136,7 @@ class Wave:
         """Look up the rows that must look first; the rows to create."""
         looking = [r for r in rows if r.must_look]
         for r in looking:
-            r.answer = self._start(
-                r, partial(self.target.start_look, r.steps.row.user_id, r.meeting_id)
-            )
+            r.answer = self._start(r, partial(self.target.start_look, r.place, r.steps.row))
         to_create = [r for r in rows if not r.must_look]
         for r in looking:
             found = self._answer(r, r.answer)
@@ -155,16 +167,15 @@ class Wave:
             row = steps.row
             r.answer = self._start(
                 r,
-                partial(
-                    self.target.start_create, row.user_id, r.meeting_id, row.allowed_registrant
-                ),
+                partial(self.target.start_create, r.place, row),
             )
             creating.append(r)
         for r in creating:
             created = self._answer(r, r.answer, creating=True)
             if not isinstance(created, _Left):
                 assert created is not None  # a create answers what it made
-                self._endings.append((r.steps, r.steps.success(RowState.CREATED, created)))
+                made = self.operation.made
+                self._endings.append((r.steps, r.steps.success(made, created)))
 
     def _store_endings(self) -> None:
         if not self._endings:
@@ -201,10 +212,7 @@ class Wave:
         except GraphPermanent as exc:
             if creating and exc.status in self.target.confirm_statuses:
                 # The create said "no": a look tells "already there" from a real refusal.
-                row = steps.row
-                self._leave(
-                    steps, partial(steps.confirm, exc, row.user_id, r.meeting_id, r.posted_before)
-                )
+                self._leave(steps, partial(steps.confirm, exc, r.place, r.posted_before))
             else:
                 self._leave(steps, _raising(exc))
         except GraphTransient as exc:

@@ -147,7 +147,12 @@ class MeetingRecord:
 
     @property
     def succeeded(self) -> bool:
-        return self.state in (RowState.CREATED, RowState.ALREADY_ENABLED)
+        return self.state in (
+            RowState.CREATED,
+            RowState.ALREADY_ENABLED,
+            RowState.REGISTERED,
+            RowState.ALREADY_REGISTERED,
+        )
 
 
 SlotRequest = tuple[list[str], list[float]]
