@@ -18,6 +18,11 @@ ResourceForm = Literal["users", "users@tenant", "alternate"]
 """How a change notification spells its `resource`: `Users/{id}/Events/{id}`, or as in
 Microsoft's delivery samples `users/{id}@{tenantId}/events/{id}`, or each in turn."""
 
+WebinarConflict = Literal["409", "400", "duplicate", "silent"]
+"""What POST does for an email already registered (not canceled) for the webinar, which
+Microsoft does not document: 409 Conflict, 400 BadRequest, a second registration made, or
+success and nothing new."""
+
 RetryAfterStyle = Literal["int", "float"]
 """How `Retry-After` is spelled: "2" (rounded up) or "2.128" (Graph has been seen sending both)."""
 
@@ -78,7 +83,7 @@ class SimulatorConfig(BaseModel):
     directory removed on stop. `max_subscription_minutes` is how far ahead a subscription's
     expirationDateTime may be (4230 mimics the older limit). `resource_form` is how change
     notifications name the event; by default the two forms alternate, so that a receiver
-    meets both.
+    meets both. `webinar_conflict` and `webinar_filter` are the webinar modes (`webinars`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -89,6 +94,8 @@ class SimulatorConfig(BaseModel):
     client_certificates: tuple[str, ...] = ()
     conflict: ConflictMode = "409"
     resource_form: ResourceForm = "alternate"
+    webinar_conflict: WebinarConflict = "409"
+    webinar_filter: bool = True  # False: registrations' $filter answers 400, as v1.0 may
     token_ttl_s: float = Field(default=DEFAULT_TOKEN_TTL_S, gt=0)
     faults: FaultConfig = FaultConfig()
     max_subscription_minutes: int = Field(default=DEFAULT_MAX_SUBSCRIPTION_MINUTES, gt=0)

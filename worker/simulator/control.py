@@ -93,6 +93,35 @@ class SimulatorControl:
         """The meeting's registration as a GET would show it, or None."""
         return self._call("GET", "/registration", params={"meeting_id": meeting_id})["registration"]
 
+    def add_webinar(self, webinar_id: str, organizer_id: str, **options: Any) -> dict[str, Any]:
+        """Add or replace a webinar (options as SimulatorState.add_webinar); returns it as
+        Graph shows it."""
+        return self._call(
+            "POST", "/webinars", {"webinar_id": webinar_id, "organizer_id": organizer_id, **options}
+        )
+
+    def add_webinars(self, webinars: Iterable[Mapping[str, Any]]) -> int:
+        """Add many webinars (mappings of add_webinar's arguments); returns how many."""
+        return int(self._call("POST", "/webinars", {"webinars": list(webinars)})["added"])
+
+    def webinar_registrations(self, webinar_id: str) -> list[dict[str, Any]]:
+        """The webinar's registrations as Graph shows them, canceled ones too."""
+        params = {"webinar_id": webinar_id}
+        return list(self._call("GET", "/webinar-registrations", params=params)["value"])
+
+    def webinar_duplicates(self) -> int:
+        """(webinar, email) pairs registered again while registered: 0 when exactly once."""
+        return int(self._call("GET", "/webinar-duplicates")["duplicates"])
+
+    def set_webinar_conflict(self, mode: str) -> None:
+        """What a registration POST does for an email already registered: "409", "400",
+        "duplicate" (a second registration) or "silent" (success, nothing new)."""
+        self._call("POST", "/webinar-conflict", {"mode": mode})
+
+    def set_webinar_filter(self, enabled: bool) -> None:
+        """Allow `$filter` on webinar registrations, or answer it 400."""
+        self._call("POST", "/webinar-filter", {"enabled": enabled})
+
     def add_event(self, user_id: str, **options: Any) -> dict[str, Any]:
         """Add an event (options as SimulatorState.add_event); returns its Graph JSON."""
         return self._call("POST", "/events", {"user_id": user_id, **options})
@@ -199,5 +228,5 @@ class SimulatorControl:
         return self._call("GET", "/early-retries-global")["value"]
 
     def reset(self) -> None:
-        """Forget everything; faults and conflict mode return to the start-up values."""
+        """Forget everything (webinars too); faults and modes return to the start-up values."""
         self._call("POST", "/reset")

@@ -4,6 +4,13 @@
     POST /_sim/meetings        {"meetings": [{organizer_id, meeting_id, join_web_url?,
                                 existing?, subject?}, ...]} or one meeting
     GET  /_sim/registration?meeting_id=...
+    POST /_sim/webinars        {"webinars": [{webinar_id, organizer_id, display_name?,
+                                status?, audience?, capacity?, waitlist?, manual_approval?,
+                                questions?, co_organizer_ids?, start?, end?}, ...]} or one
+    GET  /_sim/webinar-registrations?webinar_id=...
+    GET  /_sim/webinar-duplicates
+    POST /_sim/webinar-conflict  {"mode": "409" | "400" | "duplicate" | "silent"}
+    POST /_sim/webinar-filter    {"enabled": true | false}
     POST /_sim/events          {"events": [{user_id, teams?, organizer?, organizer_id?,
                                 meeting_id?, subject?, modified_at?}, ...]} or one event
     POST /_sim/update-event    {"user_id", "event_id", "modified_at"?, "fields": {...}}
@@ -59,6 +66,22 @@ def _meetings(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     if isinstance(body, dict) and "meetings" in body:
         return {"added": state.add_meetings(body["meetings"])}
     return state.add_meeting(**body)
+
+
+def _webinars(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    if isinstance(body, dict) and "webinars" in body:
+        return {"added": state.add_webinars(body["webinars"])}
+    return state.add_webinar(**body)
+
+
+def _webinar_conflict(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.set_webinar_conflict(body["mode"])
+    return {"mode": state.webinar_conflict}
+
+
+def _webinar_filter(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.set_webinar_filter(body["enabled"])
+    return {"enabled": state.webinar_filter}
 
 
 def _events(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
@@ -148,6 +171,13 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "users"): _users,
     ("POST", "meetings"): _meetings,
     ("GET", "registration"): lambda s, b, q: {"registration": s.registration(q["meeting_id"])},
+    ("POST", "webinars"): _webinars,
+    ("GET", "webinar-registrations"): lambda s, b, q: {
+        "value": s.webinar_registrations(q["webinar_id"])
+    },
+    ("GET", "webinar-duplicates"): lambda s, b, q: {"duplicates": s.webinar_duplicates()},
+    ("POST", "webinar-conflict"): _webinar_conflict,
+    ("POST", "webinar-filter"): _webinar_filter,
     ("POST", "events"): _events,
     ("POST", "update-event"): _update_event,
     ("POST", "delete-event"): _delete_event,

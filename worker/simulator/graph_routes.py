@@ -7,8 +7,8 @@ beta-only registration).
 
 Each request: simulated latency, bearer check (401), the fault plan (scripts, rate limit,
 random faults), then the operation on the state (events and subscriptions in
-`calendar_routes`); commit-then-timeout and commit-then-500 faults do the operation first
-and spoil the answer after.
+`calendar_routes`, Teams webinars in `webinar_routes`); commit-then-timeout and
+commit-then-500 faults do the operation first and spoil the answer after.
 """
 
 from __future__ import annotations
@@ -29,10 +29,11 @@ from worker.simulator.calendar_routes import CalendarRoutes
 from worker.simulator.directory import NO_POLICY
 from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault
-from worker.simulator.paths import GraphRoute, match_route, unknown_segment
+from worker.simulator.paths import WEBINAR_KINDS, GraphRoute, match_route, unknown_segment
 from worker.simulator.responses import Reply
 from worker.simulator.state import SimulatorState
 from worker.simulator.webhooks import Webhooks
+from worker.simulator.webinar_routes import WebinarRoutes
 
 BATCH_LIMIT = 20
 # A batch item's url is relative to the version, with or without a leading "/"; one with a
@@ -77,6 +78,7 @@ class GraphRoutes:
         self.state = state
         self.stall = stall
         self.calendar = CalendarRoutes(state, webhooks)
+        self.webinars = WebinarRoutes(state)
         self._shuffle = random.Random()
 
     async def handle(self, request: Request, segments: list[str], raw_path: str) -> Response:
@@ -122,8 +124,11 @@ class GraphRoutes:
         return reply.to_response(str(uuid.uuid4()), request.headers.get("client-request-id"))
 
     def _key(self, route: GraphRoute, query: Mapping[str, str]) -> str | None:
-        """What scripts and Retry-After bookkeeping are keyed on: the meeting, event or
-        subscription, else the user; the subscriptions collection is "subscriptions"."""
+        """What scripts and Retry-After bookkeeping are keyed on: the meeting, event,
+        subscription or webinar, else the user; the subscriptions collection is
+        "subscriptions", the webinars collection "webinars"."""
+        if route.kind in WEBINAR_KINDS:
+            return route.item_id or "webinars"
         if route.kind in ("registration", "meeting", "event", "subscription"):
             return route.item_id
         if route.kind == "subscriptions":
@@ -192,6 +197,11 @@ class GraphRoutes:
                     "/me request is only valid with delegated authentication flow.",
                 )
             user_id = acting
+        if route.kind in WEBINAR_KINDS:
+            # Only a registration POST has a body; publish and cancel take none.
+            registering = route.kind == "webinar_registrations" and method == "POST"
+            payload = _json_object(body) if registering else {}
+            return self.webinars.answer(method, route, query, payload, acting, base)
         if route.kind in _CALENDAR_KINDS:
             payload = _json_object(body) if method in ("POST", "PATCH") else {}
             return await self.calendar.answer(method, route, query, payload, base)

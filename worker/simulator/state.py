@@ -11,7 +11,9 @@ Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes
     add_user / add_users, add_meeting / add_meetings, registration(meeting_id)
     add_event, update_event, delete_event, event(user_id, event_id)
     subscriptions(), remove_subscription(subscription_id), deliveries()
+    add_webinar / add_webinars, webinar_registrations(webinar_id), webinar_duplicates()
     set_faults, script(key, steps), set_conflict, set_resource_form, expire_tokens
+    set_webinar_conflict, set_webinar_filter
     sign_in_as, revoke_refresh_tokens (the delegated sign-in)
     stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
 
@@ -25,9 +27,9 @@ import random
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from worker.simulator import subscriptions
 from worker.simulator.calendar import Calendar, TimeFilter
@@ -37,6 +39,7 @@ from worker.simulator.config import (
     FaultConfig,
     ResourceForm,
     SimulatorConfig,
+    WebinarConflict,
 )
 from worker.simulator.directory import Directory, RegistrationKind
 from worker.simulator.errors import GraphFailure
@@ -48,6 +51,9 @@ from worker.simulator.subscriptions import Subscription, Subscriptions
 from worker.simulator.timestamps import utc_now
 from worker.simulator.tokens import TokenIssuer
 from worker.simulator.traffic import Arrivals, EarlyRetry, Traffic
+from worker.simulator.webinars import Webinars
+
+T = TypeVar("T")
 
 
 class SimulatorState:
@@ -89,6 +95,7 @@ class SimulatorState:
         )
         self._faults = FaultPlan(config.faults)
         self._traffic = Traffic()
+        self._webinars = Webinars(config.tenant_id, config.webinar_conflict, config.webinar_filter)
 
     # Seeding ------------------------------------------------------------------------------
 
@@ -223,6 +230,37 @@ class SimulatorState:
         with self._lock:
             return list(self._deliveries)
 
+    def add_webinar(self, webinar_id: str, organizer_id: str, **options: Any) -> dict[str, Any]:
+        """Add or replace a webinar (`Webinars.add`'s options: display_name, status,
+        audience, capacity, waitlist, manual_approval, questions, co_organizer_ids, start,
+        end); returns it as Graph shows it. Raises ValueError for a bad option."""
+        with self._lock:
+            return self._webinars.add(webinar_id, organizer_id, **options).to_graph()
+
+    def add_webinars(self, webinars: Iterable[Mapping[str, Any]]) -> int:
+        """Add many webinars, each a mapping of `add_webinar`'s arguments; returns how many."""
+        with self._lock:
+            count = 0
+            for webinar in webinars:
+                self._webinars.add(**webinar)
+                count += 1
+            return count
+
+    def webinar_registrations(self, webinar_id: str) -> list[dict[str, Any]]:
+        """The webinar's registrations as Graph shows them, canceled ones too, oldest first;
+        raises ValueError for an unknown webinar."""
+        with self._lock:
+            webinar = self._webinars.by_id.get(webinar_id)
+            if webinar is None:
+                raise ValueError(f"no webinar {webinar_id!r}")
+            return [r.to_graph() for r in webinar.registrations]
+
+    def webinar_duplicates(self) -> int:
+        """How many (webinar, email) pairs were given a registration while they already had
+        one not canceled: what exactly-once must keep at 0."""
+        with self._lock:
+            return len(self._webinars.duplicated)
+
     # Behaviour ----------------------------------------------------------------------------
 
     @property
@@ -267,6 +305,28 @@ class SimulatorState:
             self._conflict = mode
 
     @property
+    def webinar_conflict(self) -> WebinarConflict:
+        return self._webinars.conflict
+
+    def set_webinar_conflict(self, mode: WebinarConflict) -> None:
+        """Change what a registration POST does for an email already registered."""
+        if mode not in ("409", "400", "duplicate", "silent"):
+            raise ValueError(f"webinar conflict must be 409, 400, duplicate or silent: {mode!r}")
+        with self._lock:
+            self._webinars.conflict = mode
+
+    @property
+    def webinar_filter(self) -> bool:
+        return self._webinars.filter_allowed
+
+    def set_webinar_filter(self, enabled: bool) -> None:
+        """Allow `$filter` on a webinar's registrations, or answer it 400."""
+        if not isinstance(enabled, bool):
+            raise ValueError(f"webinar filter must be true or false, not {enabled!r}")
+        with self._lock:
+            self._webinars.filter_allowed = enabled
+
+    @property
     def resource_form(self) -> ResourceForm:
         return self._resource_form
 
@@ -298,8 +358,9 @@ class SimulatorState:
             return self._tokens.expire_all()
 
     def reset(self) -> None:
-        """Forget everything: data, tokens, scripts, statistics; faults, conflict mode and
-        resource form go back to the construction-time configuration."""
+        """Forget everything: data (webinars too), tokens, scripts, statistics; faults,
+        conflict modes, webinar filter and resource form go back to the construction-time
+        configuration."""
         with self._lock:
             self._build()
 
@@ -363,6 +424,7 @@ class SimulatorState:
                 "faults_injected": dict(self._faults.injected),
                 "early_retries": len(traffic.early),
                 "early_retries_global": len(traffic.early_global),
+                **self._webinars.stats(),
             }
 
     # Used by the routes, one call per step of a request ----------------------------------
@@ -601,6 +663,12 @@ class SimulatorState:
                 return None
             item = lifecycle_item(subscription, self.config.tenant_id, lifecycle_event)
             return subscription.lifecycle_url, {"value": [item]}
+
+    def webinar_call(self, operation: Callable[[Webinars], T]) -> T:
+        """One webinar operation (`webinar_routes`) with the lock held; `operation` must
+        return copies (Graph JSON), never the live records. Raises what it raises."""
+        with self._lock:
+            return operation(self._webinars)
 
     def record_delivery(self, delivery: Delivery) -> None:
         with self._lock:

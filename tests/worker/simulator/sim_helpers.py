@@ -11,6 +11,7 @@ import httpx
 
 from worker import keys
 from worker.simulator import SimulatorServer
+from worker.simulator.sign_in import DEVICE_CODE_GRANT
 
 ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
 ORGANIZER_UPN = "ada@contoso.example"
@@ -22,9 +23,44 @@ EXTERNAL = {
     "allowedRegistrant": "everyone",
 }
 
+SCOPE = "https://graph.microsoft.com/OnlineMeetings.ReadWrite openid profile offline_access"
+
 
 def fetch_token(sim: SimulatorServer, http: httpx.Client) -> str:
     return sim.fetch_token(http)
+
+
+def login_url(sim: SimulatorServer, endpoint: str) -> str:
+    return f"/{sim.tenant_id}/oauth2/v2.0/{endpoint}"
+
+
+def start(sim: SimulatorServer, http: httpx.Client) -> dict[str, Any]:
+    """Start a device-code flow; its answer."""
+    response = http.post(
+        login_url(sim, "devicecode"), data={"client_id": sim.client_id, "scope": SCOPE}
+    )
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def poll(sim: SimulatorServer, http: httpx.Client, device_code: str) -> httpx.Response:
+    form = {"grant_type": DEVICE_CODE_GRANT, "client_id": sim.client_id, "device_code": device_code}
+    return http.post(login_url(sim, "token"), data=form)
+
+
+def signed_in(sim: SimulatorServer, http: httpx.Client) -> dict[str, Any]:
+    """The token answer of a device-code sign-in (pending once, then approved)."""
+    flow = start(sim, http)
+    assert poll(sim, http, flow["device_code"]).json()["error"] == "authorization_pending"
+    answer = poll(sim, http, flow["device_code"])
+    assert answer.status_code == 200, answer.text
+    return dict(answer.json())
+
+
+def delegated_token(sim: SimulatorServer, http: httpx.Client, user_id: str, upn: str) -> str:
+    """A delegated access token acting for `user_id`, as `meetreg login` gets one."""
+    sim.state.sign_in_as(user_id, upn)
+    return str(signed_in(sim, http)["access_token"])
 
 
 class Graph:

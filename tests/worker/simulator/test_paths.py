@@ -113,3 +113,26 @@ def test_a_meeting_can_be_read_but_not_posted_to(sim, graph):
     assert graph.http.get(path + "x", headers=headers).status_code == 404
     assert graph.http.post(path, json=EXTERNAL, headers=headers).status_code == 405
     assert sim.state.registration(MEETING) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "segment"),
+    [
+        ("/beta/solutions", "solutions"),
+        ("/v1.0/solutions/bookingBusinesses", "bookingBusinesses"),
+        ("/beta/solutions/virtualEvents/webinars/w%40x/sessions", "sessions"),
+        ("/beta/solutions/virtualEvents/webinars/w%40x/registrations/r/extra", "extra"),
+        ("/beta/solutions/virtualEvents/webinars//registrations", ""),
+    ],
+)
+def test_an_unknown_path_under_solutions_names_its_segment(sim, graph, path, segment):
+    response = graph.http.get(path, headers={"Authorization": f"Bearer {graph.token}"})
+    assert response.status_code == 400
+    assert error_of(response)["message"] == f"Resource not found for the segment '{segment}'."
+
+
+@pytest.mark.parametrize("webinar_id", ["a%2Fb%40c", "..%40x", "getByUserRole%40x"])
+def test_a_tricky_webinar_id_stays_one_segment(sim, graph, webinar_id):
+    response = graph.request("GET", f"/solutions/virtualEvents/webinars/{webinar_id}")
+    assert response.status_code == 404
+    assert error_of(response)["code"] == "NotFound"

@@ -7,40 +7,20 @@ import base64
 import json
 from typing import Any
 
-import httpx
 import pytest
-from sim_helpers import EXTERNAL, MEETING, ORGANIZER, error_of
+from sim_helpers import (
+    EXTERNAL,
+    MEETING,
+    ORGANIZER,
+    SCOPE,
+    error_of,
+    login_url,
+    poll,
+    signed_in,
+    start,
+)
 
 from worker import keys
-from worker.simulator import SimulatorServer
-from worker.simulator.sign_in import DEVICE_CODE_GRANT
-
-SCOPE = "https://graph.microsoft.com/OnlineMeetings.ReadWrite openid profile offline_access"
-
-
-def login_url(sim: SimulatorServer, endpoint: str) -> str:
-    return f"/{sim.tenant_id}/oauth2/v2.0/{endpoint}"
-
-
-def start(sim: SimulatorServer, http: httpx.Client) -> dict[str, Any]:
-    response = http.post(
-        login_url(sim, "devicecode"), data={"client_id": sim.client_id, "scope": SCOPE}
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def poll(sim: SimulatorServer, http: httpx.Client, device_code: str) -> httpx.Response:
-    form = {"grant_type": DEVICE_CODE_GRANT, "client_id": sim.client_id, "device_code": device_code}
-    return http.post(login_url(sim, "token"), data=form)
-
-
-def signed_in(sim: SimulatorServer, http: httpx.Client) -> dict[str, Any]:
-    flow = start(sim, http)
-    assert poll(sim, http, flow["device_code"]).json()["error"] == "authorization_pending"
-    answer = poll(sim, http, flow["device_code"])
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 def claims(part: str) -> dict[str, Any]:
