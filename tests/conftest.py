@@ -17,8 +17,7 @@ import pytest
 import redis
 from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN, Batch, Work, fast_settings
 
-from jobs.enqueue import Chunk, enqueue_rows
-from jobs.sources.csv_file import read_rows
+from jobs.enqueue import Chunk, enqueue_file
 from worker.protocol.chunk import process_chunk
 from worker.redis.embedded import EmbeddedRedis
 from worker.runtime import Runtime, build_runtime
@@ -122,13 +121,8 @@ def batch(runtime: Runtime, tmp_path: Path, queued: list[Chunk]) -> Batch:
             queued.extend(chunks)
             return len(queued) - before
 
-        done = enqueue_rows(
-            read_rows(path),
-            store=runtime.store,
-            publish=publish,
-            source=str(path),
-            batch_id=batch_id,
-        )
+        # A file with webinar_id and email columns is a registrant batch, as for `meetreg`.
+        done = enqueue_file(path, store=runtime.store, publish=publish, batch_id=batch_id)
         return done.batch_id
 
     return enqueue

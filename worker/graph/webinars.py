@@ -53,6 +53,7 @@ class Question:
     kind: str
     required: bool
     choices: tuple[str, ...] = ()
+    predefined: bool = False  # Graph's own (city, jobTitle, ...), named by its label
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +181,7 @@ def _question(item: dict[str, Any]) -> Question:
         label=_text(item.get("displayName")) or _text(item.get("label")),
         kind=_text(item.get("answerInputType")) or "text",
         required=item.get("isRequired") is True,
+        predefined="Predefined" in _text(item.get("@odata.type")) or "label" in item,
         choices=tuple(c for c in choices if isinstance(c, str))
         if isinstance(choices, list)
         else (),

@@ -129,7 +129,7 @@ class WebinarRegistration:
     def _body(self, row: RowRecord) -> dict[str, Any]:
         person = row.person
         with self._lock:
-            questions = {q.id: q for q in self._questions.get(row.webinar_id, ())}
+            questions = self._questions.get(row.webinar_id, ())
         body: dict[str, Any] = {
             "firstName": person.get("first_name", ""),
             "lastName": person.get("last_name", ""),
@@ -142,8 +142,8 @@ class WebinarRegistration:
             },
         }
         answers = [
-            _answer(question_id, text, questions.get(question_id))
-            for question_id, text in dict(person.get("answers", {})).items()
+            _answer(key, text, _asked(key, questions))
+            for key, text in dict(person.get("answers", {})).items()
         ]
         if answers:
             body["registrationQuestionAnswers"] = answers
@@ -180,15 +180,15 @@ def _verdict(row: RowRecord, webinar: Webinar | None) -> Verdict:
 
 def _answer_problems(answers: dict[str, str], questions: tuple[Question, ...]) -> list[str]:
     problems = []
-    by_id = {question.id: question for question in questions}
+    answered = {asked.id for key in answers if (asked := _asked(key, questions))}
     for question in questions:
-        if question.required and not answers.get(question.id):
+        if question.required and question.id not in answered:
             problems.append(
                 f"required question {question.label or question.id!r} is not answered "
                 f"(column question:{question.id})"
             )
     for question_id, text in answers.items():
-        asked = by_id.get(question_id)
+        asked = _asked(question_id, questions)
         if asked is None:
             problems.append(f"question:{question_id} is not a question of this webinar")
         elif asked.kind == "boolean" and text.lower() not in _TRUE | _FALSE:
@@ -201,11 +201,25 @@ def _answer_problems(answers: dict[str, str], questions: tuple[Question, ...]) -
     return problems
 
 
+def _asked(key: str, questions: tuple[Question, ...]) -> Question | None:
+    """The question a `question:{key}` column answers: by its id, or a predefined
+    question by its label (`question:jobTitle`), whatever the case."""
+    for question in questions:
+        if question.id == key:
+            return question
+    folded = key.casefold()
+    for question in questions:
+        if question.predefined and question.label.casefold() == folded:
+            return question
+    return None
+
+
 def _choices(text: str) -> list[str]:
     return [choice.strip() for choice in text.split(CHOICE_SEPARATOR) if choice.strip()]
 
 
-def _answer(question_id: str, text: str, question: Question | None) -> dict[str, Any]:
+def _answer(key: str, text: str, question: Question | None) -> dict[str, Any]:
+    question_id = question.id if question else key
     kind = question.kind if question else "text"
     if kind == "boolean":
         return {"questionId": question_id, "booleanValue": text.lower() in _TRUE}
