@@ -12,6 +12,7 @@ Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes
     add_event, update_event, delete_event, event(user_id, event_id)
     subscriptions(), remove_subscription(subscription_id), deliveries()
     set_faults, script(key, steps), set_conflict, set_resource_form, expire_tokens
+    set_registration_api (the retired registration API: live, gone, app-only-refused)
     sign_in_as, revoke_refresh_tokens (the delegated sign-in)
     stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
 
@@ -35,10 +36,11 @@ from worker.simulator.config import (
     DELIVERY_LOG_SIZE,
     ConflictMode,
     FaultConfig,
+    RegistrationApiMode,
     ResourceForm,
     SimulatorConfig,
 )
-from worker.simulator.directory import Directory, RegistrationKind
+from worker.simulator.directory import Directory, RegistrationKind, refuse_retired
 from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault, FaultPlan
 from worker.simulator.identity import Flavour, IdentityAnswer, ManagedIdentities
@@ -64,6 +66,7 @@ class SimulatorState:
     def _build(self) -> None:
         config = self.config
         self._conflict: ConflictMode = config.conflict
+        self._registration_api: RegistrationApiMode = config.registration_api
         self._resource_form: ResourceForm = config.resource_form
         self._changes_notified = 0  # items sent so far: the turn of an alternating form
         self._directory = Directory(config.tenant_id)
@@ -267,6 +270,17 @@ class SimulatorState:
             self._conflict = mode
 
     @property
+    def registration_api(self) -> RegistrationApiMode:
+        return self._registration_api
+
+    def set_registration_api(self, mode: RegistrationApiMode) -> None:
+        """Change how the meeting registration API answers (see RegistrationApiMode)."""
+        if mode not in ("live", "gone", "app-only-refused"):
+            raise ValueError(f"registration api must be live, gone or app-only-refused: {mode!r}")
+        with self._lock:
+            self._registration_api = mode
+
+    @property
     def resource_form(self) -> ResourceForm:
         return self._resource_form
 
@@ -298,8 +312,9 @@ class SimulatorState:
             return self._tokens.expire_all()
 
     def reset(self) -> None:
-        """Forget everything: data, tokens, scripts, statistics; faults, conflict mode and
-        resource form go back to the construction-time configuration."""
+        """Forget everything: data, tokens, scripts, statistics; faults, conflict mode,
+        registration API mode and resource form go back to the construction-time
+        configuration."""
         with self._lock:
             self._build()
 
@@ -470,6 +485,12 @@ class SimulatorState:
         with self._lock:
             found = self._directory.find_meetings(user_id, join_web_url, acting)
             return [m.to_graph() for m in found]
+
+    def refuse_retired_registration(self, acting: str | None = None) -> None:
+        """A registration call's refusal by the API itself (gone, or app-only refused);
+        raises GraphFailure, returns when the call goes on."""
+        with self._lock:
+            refuse_retired(self._registration_api, acting)
 
     def register(
         self, user_id: str, meeting_id: str, body: Mapping[str, Any], acting: str | None = None
