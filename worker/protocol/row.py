@@ -73,6 +73,8 @@ class RowJob:
                     steps.pause(exc)
                     return None
                 except GraphPermanent as exc:
+                    if steps.pause_if_retired(exc):
+                        return None
                     return steps.finish(steps.failure(exc))
                 attempt = self._attempt  # every try after the first is a whole one
         finally:

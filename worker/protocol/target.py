@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from worker.errors import GraphError
+
 
 class Answer(Protocol):
     """What every answer of Graph's carries, for the row's report."""
@@ -84,4 +86,10 @@ class Target(Protocol):
 
     def replaced(self, found: Found, ours: str) -> str:
         """Why an undo leaves `found` alone: it is not the resource `ours` it recorded."""
+        ...
+
+    def retirement(self, error: GraphError) -> str | None:
+        """Why every row would fail as this one did because the API itself is retired or
+        refused to this kind of token: the one line the operator is shown when the batch
+        pauses at once; None for any other refusal (it stays the row's own failure)."""
         ...
