@@ -90,6 +90,15 @@ DryRunOpt = Annotated[
         help="Read each row's meeting from Graph and print what would happen; send no POST.",
     ),
 ]
+NoProbeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-probe",
+        help="Do not first check, with one GET of a row's registration, that Graph still "
+        "serves the meeting registration API (retired 2024-12-12). `enqueue` skips the "
+        "check by itself where no Graph credential is configured (a pure producer).",
+    ),
+]
 RegistrantOpt = Annotated[
     AllowedRegistrant | None,
     typer.Option("--allowed-registrant", help="For rows that do not say; default everyone."),
@@ -103,13 +112,16 @@ def enqueue(
     batch_id: BatchIdOpt = None,
     allowed_registrant: RegistrantOpt = None,
     dry_run: DryRunOpt = False,
+    no_probe: NoProbeOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate FILE, record the batch and enqueue it for the workers; prints the batch id."""
+    """Validate FILE, record the batch and enqueue it for the workers; prints the batch id.
+    Refused (exit 2) when Graph no longer serves the meeting registration API."""
     if dry_run:
         _no_json_for_dry_run(as_json)
         raise typer.Exit(dry_run_file(load_settings(), file, allowed_registrant))
     settings, store = settings_and_store()
+    refuse_retired_api(settings, file, allowed_registrant, skip=no_probe)
     done = _enqueue_file(settings, store, file, batch_id, allowed_registrant)
     status = store.batch_status(done.batch_id)
     if as_json:
@@ -129,16 +141,38 @@ def run(
     batch_id: BatchIdOpt = None,
     allowed_registrant: RegistrantOpt = None,
     dry_run: DryRunOpt = False,
+    no_probe: NoProbeOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Enqueue FILE and process it in this process until every row is final."""
+    """Enqueue FILE and process it in this process until every row is final. Refused
+    (exit 2) when Graph no longer serves the meeting registration API."""
     settings = load_settings()
     if dry_run:
         _no_json_for_dry_run(as_json)
         raise typer.Exit(dry_run_file(settings, file, allowed_registrant))
     settings.require_credentials()
-    code = run_batch(settings, file, batch_id, allowed_registrant, as_json=as_json)
+    code = run_batch(
+        settings, file, batch_id, allowed_registrant, as_json=as_json, probe=not no_probe
+    )
     raise typer.Exit(code)
+
+
+def refuse_retired_api(
+    settings: Settings,
+    file: Path,
+    allowed_registrant: AllowedRegistrant | None,
+    *,
+    skip: bool,
+) -> None:
+    """Before anything is recorded: raise ApiRetired (exit 2, one line) when one GET of a
+    row's registration finds the meeting registration API retired (jobs/probe.py). Skipped
+    with --no-probe, and where no Graph credential is configured: then not even imported,
+    so `enqueue` as a pure producer starts as fast as before."""
+    if skip or settings.auth_mode is None:
+        return
+    from jobs.probe import refuse_retired
+
+    refuse_retired(settings, read_rows(file, default_registrant=allowed_registrant))
 
 
 def _no_json_for_dry_run(as_json: bool) -> None:
@@ -153,14 +187,17 @@ def run_batch(
     allowed_registrant: AllowedRegistrant | None,
     *,
     as_json: bool = False,
+    probe: bool = True,
 ) -> int:
-    """`meetreg run`: with an embedded Redis when REDIS_URL is unset. Returns the exit code."""
+    """`meetreg run`: with an embedded Redis when REDIS_URL is unset. Returns the exit code.
+    `probe`: first check that Graph still serves the API (`refuse_retired_api`)."""
     from worker.runtime import runtime
     from worker.telemetry.metrics import SharedGauges, serve_metrics
 
     # The file first, then the credentials: each refusal before anything is enqueued.
     for _ in read_rows(file, default_registrant=allowed_registrant):
         pass
+    refuse_retired_api(settings, file, allowed_registrant, skip=not probe)
     with _redis_for(settings) as settings:
         store = reachable_store(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
