@@ -11,6 +11,8 @@ worker.protocol.targets.meeting_registration) come from `Deps.target`.
     record the POST, then send it  -> 201 created
         409/400                    -> GET: found -> already_enabled, else failed
         403/404/405/other 4xx      -> failed with Graph's code, message and request-id
+        the API retired (400 for the segment 'registration', 410, 403 app-only not supported)
+                                   -> the batch pauses at once; the row goes back to queued
         429, 503 + Retry-After     -> every worker pauses; not counted as an attempt
         5xx, timeout, reset        -> counted; retried after backoff; GET before re-POST
 
