@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import redis
 from cli_helpers import command_env, meetreg, start_worker, stop, wait_until
 from pipeline_helpers import ORGANIZER, posts
 
 from worker import keys
 from worker.simulator import SimulatorServer
+from worker.simulator.config import RegistrationApiMode
 from worker.store.outcome_store import OutcomeStore
 
 ROWS = 30
@@ -33,39 +35,48 @@ def graph_calls(sim: SimulatorServer) -> list[tuple[str, str, int]]:
     return [call for call in sim.state.requests if call[1].startswith("/beta")]
 
 
-def test_run_in_a_tenant_where_the_api_is_gone_is_refused_before_anything_is_recorded(
-    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+@pytest.mark.parametrize(
+    ("command", "mode", "words"),
+    [
+        ("run", "gone", "Microsoft retired the meeting registration API on 2024-12-12"),
+        ("enqueue", "gone", "Microsoft retired the meeting registration API on 2024-12-12"),
+        ("run", "app-only-refused", "refuses the meeting registration API to app-only tokens"),
+        ("enqueue", "app-only-refused", "to app-only tokens (the API was retired on 2024-12-12"),
+    ],
+)
+def test_a_retired_api_is_refused_before_anything_is_recorded(
+    sim: SimulatorServer,
+    redis_url: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    command: str,
+    mode: RegistrationApiMode,
+    words: str,
 ) -> None:
     path = write_file(sim, tmp_path)
-    sim.state.set_registration_api("gone")
+    sim.state.set_registration_api(mode)
     env = command_env(**sim.env(), REDIS_URL=redis_url)
 
-    result = meetreg("run", str(path), "--batch-id", "gone", env=env)
+    result = meetreg(command, str(path), "--batch-id", "retired", env=env)
 
     assert result.returncode == 2, result.stdout + result.stderr
     (line,) = result.stderr.strip().splitlines()
-    assert line.startswith("meetreg: Microsoft retired the meeting registration API on 2024-12-12")
+    assert line.startswith("meetreg: ") and words in line
     assert "register people for Teams webinars instead" in line
     assert redis_client.keys("*") == []  # no batch, no row, no chunk
     assert posts(sim) == 0
     assert [method for method, _, _ in graph_calls(sim)] == ["GET"]  # the probe's one look
 
 
-def test_enqueue_refuses_app_only_tokens_refused_and_no_probe_skips_the_check(
+def test_no_probe_enqueues_without_a_look(
     sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     path = write_file(sim, tmp_path)
-    sim.state.set_registration_api("app-only-refused")
+    sim.state.set_registration_api("gone")
     env = command_env(**sim.env(), REDIS_URL=redis_url)
 
-    refused = meetreg("enqueue", str(path), "--batch-id", "refused", env=env)
-    assert refused.returncode == 2
-    (line,) = refused.stderr.strip().splitlines()
-    assert "app-only tokens" in line and "2024-12-12" in line
-    assert not redis_client.exists(keys.batch("refused"))
-
-    sim.state.reset()  # forget the probe's call: --no-probe makes none
     enqueued = meetreg("enqueue", str(path), "--batch-id", "unchecked", "--no-probe", env=env)
+
     assert enqueued.returncode == 0, enqueued.stderr
     assert redis_client.exists(keys.batch("unchecked"))
     assert graph_calls(sim) == []
