@@ -197,11 +197,11 @@ def run_batch(
     # The file first, then the credentials: each refusal before anything is enqueued.
     for _ in read_rows(file, default_registrant=allowed_registrant):
         pass
-    refuse_retired_api(settings, file, allowed_registrant, skip=not probe)
     with _redis_for(settings) as settings:
         store = reachable_store(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
         current = runtime(must_sign_in=True)
+        refuse_retired_api(settings, file, allowed_registrant, skip=not probe)
         if settings.metrics_port is not None:  # a one-shot command opens no port unasked
             shared = SharedGauges(current.store, current.deps.limiter)
             serve_metrics(settings.metrics_port, settings.metrics_host, shared)

@@ -63,7 +63,9 @@ def test_a_retired_api_is_refused_before_anything_is_recorded(
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("meetreg: ") and words in line
     assert "register people for Teams webinars instead" in line
-    assert redis_client.keys("*") == []  # no batch, no row, no chunk
+    assert not redis_client.exists(keys.batch("retired"))
+    assert redis_client.keys("*retired*") == []  # no row, no chunk held
+    assert redis_client.llen("meetreg") == 0  # nothing on the queue
     assert posts(sim) == 0
     assert [method for method, _, _ in graph_calls(sim)] == ["GET"]  # the probe's one look
 
