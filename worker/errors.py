@@ -5,6 +5,8 @@
     ├── InputError             fix the input file or request; exit 2, nothing enqueued
     │   ├── UnknownBatchError  no such batch in the outcome store
     │   └── BatchConflict      the batch id is taken by a batch of other rows
+    ├── ApiRetired             the Graph API meetreg calls is retired (or refused to this
+    │                          kind of token); exit 2, nothing enqueued
     ├── StoreError             Redis is unreachable or refused a command
     └── GraphError             anything Graph answered, or failed to answer
         ├── GraphTransient     try again later (429, 5xx, timeout, connection)
@@ -36,6 +38,11 @@ class UnknownBatchError(InputError):
 
 class BatchConflict(InputError):
     """The batch id names an existing batch whose rows differ from the ones given."""
+
+
+class ApiRetired(MeetregError):
+    """Graph no longer serves the API meetreg would call (or not to this kind of token):
+    every row would fail. The message is the one line for the operator, with the way on."""
 
 
 class StoreError(MeetregError):

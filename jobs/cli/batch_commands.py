@@ -36,7 +36,7 @@ from jobs.cli.progress import (
 )
 from jobs.enqueue import Enqueued, enqueue_file, requeue_failed, resume_batch
 from jobs.report import check_format, write_report
-from jobs.sources.csv_file import TARGETS, CsvSource
+from jobs.sources.csv_file import TARGETS, WEBINARS, CsvSource
 from worker.errors import ConfigError, GraphAuthError, InputError
 from worker.models import RowState
 from worker.publish import publish_chunks
@@ -110,6 +110,15 @@ DryRunOpt = Annotated[
         help="Read each row's meeting from Graph and print what would happen; send no POST.",
     ),
 ]
+NoProbeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-probe",
+        help="Do not first check, with one GET of a row's registration, that Graph still "
+        "serves the meeting registration API (retired 2024-12-12). `enqueue` skips the "
+        "check by itself where no Graph credential is configured (a pure producer).",
+    ),
+]
 RegistrantOpt = Annotated[
     AllowedRegistrant | None,
     typer.Option("--allowed-registrant", help="For rows that do not say; default everyone."),
@@ -123,10 +132,12 @@ def enqueue(
     batch_id: BatchIdOpt = None,
     allowed_registrant: RegistrantOpt = None,
     dry_run: DryRunOpt = False,
+    no_probe: NoProbeOpt = False,
     as_json: JsonOpt = False,
     target: TargetOpt = None,
 ) -> None:
-    """Validate FILE, record the batch and enqueue it for the workers; prints the batch id."""
+    """Validate FILE, record the batch and enqueue it for the workers; prints the batch id.
+    Refused (exit 2) when Graph no longer serves the meeting registration API."""
     if dry_run:
         _no_json_for_dry_run(as_json)
         settings = load_settings()
@@ -134,6 +145,7 @@ def enqueue(
         raise typer.Exit(dry_run_file(settings, source))
     settings, store = settings_and_store()
     source = _file_source(settings, file, target, allowed_registrant)
+    refuse_retired_api(settings, source, skip=no_probe)
     done = _enqueue_file(settings, store, source, batch_id)
     status = store.batch_status(done.batch_id)
     if as_json:
@@ -153,18 +165,33 @@ def run(
     batch_id: BatchIdOpt = None,
     allowed_registrant: RegistrantOpt = None,
     dry_run: DryRunOpt = False,
+    no_probe: NoProbeOpt = False,
     as_json: JsonOpt = False,
     target: TargetOpt = None,
 ) -> None:
-    """Enqueue FILE and process it in this process until every row is final."""
+    """Enqueue FILE and process it in this process until every row is final. Refused
+    (exit 2) when Graph no longer serves the meeting registration API."""
     settings = load_settings()
     source = _file_source(settings, file, target, allowed_registrant)
     if dry_run:
         _no_json_for_dry_run(as_json)
         raise typer.Exit(dry_run_file(settings, source))
     settings.require_credentials()
-    code = run_batch(settings, source, batch_id, as_json=as_json)
+    code = run_batch(settings, source, batch_id, as_json=as_json, probe=not no_probe)
     raise typer.Exit(code)
+
+
+def refuse_retired_api(settings: Settings, source: CsvSource, *, skip: bool) -> None:
+    """Before anything is recorded: raise ApiRetired (exit 2, one line) when one GET of a
+    row's registration finds the meeting registration API retired (jobs/probe.py). Skipped
+    with --no-probe, and where no Graph credential is configured: then not even imported,
+    so `enqueue` as a pure producer starts as fast as before. Webinar registrants are not
+    meetings: nothing to probe."""
+    if skip or settings.auth_mode is None or source.kind == WEBINARS:
+        return
+    from jobs.probe import refuse_retired
+
+    refuse_retired(settings, source.rows())
 
 
 def _no_json_for_dry_run(as_json: bool) -> None:
@@ -178,8 +205,10 @@ def run_batch(
     batch_id: str | None,
     *,
     as_json: bool = False,
+    probe: bool = True,
 ) -> int:
-    """`meetreg run`: with an embedded Redis when REDIS_URL is unset. Returns the exit code."""
+    """`meetreg run`: with an embedded Redis when REDIS_URL is unset. Returns the exit code.
+    `probe`: first check that Graph still serves the API (`refuse_retired_api`)."""
     from worker.runtime import runtime
     from worker.telemetry.metrics import SharedGauges, serve_metrics
 
@@ -189,6 +218,7 @@ def run_batch(
         store = reachable_store(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
         current = runtime(must_sign_in=True)
+        refuse_retired_api(settings, source, skip=not probe)
         if settings.metrics_port is not None:  # a one-shot command opens no port unasked
             shared = SharedGauges(current.store, current.deps.limiter)
             serve_metrics(settings.metrics_port, settings.metrics_host, shared)

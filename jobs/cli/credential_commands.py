@@ -48,16 +48,26 @@ def doctor(
     user: Annotated[
         str | None, typer.Option("--user", help="Also probe Graph's reads for this organizer.")
     ] = None,
+    sample_meeting: Annotated[
+        str | None,
+        typer.Option(
+            "--sample-meeting",
+            metavar="USER:MEETING",
+            help="Also tell whether Graph still serves the meeting registration API (retired "
+            "2024-12-12), with one GET of this meeting's registration.",
+        ),
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help='One JSON object: {"ok": ..., "checks": [...]}.')
     ] = False,
 ) -> None:
     """Check the configuration, Redis, sign-in and (with --user) Graph; exit 0 when all pass."""
-    from jobs.cli.doctor import Status, run_checks
+    from jobs.cli.doctor import Status, parse_sample_meeting, run_checks
 
+    sample = parse_sample_meeting(sample_meeting)
     failed = False
     checks = []
-    for check in run_checks(load_settings(), user):
+    for check in run_checks(load_settings(), user, sample):
         failed |= check.status is Status.FAIL
         if as_json:
             checks.append(asdict(check))

@@ -5,6 +5,10 @@ Redis and the simulator, whatever REDIS_URL or AZURE_* say. The sample holds eve
 of row a real file holds, so every outcome shows up: meetings to register, meetings
 already registered, organizers without the access policy (403), meetings Graph does not
 know (404), rows named by UPN or by join link, duplicates and invalid rows.
+
+`--graph-mode gone` or `app-only-refused` starts the simulator with the meeting
+registration API retired: `meetreg run`'s probe refuses the sample, as it would a real
+file in such a tenant.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from rich.console import Console
 from jobs.sources.csv_file import CsvSource
 from worker.settings import Settings, load_settings
 from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer, SimulatorState
+from worker.simulator.config import RegistrationApiMode
 from worker.simulator.directory import RegistrationKind
 
 RunBatch = Callable[[Settings, CsvSource, str | None], int]
@@ -106,10 +111,18 @@ def _trusting(ca_path: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_demo(rows: int, *, run_batch: RunBatch, console: Console, out: Console) -> int:
-    """Run the demo; returns `meetreg run`'s exit code (1: the sample has failing rows)."""
+def run_demo(
+    rows: int,
+    *,
+    run_batch: RunBatch,
+    console: Console,
+    out: Console,
+    graph_mode: RegistrationApiMode = "live",
+) -> int:
+    """Run the demo; returns `meetreg run`'s exit code (1: the sample has failing rows).
+    Raises ApiRetired, as `meetreg run` does, when `graph_mode` retires the API."""
     rng = random.Random(2024)
-    config = SimulatorConfig(faults=DEMO_FAULTS, conflict="409")
+    config = SimulatorConfig(faults=DEMO_FAULTS, conflict="409", registration_api=graph_mode)
     with tempfile.TemporaryDirectory(prefix="meetreg-demo-") as tmp, SimulatorServer(config) as sim:
         path = Path(tmp) / "meetings.csv"
         console.print(

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import redis
+from pydantic import ValidationError
 
 from jobs.cli.progress import stall_text
 from worker import keys
-from worker.errors import ConfigError, GraphError, GraphPermanent, StoreError
+from worker.errors import ConfigError, GraphError, GraphPermanent, InputError, StoreError
 from worker.graph.auth import BearerAuth, SharedTokenSource
 from worker.graph.client import GraphClient, build_http_client, signed_in_user
 from worker.graph.credentials import build_token_source, describe_source
@@ -27,6 +28,7 @@ from worker.redis.eviction import EvictionPolicy, read_eviction_policy
 from worker.settings import RENAMED, AuthMode, Settings, renamed_in_use
 from worker.store.outcome_store import OutcomeStore
 from worker.store.records import BatchStatus
+from worker.validation import RegistrationRequest
 
 MIN_REDIS_VERSION = (6, 2)  # Lua, SET ... GET, ZADD GT: what the outcome store's scripts use
 # A join link no meeting has: the filter answers 200 with no meeting when the permission
@@ -34,6 +36,7 @@ MIN_REDIS_VERSION = (6, 2)  # Lua, SET ... GET, ZADD GT: what the outcome store'
 PROBE_JOIN_URL = "https://teams.microsoft.com/l/meetup-join/meetreg-doctor-probe"
 # Batches in progress looked at for a stall, the most recently opened first.
 STALL_SCAN_BATCHES = 1000
+MEETING_API = "meeting registration API"
 
 
 class Status(StrEnum):
@@ -50,7 +53,11 @@ class Check:
     detail: str
 
 
-def run_checks(settings: Settings, user_id: str | None = None) -> Iterator[Check]:
+def run_checks(
+    settings: Settings,
+    user_id: str | None = None,
+    sample_meeting: RegistrationRequest | None = None,
+) -> Iterator[Check]:
     """Every check, in order; later ones are skipped when what they need failed."""
     yield check_configuration(settings)
     yield from check_renamed_settings()
@@ -59,18 +66,53 @@ def run_checks(settings: Settings, user_id: str | None = None) -> Iterator[Check
         source = build_token_source(settings)
     except ConfigError as exc:
         yield Check("token", Status.SKIPPED, str(exc))
+        yield meeting_api_check(settings, sample_meeting, token_ok=False)
         return
     try:  # one token source for both checks, as one worker process has
         token = check_token(source)
         yield token
-        if user_id is None:
-            return
-        if token.status is not Status.OK:
-            yield Check("graph", Status.SKIPPED, "no token")
-            return
-        yield from check_user(settings, source, user_id)
+        if user_id is not None:
+            if token.status is not Status.OK:
+                yield Check("graph", Status.SKIPPED, "no token")
+            else:
+                yield from check_user(settings, source, user_id)
     finally:
         source.close()
+    yield meeting_api_check(settings, sample_meeting, token_ok=token.status is Status.OK)
+
+
+def parse_sample_meeting(given: str | None) -> RegistrationRequest | None:
+    """`--sample-meeting USER:MEETING` (USER an objectId or UPN). Raises InputError."""
+    if given is None:
+        return None
+    user_id, _, meeting_id = given.partition(":")
+    try:
+        return RegistrationRequest(user_id=user_id, meeting_id=meeting_id or None)
+    except ValidationError:
+        pass
+    raise InputError(
+        f"--sample-meeting {given!r}: give USER:MEETING (an organizer and a meeting id)"
+    )
+
+
+def meeting_api_check(
+    settings: Settings, sample: RegistrationRequest | None, *, token_ok: bool
+) -> Check:
+    """Which mode Graph's meeting registration API is in, as `meetreg run`'s probe sees it
+    (jobs/probe.py) for the sample meeting: live, gone, or refused to app-only tokens."""
+    name = "registration API"
+    if sample is None:
+        return Check(name, Status.SKIPPED, f"{MEETING_API}: not checked (give --sample-meeting)")
+    if not token_ok:
+        return Check(name, Status.SKIPPED, f"{MEETING_API}: not checked (no token)")
+    from jobs.probe import Mode, probe_meeting
+
+    probe = probe_meeting(settings, sample)
+    if probe.refused:
+        return Check(name, Status.FAIL, f"{MEETING_API}: {probe.mode}; {probe.detail}")
+    if probe.mode is Mode.UNKNOWN:
+        return Check(name, Status.WARN, f"{MEETING_API}: unknown ({probe.detail})")
+    return Check(name, Status.OK, f"{MEETING_API}: {probe.mode}")
 
 
 def check_configuration(settings: Settings) -> Check:

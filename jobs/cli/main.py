@@ -12,7 +12,7 @@ cryptography, Celery's worker) took 0.4 s of its 1 s of imports.
 from __future__ import annotations
 
 import contextlib
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -30,17 +30,36 @@ from jobs.cli import nightly_commands  # noqa: F401
 
 # isort: on
 
+# The simulator's RegistrationApiMode, spelled here: importing it would load the simulator.
+GraphMode = Literal["live", "gone", "app-only-refused"]
+
 
 @cli.command()
 @refusals
 def demo(
     rows: Annotated[int, typer.Option(help="How many meetings in the sample batch.")] = 3000,
+    graph_mode: Annotated[
+        GraphMode,
+        typer.Option(
+            "--graph-mode",
+            help="How the simulated meeting registration API answers: live, gone (retired "
+            "2024-12-12) or app-only-refused; the last two show the refusal (exit 2).",
+        ),
+    ] = "live",
 ) -> None:
     """Run a sample batch against the built-in Graph simulator, with faults switched on."""
 
     from jobs.cli.demo import run_demo  # the simulator loads only for the demo
 
-    raise typer.Exit(run_demo(rows, run_batch=batch_commands.run_batch, console=err, out=out))
+    raise typer.Exit(
+        run_demo(
+            rows,
+            run_batch=batch_commands.run_batch,
+            console=err,
+            out=out,
+            graph_mode=graph_mode,
+        )
+    )
 
 
 def main() -> None:

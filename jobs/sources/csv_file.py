@@ -76,13 +76,17 @@ class CsvSource:
     allowed_registrant: AllowedRegistrant | None = None
     defaults: Defaults = DEFAULTS
 
+    @property
+    def kind(self) -> str:
+        """What the rows are: `target`, else what the header says (`file_target`)."""
+        return self.target or file_target(self.path)
+
     def rows(self) -> Iterator[SourceRow]:
         """The file's rows; raises InputError for a file refused whole."""
-        target = self.target or file_target(self.path)
         return read_rows(
             self.path,
             default_registrant=self.allowed_registrant,
-            target=target,
+            target=self.kind,
             defaults=self.defaults,
         )
 

@@ -16,6 +16,8 @@ same steps, with `registered` / `already_registered`, `canceled` / `already_canc
     record the POST, then send it  -> 201 created
         409/400                    -> GET: found -> already_enabled, else failed
         403/404/405/other 4xx      -> failed with Graph's code, message and request-id
+        the API retired (400 for the segment 'registration', 410, 403 app-only not supported)
+                                   -> the batch pauses at once; the row goes back to queued
         429, 503 + Retry-After     -> every worker pauses; not counted as an attempt
         5xx, timeout, reset        -> counted; retried after backoff; GET before re-POST
 
@@ -78,6 +80,8 @@ class RowJob:
                     steps.pause(exc)
                     return None
                 except GraphPermanent as exc:
+                    if steps.pause_if_retired(exc):
+                        return None
                     return steps.finish(steps.failure(exc))
                 attempt = self._attempt  # every try after the first is a whole one
         finally:

@@ -285,6 +285,20 @@ class RowSteps:
             logging.ERROR, "batch %s paused: sign-in failed: %s", self.batch_id, exc.describe()
         )
 
+    def pause_if_retired(self, exc: GraphPermanent) -> bool:
+        """The target's API itself is gone or refused to this token (`Target.retirement`):
+        every row would fail alike. Pause the batch with that reason at once (not after the
+        safety valve's 20 rows) and put the row back, for `meetreg resume`; whether it was."""
+        reason = self.target.retirement(exc)
+        if reason is None:
+            return False
+        self.note_answer(exc)
+        paused = self.store.pause_batch(self.batch_id, reason)
+        self.save(RowState.QUEUED)
+        if paused:  # one line for the batch, not one per row of the wave in flight
+            self.log(logging.ERROR, "batch %s paused: %s", self.batch_id, reason)
+        return True
+
     # Endings -------------------------------------------------------------------------------
 
     def success(self, state: RowState, found: Found, status: int | None = None) -> Ending:

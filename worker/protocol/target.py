@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, TypeVar
 
+from worker.errors import GraphError
 from worker.models import RowRecord, RowState
 
 T = TypeVar("T")
@@ -149,4 +150,10 @@ class Target(Protocol):
     def replaced(self, found: Found, row: RowRecord) -> str:
         """Why an undo leaves `found` alone: it is not the resource the row's batch made;
         "" when it is, and the undo goes ahead."""
+        ...
+
+    def retirement(self, error: GraphError) -> str | None:
+        """Why every row would fail as this one did because the API itself is retired or
+        refused to this kind of token: the one line the operator is shown when the batch
+        pauses at once; None for any other refusal (it stays the row's own failure)."""
         ...

@@ -14,6 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 ConflictMode = Literal["409", "400", "replace"]
 """What POST does when the meeting already has a registration (undocumented by Microsoft)."""
 
+RegistrationApiMode = Literal["live", "gone", "app-only-refused"]
+"""How the meeting registration API answers: as it did ("live"), as a path Graph no longer
+knows ("gone": 400 for the segment 'registration', since Microsoft retired it on
+2024-12-12), or refusing app-only tokens (403; delegated /me calls still work)."""
+
 ResourceForm = Literal["users", "users@tenant", "alternate"]
 """How a change notification spells its `resource`: `Users/{id}/Events/{id}`, or as in
 Microsoft's delivery samples `users/{id}@{tenantId}/events/{id}`, or each in turn."""
@@ -93,6 +98,7 @@ class SimulatorConfig(BaseModel):
     client_secret: str = DEFAULT_CLIENT_SECRET
     client_certificates: tuple[str, ...] = ()
     conflict: ConflictMode = "409"
+    registration_api: RegistrationApiMode = "live"
     resource_form: ResourceForm = "alternate"
     webinar_conflict: WebinarConflict = "409"
     webinar_filter: bool = True  # False: registrations' $filter answers 400, as v1.0 may

@@ -201,6 +201,11 @@ class SimulatorControl:
         """Change what POST does on a meeting that already has a registration."""
         self._call("POST", "/conflict", {"mode": mode})
 
+    def set_registration_api(self, mode: str) -> None:
+        """How the meeting registration API answers: "live", "gone" (retired: 400 for the
+        segment) or "app-only-refused" (403 to application tokens)."""
+        self._call("POST", "/registration-api", {"mode": mode})
+
     def set_resource_form(self, form: str) -> None:
         """Change how change notifications spell their resource: "users" (`Users/{id}/...`),
         "users@tenant" (`users/{id}@{tenantId}/...`) or "alternate"."""

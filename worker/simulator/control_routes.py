@@ -26,6 +26,7 @@
     GET|POST /_sim/faults      a FaultConfig (POST replaces it; fields left out are off)
     POST /_sim/script          {"meeting_id": ..., "steps": [...]}
     POST /_sim/conflict        {"mode": "409" | "400" | "replace"}
+    POST /_sim/registration-api  {"mode": "live" | "gone" | "app-only-refused"}
     POST /_sim/resource-form   {"form": "users" | "users@tenant" | "alternate"}
     POST /_sim/expire-tokens
     GET  /_sim/stats
@@ -118,6 +119,11 @@ def _conflict(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     return {"mode": state.conflict}
 
 
+def _registration_api(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
+    state.set_registration_api(body["mode"])
+    return {"mode": state.registration_api}
+
+
 def _resource_form(state: SimulatorState, body: Any, query: dict[str, str]) -> Any:
     state.set_resource_form(body["form"])
     return {"form": state.resource_form}
@@ -190,6 +196,7 @@ _ROUTES: dict[tuple[str, str], Handler] = {
     ("POST", "faults"): _set_faults,
     ("POST", "script"): _script,
     ("POST", "conflict"): _conflict,
+    ("POST", "registration-api"): _registration_api,
     ("POST", "resource-form"): _resource_form,
     ("POST", "expire-tokens"): lambda s, b, q: {"expired": s.expire_tokens()},
     ("GET", "stats"): lambda s, b, q: s.stats(),

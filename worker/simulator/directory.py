@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import quote
 
-from worker.simulator.config import ConflictMode
+from worker.simulator.config import ConflictMode, RegistrationApiMode
 from worker.simulator.errors import GraphFailure
 
 RegistrationKind = Literal["external", "microsoft"]
@@ -25,6 +25,8 @@ MICROSOFT_TYPE = "#microsoft.graph.meetingRegistration"
 ALLOWED_REGISTRANTS = frozenset({"everyone", "organization"})
 NO_POLICY = "No Application Access Policy found for this app"
 ONE_REGISTRATION = "An online meeting can only have one registration enabled."
+RETIRED_SEGMENT = "Resource not found for the segment 'registration'."
+APP_ONLY_REFUSED = "Application permission is not supported for this API."
 MISSING_TYPE = (
     "Provide microsoft.graph.meetingRegistration or "
     "microsoft.graph.externalMeetingRegistration in request body"
@@ -265,3 +267,13 @@ class Directory:
         if meeting.organizer_id != user.object_id:
             raise GraphFailure(404, "NotFound", "Organizer Id mismatch")
         return meeting
+
+
+def refuse_retired(mode: RegistrationApiMode, acting: str | None) -> None:
+    """The registration API's own answer before any rule of the directory's: gone, Graph
+    answers as for a segment it does not know (400); refused to app-only tokens (`acting`
+    None), 403. Raises GraphFailure; returns when the call goes on."""
+    if mode == "gone":
+        raise GraphFailure(400, "BadRequest", RETIRED_SEGMENT)
+    if mode == "app-only-refused" and acting is None:
+        raise GraphFailure(403, "Forbidden", APP_ONLY_REFUSED)

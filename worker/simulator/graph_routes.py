@@ -222,6 +222,7 @@ class GraphRoutes:
         if route.kind == "meeting":
             found = state.get_meeting(user_id, route.meeting_id, acting)
             return Reply(200, {"@odata.context": f"{base}/$metadata#{meeting}", **found})
+        state.refuse_retired_registration(acting)  # the API itself may be gone
         context = f"{base}/$metadata#{meeting}/registration"
         if method == "GET":
             return Reply(

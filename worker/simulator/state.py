@@ -14,6 +14,7 @@ Seeding and inspection (also offered as JSON under `/_sim/`, see `control_routes
     add_webinar / add_webinars, webinar_registrations(webinar_id), webinar_duplicates()
     set_faults, script(key, steps), set_conflict, set_resource_form, expire_tokens
     set_webinar_conflict, set_webinar_filter
+    set_registration_api (the retired registration API: live, gone, app-only-refused)
     sign_in_as, revoke_refresh_tokens (the delegated sign-in)
     stats(), requests, creations, arrivals(), early_retries(), early_retries_global(), reset()
 
@@ -37,11 +38,12 @@ from worker.simulator.config import (
     DELIVERY_LOG_SIZE,
     ConflictMode,
     FaultConfig,
+    RegistrationApiMode,
     ResourceForm,
     SimulatorConfig,
     WebinarConflict,
 )
-from worker.simulator.directory import Directory, RegistrationKind
+from worker.simulator.directory import Directory, RegistrationKind, refuse_retired
 from worker.simulator.errors import GraphFailure
 from worker.simulator.faults import Fault, FaultPlan
 from worker.simulator.identity import Flavour, IdentityAnswer, ManagedIdentities
@@ -70,6 +72,7 @@ class SimulatorState:
     def _build(self) -> None:
         config = self.config
         self._conflict: ConflictMode = config.conflict
+        self._registration_api: RegistrationApiMode = config.registration_api
         self._resource_form: ResourceForm = config.resource_form
         self._changes_notified = 0  # items sent so far: the turn of an alternating form
         self._directory = Directory(config.tenant_id)
@@ -327,6 +330,17 @@ class SimulatorState:
             self._webinars.filter_allowed = enabled
 
     @property
+    def registration_api(self) -> RegistrationApiMode:
+        return self._registration_api
+
+    def set_registration_api(self, mode: RegistrationApiMode) -> None:
+        """Change how the meeting registration API answers (see RegistrationApiMode)."""
+        if mode not in ("live", "gone", "app-only-refused"):
+            raise ValueError(f"registration api must be live, gone or app-only-refused: {mode!r}")
+        with self._lock:
+            self._registration_api = mode
+
+    @property
     def resource_form(self) -> ResourceForm:
         return self._resource_form
 
@@ -359,8 +373,8 @@ class SimulatorState:
 
     def reset(self) -> None:
         """Forget everything: data (webinars too), tokens, scripts, statistics; faults,
-        conflict modes, webinar filter and resource form go back to the construction-time
-        configuration."""
+        conflict modes, webinar filter, registration API mode and resource form go back to
+        the construction-time configuration."""
         with self._lock:
             self._build()
 
@@ -532,6 +546,12 @@ class SimulatorState:
         with self._lock:
             found = self._directory.find_meetings(user_id, join_web_url, acting)
             return [m.to_graph() for m in found]
+
+    def refuse_retired_registration(self, acting: str | None = None) -> None:
+        """A registration call's refusal by the API itself (gone, or app-only refused);
+        raises GraphFailure, returns when the call goes on."""
+        with self._lock:
+            refuse_retired(self._registration_api, acting)
 
     def register(
         self, user_id: str, meeting_id: str, body: Mapping[str, Any], acting: str | None = None

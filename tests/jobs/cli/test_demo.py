@@ -43,3 +43,19 @@ def test_the_demo_shows_every_outcome_and_no_duplicate(tmp_path: Path) -> None:
     assert "0 meetings registered twice" in result.stdout
     assert "exit 1: the sample holds invalid rows and meetings Graph refuses" in result.stdout
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "words"), [("gone", "on 2024-12-12"), ("app-only-refused", "app-only tokens")]
+)
+def test_the_demo_with_the_api_retired_shows_the_refusal(
+    tmp_path: Path, mode: str, words: str
+) -> None:
+    result = meetreg("demo", "--rows", "50", "--graph-mode", mode, env=command_env(), cwd=tmp_path)
+
+    assert result.returncode == 2, result.stdout + result.stderr[-2000:]
+    refusal = [line for line in result.stderr.splitlines() if line.startswith("meetreg:")]
+    assert len(refusal) == 1
+    assert words in refusal[0] and "Teams webinars" in refusal[0]
+    assert "Traceback" not in result.stderr
+    assert "registrations created" not in result.stdout  # nothing ran

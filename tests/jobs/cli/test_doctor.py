@@ -40,7 +40,9 @@ def test_a_ready_machine_passes_and_prints_no_secret(
         "batches": "ok",
         "token": "ok",
         "graph meetings": "ok",
+        "registration API": "skipped",
     }
+    assert "not checked (give --sample-meeting)" in found["registration API"]["detail"]
     assert sim.client_secret not in result.stdout + result.stderr
     assert posts(sim) == 0  # the probe only reads
 
@@ -174,3 +176,35 @@ def test_persistence(aof: bool | None, save: str | None, status: Status, words: 
     check = persistence_check(aof, save)
     assert check.status is status
     assert words in check.detail
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "words"),
+    [
+        ("live", "ok", "meeting registration API: live"),
+        ("gone", "fail", "meeting registration API: gone since 2024-12-12"),
+        ("app-only-refused", "fail", "meeting registration API: refused for app-only tokens"),
+    ],
+)
+def test_a_sample_meeting_shows_the_registration_apis_mode(
+    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, mode, status, words
+) -> None:
+    sim.state.add_meeting(ORGANIZER, "m-sample")
+    sim.state.set_registration_api(mode)
+    env = command_env(**sim.env(), REDIS_URL=redis_url)
+    result = meetreg("doctor", "--sample-meeting", f"{ORGANIZER}:m-sample", env=env)
+    line = next(line for line in result.stdout.splitlines() if "registration API" in line)
+    assert line.split()[0] == status
+    assert words in line
+    assert result.returncode == (0 if status == "ok" else 1)
+    assert posts(sim) == 0
+
+
+def test_a_sample_meeting_not_given_as_user_colon_meeting_is_refused_in_one_line(
+    sim: SimulatorServer,
+) -> None:
+    result = meetreg("doctor", "--sample-meeting", "no-colon", env=command_env(**sim.env()))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "meetreg: --sample-meeting 'no-colon': give USER:MEETING (an organizer and a meeting id)"
+    ]

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from worker.errors import GraphError
 from worker.graph.webinars import Cancellation, Question, Registrant, Webinar
 from worker.models import RowRecord, RowState
 from worker.protocol.target import GO, Caller, Found, Place, Verdict
@@ -158,6 +159,9 @@ class WebinarRegistration:
         if found.kind in ("registered", ""):
             return ""
         return f"Graph lists the registration as {found.kind}"
+
+    def retirement(self, error: GraphError) -> str | None:
+        return None  # the webinar API is today's; its refusals are each row's own
 
     def replaced(self, found: Found, row: RowRecord) -> str:
         if self.is_ours(found, row):

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import pytest
+
+from worker.errors import GraphPermanent
 from worker.graph.client import Registration
 from worker.models import RowRecord, RowState
 from worker.protocol.target import Target
-from worker.protocol.targets.meeting_registration import MeetingRegistration, RegistrationApi
+from worker.protocol.targets.meeting_registration import (
+    MeetingRegistration,
+    RegistrationApi,
+    Retirement,
+    retired_how,
+)
 
 
 def registration(kind: str, reg_id: str = "reg-1") -> Registration:
@@ -65,3 +73,44 @@ def test_a_row_naming_its_organizer_and_meeting_is_placed_without_graph() -> Non
 
 def test_a_refused_post_is_confirmed_after_400_and_409_only() -> None:
     assert target().confirm_statuses == (400, 409)
+
+
+SEGMENT = "Resource not found for the segment 'registration'."
+NO_POLICY = "No Application Access Policy found for this app"
+APP_ONLY = "Application permission is not supported for this API."
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "message", "how"),
+    [
+        (400, "BadRequest", SEGMENT, Retirement.GONE),
+        (400, "badRequest", "resource not found for the segment 'Registration'", Retirement.GONE),
+        (410, None, "Gone", Retirement.GONE),
+        (403, "Forbidden", APP_ONLY, Retirement.APP_ONLY_REFUSED),
+        (403, "Forbidden", "App-only tokens are not supported here", Retirement.APP_ONLY_REFUSED),
+        # A row's own refusals: they stay the row's failure.
+        (403, "Forbidden", NO_POLICY, None),
+        (400, "BadRequest", "Requested value 'x' was not found for allowedRegistrant.", None),
+        (400, "BadRequest", "Resource not found for the segment 'onlineMeetings'.", None),
+        (404, "NotFound", SEGMENT, None),  # the segment's words, but not Graph's answer
+        (400, "InvalidRequest", SEGMENT, None),
+        (403, "Forbidden", "Application permission is required", None),
+        (409, "Conflict", "An online meeting can only have one registration enabled.", None),
+    ],
+)
+def test_retirement_is_told_from_a_rows_own_refusal(
+    status: int, code: str | None, message: str, how: Retirement | None
+) -> None:
+    error = GraphPermanent(message, status=status, code=code)
+    assert retired_how(error) is how
+    reason = target().retirement(error)
+    if how is None:
+        assert reason is None
+        return
+    assert reason is not None and "\n" not in reason
+    assert "2024-12-12" in reason
+    assert message.rstrip(".") in reason  # Graph's own words, for support
+    assert "register people for Teams webinars instead: meetreg run FILE with " in reason
+    assert "webinar_id,email,first_name,last_name columns (docs/webinars.md)" in reason
+    if how is Retirement.APP_ONLY_REFUSED:
+        assert "app-only tokens" in reason
