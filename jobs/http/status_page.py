@@ -20,6 +20,11 @@ POLL_MS = 2000
 # The list shows the outcomes one by one and the rows still at work together; an undo
 # batch (`meetreg disable`) counts other outcomes, shown on its own page.
 _OUTCOME_COLUMNS = [str(state) for state in Operation.CREATE.states if state.is_final]
+# A registrant batch's states in the same columns: made, found, skipped, failed, invalid.
+_SAME_COLUMN = {
+    str(Operation.REGISTER.made): str(Operation.CREATE.made),
+    str(Operation.REGISTER.found): str(Operation.CREATE.found),
+}
 
 # Read once, at import: the files sit beside this module (in the wheel too).
 _STATIC = files("jobs.http") / "static"
@@ -79,16 +84,22 @@ def _progress(batch: dict[str, Any]) -> str:
     )
 
 
+def _heading(column: str) -> str:
+    """A column's heading, naming a registrant batch's state where it shares the column."""
+    shared = [their for their, ours in _SAME_COLUMN.items() if ours == column]
+    return " / ".join([column, *shared]).replace("_", " ")
+
+
 def batches_page(batches: list[dict[str, Any]]) -> str:
     """`/`: the most recent batches (`status_view.batch_summary` dicts), newest first."""
-    head = "".join(
-        f'<th class="num">{_e(name.replace("_", " "))}</th>' for name in _OUTCOME_COLUMNS
-    )
+    head = "".join(f'<th class="num">{_e(_heading(name))}</th>' for name in _OUTCOME_COLUMNS)
     rows = []
     for batch in batches:
+        names = {_SAME_COLUMN.get(name, name): name for name in batch["counts"]}
         counts = "".join(
-            f'<td class="num" data-count="{name}">{batch["counts"].get(name, "-")}</td>'
-            for name in _OUTCOME_COLUMNS
+            f'<td class="num" data-count="{names.get(column, column)}">'
+            f"{batch['counts'].get(names.get(column, column), '-')}</td>"
+            for column in _OUTCOME_COLUMNS
         )
         counts += f'<td class="num" data-field="pending">{batch["pending"]}</td>'
         rows.append(

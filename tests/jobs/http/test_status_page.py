@@ -11,7 +11,7 @@ from cli_helpers import meetreg, wait_until
 from pipeline_helpers import ORGANIZER
 from serve_helpers import API_KEY, FAILING_BATCH_COUNTS, Served, bearer
 
-from jobs.http.status_page import batch_page
+from jobs.http.status_page import batch_page, batches_page
 from worker.simulator import SimulatorServer
 from worker.store.outcome_store import OutcomeStore
 
@@ -160,3 +160,25 @@ def test_an_unknown_batch_is_404(served: Served, redis_client: redis.Redis) -> N
     assert served.pages.get("/api/batches/nope").status_code == 404
     answer = served.http.post("/batches/nope/retry", headers=bearer())
     assert answer.status_code == 404
+
+
+def test_a_registrant_batch_shows_its_own_states_in_the_shared_columns() -> None:
+    summary = {
+        "batch_id": "people",
+        "source": "registrants.csv",
+        "created_at": "2026-12-08T01:00:00Z",
+        "state": "finished",
+        "done": 5,
+        "total": 5,
+        "pending": 0,
+        "paused": "",
+        "stalled": False,
+        "counts": {"registered": 3, "already_registered": 1, "skipped": 0, "failed": 1},
+    }
+    html = batches_page([summary])
+    assert '<th class="num">created / registered</th>' in html
+    assert '<th class="num">already enabled / already registered</th>' in html
+    row = html[html.index('data-batch="people"') :].split("</tr>")[0]
+    assert '<td class="num" data-count="registered">3</td>' in row
+    assert '<td class="num" data-count="already_registered">1</td>' in row
+    assert '<td class="num" data-count="failed">1</td>' in row
