@@ -120,6 +120,7 @@ class _Paced:
 
     def __init__(self, deps: Deps) -> None:
         self.limiter = deps.limiter
+        self.store = deps.store
 
     def call(self, request: Callable[[], T]) -> T:
         self.limiter.acquire()

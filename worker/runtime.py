@@ -86,7 +86,7 @@ def build_runtime(
     deps = Deps(
         store=store,
         graph=graph,
-        target=MeetingRegistration(graph, store),
+        target=MeetingRegistration(graph),
         webinars=(
             WebinarRegistration(WebinarClient(graph)) if isinstance(graph, GraphClient) else None
         ),

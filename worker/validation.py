@@ -17,14 +17,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Self
+from typing import Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from worker.keys import DOT_SEGMENTS
-
-if TYPE_CHECKING:
-    from worker.registrants import RegistrantRequest
 
 MAX_ID_LENGTH = 2048
 MAX_USER_ID_LENGTH = 320  # a UPN's longest: 64 before the "@", 255 after
@@ -152,13 +149,23 @@ class RegistrationRequest(BaseModel):
         return (self.user_id, self.meeting_id or self.join_web_url or "")
 
 
+class Request(Protocol):
+    """What every kind of request has: a `RegistrationRequest` here, a webinar's
+    `RegistrantRequest` (worker.registrants, which builds on this module)."""
+
+    @property
+    def dedup_key(self) -> tuple[str, str]:
+        """What makes two rows of one batch the same request."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ValidRow:
     """A row that makes a request. `line` is where it came from: a CSV file's line (the
     header is line 1), a JSON item's 1-based position."""
 
     line: int
-    request: RegistrationRequest | RegistrantRequest  # a meeting, or a webinar's registrant
+    request: Request  # a meeting's RegistrationRequest, or a webinar's RegistrantRequest
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,9 +67,20 @@ class Place(NamedTuple):
     key: str
 
 
+class UserIdCache(Protocol):
+    """UPNs' objectIds, kept in Redis (`worker.store.OutcomeStore` is one)."""
+
+    def cached_user_id(self, upn: str) -> str | None: ...
+
+    def cache_user_id(self, upn: str, object_id: str) -> None: ...
+
+
 class Caller(Protocol):
-    """How a target makes a Graph call for a row: counted and rate limited
-    (`RowSteps.call`)."""
+    """What a target uses while it locates or judges a row (`RowSteps` is one): a Graph
+    call counted and rate limited, and the store's caches of Graph's answers."""
+
+    @property
+    def store(self) -> UserIdCache: ...
 
     def call(self, request: Callable[[], T]) -> T: ...
 

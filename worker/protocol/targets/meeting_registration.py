@@ -103,20 +103,11 @@ class RegistrationApi(Protocol):
     ) -> Callable[[], Registration | None]: ...
 
 
-class UserIdCache(Protocol):
-    """UPNs' objectIds, kept in Redis (`worker.store.OutcomeStore` is one)."""
-
-    def cached_user_id(self, upn: str) -> str | None: ...
-
-    def cache_user_id(self, upn: str, object_id: str) -> None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class MeetingRegistration:
     """The Target (worker.protocol.target) for external meeting registrations."""
 
     api: RegistrationApi
-    cache: UserIdCache | None = None
     confirm_statuses: tuple[int, ...] = CONFIRM_STATUSES
     # Graph may answer a second POST with a new registration, replacing ours: whether to
     # look first every time is the operator's trade (MEETREG_GET_BEFORE_POST).
@@ -139,12 +130,11 @@ class MeetingRegistration:
         """The organizer's objectId; a UPN is looked up once and cached in Redis."""
         if is_guid(user_id):
             return user_id
-        cached = self.cache.cached_user_id(user_id) if self.cache else None
+        cached = caller.store.cached_user_id(user_id)
         if cached:
             return cached
         object_id = caller.call(lambda: self.api.resolve_user_id(user_id))
-        if self.cache:
-            self.cache.cache_user_id(user_id, object_id)
+        caller.store.cache_user_id(user_id, object_id)
         return object_id
 
     def verdict(self, batch_id: str, row: RowRecord) -> Verdict | None:
