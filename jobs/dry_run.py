@@ -26,7 +26,7 @@ from typing import TextIO, TypeVar
 
 from jobs.enqueue import to_records
 from jobs.report import neutralised
-from worker.errors import GraphError, GraphPermanent, GraphTransient
+from worker.errors import ApiRetired, GraphError, GraphPermanent, GraphTransient
 from worker.graph.client import GraphClient
 from worker.models import Operation, RowRecord, RowState
 from worker.protocol.deps import Deps
@@ -79,7 +79,8 @@ def forecast_rows(rows: Iterable[SourceRow], deps: Deps, *, threads: int) -> Ite
 
 
 def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
-    """One row's forecast. Raises GraphAuthError (no token, or a fresh one refused)."""
+    """One row's forecast. Raises GraphAuthError (no token, or a fresh one refused), and
+    ApiRetired when Graph answers that the target's API is retired: every row would say so."""
     who, what = _names(record)
     if record.status is RowState.INVALID:
         return RowForecast(record.line, who, what, Forecast.INVALID, reason=record.error)
@@ -90,6 +91,9 @@ def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
         try:
             return _read(record, deps)
         except (GraphPermanent, GraphTransient) as exc:
+            operation = Operation.REGISTER if record.webinar_id else Operation.CREATE
+            if retired := deps.target_for(operation).retirement(exc):
+                raise ApiRetired(retired) from None
             decision = attempts.decide(exc, policy)
             if isinstance(decision, GiveUp):
                 reason = exc.describe()

@@ -139,3 +139,19 @@ def test_a_running_batch_pauses_at_the_first_retired_answer_and_resume_finishes_
     done = json.loads(meetreg("status", "retiring", "--json", env=env).stdout)
     assert done["counts"]["created"] == ROWS
     assert sum(sim.state.creations.values()) == ROWS
+
+
+def test_a_dry_run_says_the_api_is_retired_in_one_line_not_row_by_row(
+    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    path = write_file(sim, tmp_path)
+    sim.state.set_registration_api("gone")
+    env = command_env(**sim.env(), REDIS_URL=redis_url)
+
+    result = meetreg("run", "--dry-run", str(path), env=env)
+
+    assert result.returncode == 2, result.stdout + result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "Microsoft retired the meeting registration API on 2024-12-12" in line
+    assert "would_fail" not in result.stdout
+    assert posts(sim) == 0
