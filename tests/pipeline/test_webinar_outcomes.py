@@ -4,6 +4,8 @@ per (webinar, email) whatever Graph does with a second POST."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import pytest
 from pipeline_helpers import Batch, Work, rows
 
@@ -94,3 +96,22 @@ def test_rows_that_cannot_succeed_end_before_any_post(
     assert got[2] == (RowState.REGISTERED, "")
     assert got[3][0] is RowState.FAILED and got[3][1].endswith("not found")
     assert sim.state.stats()["webinar_registration_posts"] == 1
+
+
+def test_a_webinar_is_read_once_for_the_whole_batch_and_its_later_waves_judged_from_that(
+    sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
+) -> None:
+    draft = webinar(sim, status="draft")
+    live = webinar(sim)
+    people = [f"p{i}@contoso.example" for i in range(30)]
+    csv = HEADER + "".join(f"{draft},{p},P,Q,\n{live},{p},P,Q,\n" for p in people)
+    status = work(batch(csv))  # 60 rows: three chunks, waves after the first judged at once
+    states = [row.status for row in rows(runtime, status.batch_id)]
+    assert states == [RowState.FAILED, RowState.REGISTERED] * 30
+    webinar_reads = [
+        path
+        for method, path, _ in sim.state.requests
+        if method == "GET" and path.endswith((quote(draft, safe=""), quote(live, safe="")))
+    ]
+    assert len(webinar_reads) == 2  # each webinar once, not once per row or chunk
+    assert sim.state.stats()["webinar_registration_posts"] == 30
