@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 from worker.keys import DOT_SEGMENTS
 
 if TYPE_CHECKING:
+    from worker.publications import PublicationRequest
     from worker.registrants import RegistrantRequest
 
 MAX_ID_LENGTH = 2048
@@ -158,7 +159,8 @@ class ValidRow:
     header is line 1), a JSON item's 1-based position."""
 
     line: int
-    request: RegistrationRequest | RegistrantRequest  # a meeting, or a webinar's registrant
+    # A meeting, a webinar's registrant, or a webinar to publish.
+    request: RegistrationRequest | RegistrantRequest | PublicationRequest
 
 
 @dataclass(frozen=True, slots=True)
