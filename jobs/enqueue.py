@@ -32,7 +32,13 @@ from worker.registrants import DEFAULTS, Defaults, RegistrantRequest
 from worker.settings import DEFAULT_CHUNK_SIZE
 from worker.store.core import READ_PAGE
 from worker.store.outcome_store import OutcomeStore
-from worker.validation import AllowedRegistrant, InvalidRow, SourceRow, ValidRow
+from worker.validation import (
+    AllowedRegistrant,
+    InvalidRow,
+    RegistrationRequest,
+    SourceRow,
+    ValidRow,
+)
 
 # A message costs a worker's consumer thread several Redis round trips, one after another
 # (bench/, no limit: 10-row messages made ~540 rows/s, 30-row ones ~780): a batch is sent
@@ -141,6 +147,8 @@ def _record(seq: int, row: SourceRow) -> RowRecord:
             email=request.email,
             person=person_of(request),
         )
+    if not isinstance(request, RegistrationRequest):
+        raise TypeError(f"no row record for a {type(request).__name__}")
     return RowRecord(
         seq=seq,
         line=row.line,

@@ -17,15 +17,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Self
+from typing import Protocol, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
 from worker.keys import DOT_SEGMENTS
-
-if TYPE_CHECKING:
-    from worker.publications import PublicationRequest
-    from worker.registrants import RegistrantRequest
 
 MAX_ID_LENGTH = 2048
 MAX_USER_ID_LENGTH = 320  # a UPN's longest: 64 before the "@", 255 after
@@ -153,14 +149,22 @@ class RegistrationRequest(BaseModel):
         return (self.user_id, self.meeting_id or self.join_web_url or "")
 
 
+class Request(Protocol):
+    """What every kind of request has: what makes two rows of one batch the same."""
+
+    @property
+    def dedup_key(self) -> tuple[str, str]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ValidRow:
     """A row that makes a request. `line` is where it came from: a CSV file's line (the
     header is line 1), a JSON item's 1-based position."""
 
     line: int
-    # A meeting, a webinar's registrant, or a webinar to publish.
-    request: RegistrationRequest | RegistrantRequest | PublicationRequest
+    # A meeting (RegistrationRequest), a webinar's registrant (worker.registrants), or a
+    # webinar to publish (worker.publications): each module imports this one, not back.
+    request: Request
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The `meetreg` command line (docs/commands.md): the entry point.
 
 Each module under jobs/cli/ registers its commands on one application (jobs.cli.app);
-they are imported here in the order `meetreg --help` lists them: batches, webinars, serve
-and subscriptions, signing in, the nightly job, then the demo.
+they are imported here in the order `meetreg --help` lists them: batches, serve and
+subscriptions, signing in, the nightly job, then the demo; then the `webinars` group (Typer
+lists a group of commands after the plain commands).
 
 A command imports what only it needs in its own body: `meetreg enqueue`'s start-up is time
 before its batch's first row can go, and the worker's code (the Graph client, MSAL and its
@@ -24,10 +25,10 @@ from worker.telemetry.logs import configure_logging
 # The command modules register on `cli` as they are imported: this order is --help's.
 # isort: off
 from jobs.cli import batch_commands
-from jobs.cli import webinar_commands  # noqa: F401
 from jobs.cli import serve_commands  # noqa: F401
 from jobs.cli import credential_commands  # noqa: F401
 from jobs.cli import nightly_commands  # noqa: F401
+from jobs.cli import webinar_commands  # noqa: F401
 
 # isort: on
 
