@@ -125,7 +125,8 @@ def _record(seq: int, row: SourceRow) -> RowRecord:
             email=row.email,
         )
     request = row.request
-    if isinstance(request, PublicationRequest):
+    if isinstance(request, RegistrantRequest | PublicationRequest):
+        # A webinar's row: a registrant's names the person; a publication's, the webinar only.
         return RowRecord(
             seq=seq,
             line=row.line,
@@ -134,18 +135,8 @@ def _record(seq: int, row: SourceRow) -> RowRecord:
             allowed_registrant="",
             status=RowState.QUEUED,
             webinar_id=request.webinar_id,
-        )
-    if isinstance(request, RegistrantRequest):
-        return RowRecord(
-            seq=seq,
-            line=row.line,
-            user_id="",
-            meeting_id="",
-            allowed_registrant="",
-            status=RowState.QUEUED,
-            webinar_id=request.webinar_id,
-            email=request.email,
-            person=person_of(request),
+            email=request.email if isinstance(request, RegistrantRequest) else "",
+            person=person_of(request) if isinstance(request, RegistrantRequest) else {},
         )
     if not isinstance(request, RegistrationRequest):
         raise TypeError(f"no row record for a {type(request).__name__}")
