@@ -27,6 +27,7 @@ from typing import Any
 from jobs.sources.csv_file import WEBINARS, file_target, read_rows
 from worker.errors import BatchConflict, InputError
 from worker.models import Operation, RowRecord, RowsDigest, RowState
+from worker.publications import PublicationRequest
 from worker.registrants import DEFAULTS, Defaults, RegistrantRequest
 from worker.settings import DEFAULT_CHUNK_SIZE
 from worker.store.core import READ_PAGE
@@ -124,7 +125,8 @@ def _record(seq: int, row: SourceRow) -> RowRecord:
             email=row.email,
         )
     request = row.request
-    if isinstance(request, RegistrantRequest):
+    if isinstance(request, RegistrantRequest | PublicationRequest):
+        # A webinar's row: a registrant's names the person; a publication's, the webinar only.
         return RowRecord(
             seq=seq,
             line=row.line,
@@ -133,8 +135,8 @@ def _record(seq: int, row: SourceRow) -> RowRecord:
             allowed_registrant="",
             status=RowState.QUEUED,
             webinar_id=request.webinar_id,
-            email=request.email,
-            person=person_of(request),
+            email=request.email if isinstance(request, RegistrantRequest) else "",
+            person=person_of(request) if isinstance(request, RegistrantRequest) else {},
         )
     if not isinstance(request, RegistrationRequest):
         raise TypeError(f"not a request meetreg knows: {type(request).__name__}")
@@ -197,7 +199,7 @@ def enqueue_rows(
     operation: Operation = Operation.CREATE,
 ) -> Enqueued:
     """Record the rows as a batch and enqueue its unfinished rows. `operation`: CREATE for
-    meetings, REGISTER for webinar registrants (the rows' kind).
+    meetings, REGISTER for webinar registrants, PUBLISH for webinars (the rows' kind).
 
     Raises InputError when the source is refused (whatever the row), BatchConflict when
     it does not hold the rows of the batch it would resume; nothing is enqueued then.

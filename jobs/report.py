@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from worker.errors import InputError
-from worker.models import RowRecord
+from worker.models import Operation, RowRecord
 from worker.store.outcome_store import OutcomeStore
 
 COLUMNS = (
@@ -38,6 +38,17 @@ REGISTRANT_COLUMNS = (
     "updated_at",
 )
 """A webinar registrant batch's columns: the webinar and the person in place of the meeting's."""
+PUBLICATION_COLUMNS = (
+    "line",
+    "webinar_id",
+    "status",
+    "http_status",
+    "error",
+    "attempts",
+    "request_id",
+    "updated_at",
+)
+"""A webinar publication batch's columns: the webinar alone."""
 FORMATS = ("csv", "json")
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -52,12 +63,19 @@ _RISKY_FIRST = frozenset(FORMULA_STARTS) | {'"'}
 
 def report_record(row: RowRecord, columns: tuple[str, ...] = COLUMNS) -> dict[str, Any]:
     data = row.to_json_dict()
-    if columns is REGISTRANT_COLUMNS:
+    if columns is not COLUMNS:
         return {column: data.get(column, "") for column in columns}
     record = {column: data[column] for column in columns}
     if not record["meeting_id"] and row.join_web_url:
         record["meeting_id"] = row.join_web_url
     return record
+
+
+def columns_for(operation: Operation) -> tuple[str, ...]:
+    """The report's columns for a batch of `operation`."""
+    if operation is Operation.PUBLISH:
+        return PUBLICATION_COLUMNS
+    return REGISTRANT_COLUMNS if operation.webinars else COLUMNS
 
 
 def neutralised(value: object) -> object:
@@ -106,5 +124,5 @@ def write_report(store: OutcomeStore, batch_id: str, fmt: str, out: TextIO) -> i
     """
     write = write_csv if check_format(fmt) == "csv" else write_json
     status = store.batch_status(batch_id)
-    columns = REGISTRANT_COLUMNS if status.operation.webinars else COLUMNS
+    columns = columns_for(status.operation)
     return write(store.iter_rows(batch_id, status.total), out, columns)

@@ -31,12 +31,18 @@ from worker.store.records import BatchStatus
 def check_source(store: OutcomeStore, source_id: str) -> BatchStatus:
     """The batch to undo, if it can be undone now.
 
-    Raises UnknownBatchError, and InputError for an undo batch, or one still running or
-    paused (its rows may still create registrations; cancel it first to undo it early).
+    Raises UnknownBatchError, and InputError for an undo batch, a publication batch
+    (publishing cannot be undone), or one still running or paused (its rows may still
+    create registrations; cancel it first to undo it early).
     """
     status = store.batch_status(source_id)
     if status.operation.undoes:
         raise InputError(f"batch {source_id} is an undo batch itself; it cannot be undone")
+    if not status.operation.undoable:
+        raise InputError(
+            f"batch {source_id} published webinars; Graph cannot unpublish a webinar, so it "
+            "cannot be undone"
+        )
     if status.finished or status.cancelled:
         return status
     progress = f"{status.done}/{status.total} rows done"

@@ -205,3 +205,17 @@ def webinar_registrations_path(webinar_id: str) -> str:
 
 def webinar_registration_path(webinar_id: str, registration_id: str) -> str:
     return f"{webinar_registrations_path(webinar_id)}/{segment(registration_id, 'registration id')}"
+
+
+def webinar_publish_path(webinar_id: str) -> str:
+    return f"{webinar_path(webinar_id)}/publish"
+
+
+WEBINAR_ROLES = ("organizer", "coOrganizer")
+
+
+def webinars_by_role_path(role: str) -> str:
+    """The signed-in user's webinars in `role` (organizer, coOrganizer): delegated only."""
+    if role not in WEBINAR_ROLES:
+        raise ValueError(f"a webinar role is one of {', '.join(WEBINAR_ROLES)}, not {role!r}")
+    return f"{WEBINARS_PATH}/getByUserRole(role='{role}')"

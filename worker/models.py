@@ -30,6 +30,9 @@ class RowState(StrEnum):
     ALREADY_REGISTERED = "already_registered"  # the person was registered already
     CANCELED = "canceled"  # this undo canceled the registration the batch made
     ALREADY_CANCELED = "already_canceled"  # that registration was canceled (or gone) already
+    # Rows of a webinar publication batch (Operation.PUBLISH):
+    PUBLISHED = "published"  # this run's POST published the draft webinar
+    ALREADY_PUBLISHED = "already_published"  # the webinar was published already
 
     @property
     def is_final(self) -> bool:
@@ -39,13 +42,15 @@ class RowState(StrEnum):
 class Operation(StrEnum):
     """What a batch does to each row's resource. Stored in the batch's header.
 
-    Two targets, each with a create and its undo: a meeting's external registration
-    (create / disable) and a webinar's registrant (register / cancel)."""
+    Three targets: a meeting's external registration (create, undone by disable), a
+    webinar's registrant (register, undone by cancel) and a webinar's publication
+    (publish, which has no undo)."""
 
     CREATE = "create"  # enable registration: POST (meetreg enqueue / run / serve / nightly)
     DISABLE = "disable"  # undo a batch: DELETE the registrations it created (meetreg disable)
     REGISTER = "register"  # register people for webinars: POST .../registrations
     CANCEL = "cancel"  # undo a registrant batch: cancel the registrations it made
+    PUBLISH = "publish"  # publish the signed-in organizer's draft webinars (delegated only)
 
     @property
     def undoes(self) -> bool:
@@ -56,6 +61,11 @@ class Operation(StrEnum):
     def webinars(self) -> bool:
         """Whether the batch's rows are webinar registrants (else meetings)."""
         return self in (Operation.REGISTER, Operation.CANCEL)
+
+    @property
+    def undoable(self) -> bool:
+        """Whether `meetreg disable` can undo such a batch (a webinar stays published)."""
+        return not self.undoes and self is not Operation.PUBLISH
 
     @property
     def undo(self) -> Operation:
@@ -97,6 +107,8 @@ FINAL_STATES = frozenset(
         RowState.ALREADY_REGISTERED,
         RowState.CANCELED,
         RowState.ALREADY_CANCELED,
+        RowState.PUBLISHED,
+        RowState.ALREADY_PUBLISHED,
     }
 )
 SUCCESS_STATES = frozenset(
@@ -106,6 +118,8 @@ SUCCESS_STATES = frozenset(
         RowState.SKIPPED,
         RowState.REGISTERED,
         RowState.ALREADY_REGISTERED,
+        RowState.PUBLISHED,
+        RowState.ALREADY_PUBLISHED,
     }
 )
 _WORDS = {
@@ -113,6 +127,7 @@ _WORDS = {
     Operation.DISABLE: (RowState.DISABLED, RowState.ALREADY_DISABLED),
     Operation.REGISTER: (RowState.REGISTERED, RowState.ALREADY_REGISTERED),
     Operation.CANCEL: (RowState.CANCELED, RowState.ALREADY_CANCELED),
+    Operation.PUBLISH: (RowState.PUBLISHED, RowState.ALREADY_PUBLISHED),
 }
 _WAITING = (RowState.QUEUED, RowState.RUNNING, RowState.RETRYING)
 _STATES = {
@@ -148,6 +163,14 @@ _STATES = {
         RowState.SKIPPED,
         RowState.FAILED,
     ),
+    Operation.PUBLISH: (
+        *_WAITING,
+        RowState.PUBLISHED,
+        RowState.ALREADY_PUBLISHED,
+        RowState.SKIPPED,
+        RowState.FAILED,
+        RowState.INVALID,
+    ),
 }
 
 
@@ -174,7 +197,8 @@ class RowRecord:
     updated_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     # A webinar registrant's row (Operation.REGISTER, CANCEL); user_id, meeting_id and
-    # allowed_registrant are empty then. `person`: first_name, last_name,
+    # allowed_registrant are empty then (a webinar publication's row, PUBLISH: webinar_id
+    # only). `person`: first_name, last_name,
     # preferred_timezone, preferred_language, answers ({question id: the cell as given}).
     # `external_id`: what the registration carries as externalRegistrationInformation's
     # registrationId, meetreg's key for the row that registered it (a cancel's row: the

@@ -25,6 +25,7 @@ from worker.graph.webinars import WebinarClient
 from worker.protocol.deps import Deps, Policy
 from worker.protocol.leases import LeaseKeeper
 from worker.protocol.targets.meeting_registration import MeetingRegistration, RegistrationApi
+from worker.protocol.targets.webinar_publication import WebinarPublication
 from worker.protocol.targets.webinar_registration import WebinarRegistration
 from worker.ratelimit.limiter import RateLimiter
 from worker.settings import Settings, current_settings
@@ -83,13 +84,13 @@ def build_runtime(
         graph = client_
     leases = LeaseKeeper(store, settings.lease_ms)
     leases.start()
+    webinars = WebinarClient(graph) if isinstance(graph, GraphClient) else None
     deps = Deps(
         store=store,
         graph=graph,
         target=MeetingRegistration(graph),
-        webinars=(
-            WebinarRegistration(WebinarClient(graph)) if isinstance(graph, GraphClient) else None
-        ),
+        webinars=WebinarRegistration(webinars) if webinars is not None else None,
+        publications=WebinarPublication(webinars) if webinars is not None else None,
         limiter=RateLimiter(client, settings.rate_limit_per_s),
         leases=leases,
         policy=Policy(

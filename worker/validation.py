@@ -150,13 +150,10 @@ class RegistrationRequest(BaseModel):
 
 
 class Request(Protocol):
-    """What every kind of request has: a `RegistrationRequest` here, a webinar's
-    `RegistrantRequest` (worker.registrants, which builds on this module)."""
+    """What every kind of request has: what makes two rows of one batch the same."""
 
     @property
-    def dedup_key(self) -> tuple[str, str]:
-        """What makes two rows of one batch the same request."""
-        ...
+    def dedup_key(self) -> tuple[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +162,9 @@ class ValidRow:
     header is line 1), a JSON item's 1-based position."""
 
     line: int
-    request: Request  # a meeting's RegistrationRequest, or a webinar's RegistrantRequest
+    # A meeting (RegistrationRequest), a webinar's registrant (worker.registrants), or a
+    # webinar to publish (worker.publications): each module imports this one, not back.
+    request: Request
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,7 +214,7 @@ def run_batch(
 
     # The file first, then the credentials: each refusal before anything is enqueued.
     source.check()
-    with _redis_for(settings) as settings:
+    with redis_for(settings) as settings:
         store = reachable_store(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
         current = runtime(must_sign_in=True)
@@ -257,7 +257,7 @@ def dry_run_file(settings: Settings, source: CsvSource) -> int:
 
     settings.require_credentials()
     source.check()  # a file refused whole is refused before any Graph call
-    with _redis_for(settings) as settings:
+    with redis_for(settings) as settings:
         reachable_store(settings)
         current = runtime(must_sign_in=True)
         rows = source.rows()
@@ -275,7 +275,7 @@ def dry_run_file(settings: Settings, source: CsvSource) -> int:
 
 
 @contextlib.contextmanager
-def _redis_for(settings: Settings) -> Iterator[Settings]:
+def redis_for(settings: Settings) -> Iterator[Settings]:
     if settings.redis_url:
         yield settings
         return

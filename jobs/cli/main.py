@@ -2,7 +2,8 @@
 
 Each module under jobs/cli/ registers its commands on one application (jobs.cli.app);
 they are imported here in the order `meetreg --help` lists them: batches, serve and
-subscriptions, signing in, the nightly job, then the demo.
+subscriptions, signing in, the nightly job, then the demo; then the `webinars` group (Typer
+lists a group of commands after the plain commands).
 
 A command imports what only it needs in its own body: `meetreg enqueue`'s start-up is time
 before its batch's first row can go, and the worker's code (the Graph client, MSAL and its
@@ -27,6 +28,7 @@ from jobs.cli import batch_commands
 from jobs.cli import serve_commands  # noqa: F401
 from jobs.cli import credential_commands  # noqa: F401
 from jobs.cli import nightly_commands  # noqa: F401
+from jobs.cli import webinar_commands  # noqa: F401
 
 # isort: on
 

@@ -32,6 +32,7 @@ from operator import itemgetter
 from pathlib import Path
 
 from worker.errors import InputError
+from worker.publications import validate_publication
 from worker.registrants import DEFAULTS, Defaults, question_id, validate_registrant
 from worker.registrants import REQUIRED as REGISTRANT_REQUIRED
 from worker.registrants import canonical_field as registrant_field
@@ -49,6 +50,8 @@ MEETINGS = "meetings"
 WEBINARS = "webinars"
 TARGETS = (MEETINGS, WEBINARS)
 """What a file's rows can be: meetings to enable registration on, or webinar registrants."""
+PUBLICATIONS = "publications"
+"""A file of webinars to publish (`meetreg webinars publish`): one webinar_id a row."""
 
 FIELD_LIMIT_CHARS = 1024 * 1024
 """The largest field accepted; csv's own default (128 KiB) is raised to this once, here."""
@@ -130,7 +133,9 @@ def read_rows(
         end = 0  # physical lines the reader had consumed when the last record ended
         try:
             header = next(reader)
-            if (target or target_of(header)) == WEBINARS:
+            if target == PUBLICATIONS:
+                make = _publication_maker(header, path)
+            elif (target or target_of(header)) == WEBINARS:
                 make = _registrant_maker(header, path, defaults)
             else:
                 make = _meeting_maker(header, path, default_registrant)
@@ -324,6 +329,27 @@ def _registrant_maker(header: list[str], path: Path, defaults: Defaults) -> Make
             webinar_id, email = fields["webinar_id"].strip(), fields["email"].strip()
             return InvalidRow(line, "", "", "", error, webinar_id[:cut], email[:cut])
         return made
+
+    return make
+
+
+def _publication_maker(header: list[str], path: Path) -> Maker:
+    found = [index for index, cell in enumerate(header) if registrant_field(cell) == "webinar_id"]
+    if not found:
+        raise InputError(f"{path}: no webinar_id column{_header_hint(header, {})}")
+    if len(found) > 1:
+        raise InputError(
+            f"{path}: column webinar_id appears twice (columns {found[0] + 1} and {found[1] + 1})"
+        )
+    column = found[0]
+
+    def make(row: list[str], line: int, error: str = "") -> SourceRow | None:
+        if not any(cell.strip() for cell in row):
+            return None
+        webinar_id = row[column].strip()
+        if error:
+            return InvalidRow(line, "", "", "", error, webinar_id[:MAX_REPORTED_CHARS])
+        return validate_publication(webinar_id, line)
 
     return make
 

@@ -1,7 +1,8 @@
 """The Teams webinar calls meetreg makes (Graph's virtual events), over a `GraphClient`.
 
 A webinar, its registration questions, and its registrations: found by email, made, and
-canceled. Every call raises worker.errors' Graph errors, as the client's do.
+canceled; the signed-in organizer's webinars, and a draft's publication (both delegated
+only). Every call raises worker.errors' Graph errors, as the client's do.
 
 What the reference leaves open is handled every way it could go:
 - an app-only POST of a registration answers 204 with no body and no id (a delegated one
@@ -64,6 +65,20 @@ class Webinar:
     status: str  # draft, published, canceled
     audience: str  # everyone, organization
     questions: tuple[Question, ...]
+    http_status: int = 200  # the answer that showed it
+    request_id: str | None = None
+    subject: str = ""  # its displayName
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """A webinar as a publication sees it: `kind` its status (draft, published, canceled),
+    the answer's HTTP status and request id (a Found, worker.protocol.target)."""
+
+    id: str
+    kind: str
+    status: int
+    request_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +98,44 @@ class WebinarClient:
 
     def webinar(self, webinar_id: str) -> Webinar | None:
         """The webinar (its questions not yet read); None when Graph does not know it."""
-        response = self.graph.send("GET", keys.webinar_path(webinar_id), missing_ok=True)
-        if response.status_code == 404:
-            return None
-        body = json_object(response, ambiguous=False)
-        return Webinar(webinar_id, _text(body.get("status")), _text(body.get("audience")), ())
+        return self.start_webinar(webinar_id)()
+
+    def start_webinar(self, webinar_id: str) -> Callable[[], Webinar | None]:
+        """`webinar`, sent now and answered by the function returned."""
+        answer = self.graph.start("GET", keys.webinar_path(webinar_id), missing_ok=True)
+
+        def found() -> Webinar | None:
+            response = answer()
+            if response.status_code == 404:
+                return None
+            body = json_object(response, ambiguous=False)
+            return _webinar(body, webinar_id, response)
+
+        return found
+
+    def my_webinars(self, role: str = "organizer") -> list[Webinar]:
+        """The signed-in user's webinars in `role` (organizer, coOrganizer), every page;
+        delegated only (Graph refuses an application token)."""
+        found = []
+        for response in self._pages(keys.webinars_by_role_path(role)):
+            for item in _items(json_object(response, ambiguous=False)):
+                if isinstance(item, dict) and _text(item.get("id")):
+                    found.append(_webinar(item, _text(item.get("id")), response))
+        return found
+
+    def publish(self, webinar_id: str) -> Published:
+        return self.start_publish(webinar_id)()
+
+    def start_publish(self, webinar_id: str) -> Callable[[], Published]:
+        """POST .../webinars/{id}/publish (no body, 204); delegated, the organizer only.
+        Raises GraphPermanent for a refusal (403 not the organizer, 400 canceled)."""
+        answer = self.graph.start("POST", keys.webinar_publish_path(webinar_id))
+
+        def published() -> Published:
+            response = answer()
+            return Published(webinar_id, "published", response.status_code, _rid(response))
+
+        return published
 
     def questions(self, webinar_id: str) -> tuple[Question, ...]:
         """The webinar's registration questions, predefined and custom."""
@@ -120,9 +168,14 @@ class WebinarClient:
         return found
 
     def _listed(self, path: str) -> Iterator[Registrant]:
+        for response in self._pages(path):
+            yield from _registrants(response)
+
+    def _pages(self, path: str) -> Iterator[httpx.Response]:
+        """A listing's pages, following `@odata.nextLink` on this client's root only."""
         response = self.graph.send("GET", path)
         for _ in range(MAX_PAGES):
-            yield from _registrants(response)
+            yield response
             link = json_object(response, ambiguous=False).get("@odata.nextLink")
             if not isinstance(link, str) or not link.startswith(self.graph.base_url + "/"):
                 return
@@ -159,6 +212,18 @@ class WebinarClient:
         path = keys.webinar_registration_path(webinar_id, registration_id) + "/cancel"
         response = self.graph.send("POST", path, missing_ok=True)
         return Cancellation(response.status_code != 404, response.status_code, _rid(response))
+
+
+def _webinar(body: dict[str, Any], webinar_id: str, response: httpx.Response) -> Webinar:
+    return Webinar(
+        webinar_id,
+        _text(body.get("status")),
+        _text(body.get("audience")),
+        (),
+        http_status=response.status_code,
+        request_id=_rid(response),
+        subject=_text(body.get("displayName")),
+    )
 
 
 def _rid(response: httpx.Response) -> str | None:

@@ -50,9 +50,14 @@ class Deps:
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     webinars: Target | None = None  # what a registrant batch's row creates, if configured
+    publications: Target | None = None  # what a publication batch's row publishes, if so
 
     def target_for(self, operation: Operation) -> Target:
         """The target a batch of `operation` works on."""
+        if operation is Operation.PUBLISH:
+            if self.publications is None:
+                raise ConfigError("this worker has no webinar publication target")
+            return self.publications
         if not operation.webinars:
             return self.target
         if self.webinars is None:

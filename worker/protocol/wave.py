@@ -117,6 +117,7 @@ class Wave:
             self.leases.lease_ms,
             slot=self.deps.limiter.slot_request(),
             get_first=rows[0].steps.gets_first,
+            done_states=self.operation.done_states,
         )
         claimed = []
         for r, (claim, record, slot) in zip(rows, results, strict=True):

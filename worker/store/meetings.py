@@ -89,9 +89,10 @@ class Meetings(StoreCore):
         *,
         slot: SlotRequest | None = None,
         get_first: bool = True,
+        done_states: Sequence[str] = Operation.CREATE.done_states,
     ) -> list[tuple[Claim, MeetingRecord, Slot | None]]:
-        """`claim` for many (row, meeting id, token) of a create batch, in one round trip."""
-        done_states = Operation.CREATE.done_states
+        """`claim` for many (row, meeting id, token) of a batch that makes its resources
+        (not an undo), in one round trip; `done_states` are its operation's."""
         calls = [
             self._claim_call(
                 batch_id, row, meeting_id, token, lease_ms, slot, get_first, done_states, ""

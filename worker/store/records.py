@@ -152,6 +152,8 @@ class MeetingRecord:
             RowState.ALREADY_ENABLED,
             RowState.REGISTERED,
             RowState.ALREADY_REGISTERED,
+            RowState.PUBLISHED,
+            RowState.ALREADY_PUBLISHED,
         )
 
 

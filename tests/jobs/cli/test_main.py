@@ -12,10 +12,11 @@ COMMANDS_IN_HELP_ORDER = [
     *("serve", "subscribe", "subscriptions"),
     *("login", "doctor", "nightly"),
     "demo",
+    "webinars",  # a group: Typer lists groups after the commands
 ]
 
 
-def test_help_lists_batches_then_serving_signing_in_the_nightly_job_and_the_demo() -> None:
+def test_help_lists_batches_then_serving_signing_in_the_nightly_job_the_demo_and_webinars() -> None:
     shown = meetreg("--help", env=command_env())
     assert shown.returncode == 0, shown.stderr
     listed = re.findall(r"^│ ([a-z]+) {2,}", shown.stdout, flags=re.MULTILINE)

@@ -2,4 +2,4 @@
 -- lists equal.
 local FINAL_NAMES = {'created', 'already_enabled', 'skipped', 'failed', 'invalid', 'disabled',
                      'already_disabled', 'changed', 'registered', 'already_registered',
-                     'canceled', 'already_canceled'}
+                     'canceled', 'already_canceled', 'published', 'already_published'}
