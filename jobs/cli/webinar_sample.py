@@ -106,15 +106,15 @@ def write_registrants(path: Path, state: SimulatorState, rows: int, rng: random.
         for seq in range(rows):
             roll = rng.random()
             if roll < 0.01 and written:  # the same person again, their email in capitals
-                again = list(rng.choice(written))
+                again = written.pop(rng.randrange(len(written)))  # once: a case of its own
                 again[1] = again[1].upper()
                 writer.writerow(again)
                 continue
             webinar = rng.choice(closed if roll < 0.03 else published)
             first, last = rng.choice(_FIRST), rng.choice(_LAST)
             email = f"{first}.{last}.{seq}@fabrikam.example".lower()
-            if roll > 0.99:  # the row itself is wrong: no such address, or no last name
-                email, last = rng.choice([("not-an-email", last), (email, "")])
+            if roll > 0.99:  # the row itself is wrong: no address, or no last name
+                email, last = rng.choice([(email.replace("@", " at "), last), (email, "")])
             # Most people answer what their webinar asks; one in ten forgets.
             job_title = rng.choice(("Analyst", "Engineer", "Manager"))
             track = rng.choice(TRACKS)
