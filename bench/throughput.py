@@ -321,7 +321,18 @@ def run_case(
                 batch_id = _batch_id(case, target, workers)
                 note = f"# {case.name}: {rows} {target} rows, {_mode(workers)} ..."
                 print(note, file=sys.stderr, flush=True)
-                measured = _measure(stack, workers, files[batch_id], batch_id, env, timeout_s)
+                stack.flush_redis()  # nothing left over from a run that timed out
+                # The simulator runs in this process and stamps arrivals as it reads them.
+                # A full collection over its seeded meetings stopped it for 70-130 ms, and
+                # the requests that waited meanwhile were stamped together: a clump its
+                # per-second window counted against meetreg. What exists now lives to the
+                # end anyway.
+                gc.freeze()
+                path = files[batch_id]
+                if workers:
+                    measured = measure_workers(stack, workers, path, batch_id, env, timeout_s)
+                else:
+                    measured = measure_run(stack, path, batch_id, env, timeout_s)
                 runs.append(Run(case.name, _mode(workers), measured, baseline, target))
     return runs
 
@@ -336,25 +347,6 @@ def _sample(stack: Stack, target: str, batch_id: str, rows: int) -> Path:
     if target == "webinars":
         return write_registrants_csv(path, seed_webinars(stack.sim, batch_id, rows))
     return write_csv(path, seed_meetings(stack.sim, batch_id, rows))
-
-
-def _measure(
-    stack: Stack,
-    workers: int,
-    csv_path: Path,
-    batch_id: str,
-    env: dict[str, str],
-    timeout_s: float,
-) -> Measured:
-    stack.flush_redis()  # nothing left over from a run that timed out
-    # The simulator runs in this process and stamps arrivals as it reads them. A full
-    # collection over its seeded meetings stopped it for 70-130 ms, and the requests that
-    # waited meanwhile were stamped together: a clump its per-second window counted
-    # against meetreg. What exists now lives to the end anyway.
-    gc.freeze()
-    if workers:
-        return measure_workers(stack, workers, csv_path, batch_id, env, timeout_s)
-    return measure_run(stack, csv_path, batch_id, env, timeout_s)
 
 
 def _mode(workers: int) -> str:
