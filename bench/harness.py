@@ -224,6 +224,33 @@ def seed_meetings(sim: SimulatorServer, prefix: str, count: int) -> list[tuple[s
     return pairs
 
 
+def seed_webinars(sim: SimulatorServer, prefix: str, count: int) -> list[tuple[str, str]]:
+    """Seed published webinars (one per 100 people, each organizer's in turn) and return
+    `count` (webinar id, email) pairs of people to register for them, each new."""
+    users = organizers()
+    webinars = [
+        f"{uuid.UUID(int=index + 1)}@{uuid.uuid5(uuid.NAMESPACE_DNS, prefix)}"
+        for index in range(max(1, count // 100))
+    ]
+    sim.state.add_webinars(
+        {"webinar_id": webinar, "organizer_id": users[index % len(users)]}
+        for index, webinar in enumerate(webinars)
+    )
+    return [
+        (webinars[index % len(webinars)], f"{prefix}-{index:07d}@fabrikam.example")
+        for index in range(count)
+    ]
+
+
+def write_registrants_csv(path: Path, people: Iterable[tuple[str, str]]) -> Path:
+    """A registrant file: `meetreg` reads it as webinar registrants by its header."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["webinar_id", "email", "first_name", "last_name"])
+        writer.writerows((webinar, email, "Bench", "Person") for webinar, email in people)
+    return path
+
+
 def write_csv(path: Path, pairs: Iterable[tuple[str, str]]) -> Path:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)

@@ -2,6 +2,11 @@
 
     .venv/bin/python bench/throughput.py --case all
     .venv/bin/python bench/throughput.py --case known --rows 600 --baseline-s 5
+    .venv/bin/python bench/throughput.py --target webinars --case known nolimit
+
+`--target webinars` follows each run of meetings with one of webinar registrants (people
+for Teams webinars, a look by email then the POST: 2 requests a row too), the meeting run
+being its baseline, and adds a table comparing the two.
 
 Each case starts its own Redis and simulator (latency and limit as flags), measures a
 plain sequential httpx loop first (the baseline: what a user's script achieves), then
@@ -38,13 +43,18 @@ from bench.harness import (
     open_stack,
     run_baseline,
     seed_meetings,
+    seed_webinars,
     wait_batch,
     wait_workers_ready,
     write_csv,
+    write_registrants_csv,
 )
 from worker.store.records import BatchStatus
 
 REQUESTS_PER_ROW = 2  # MEETREG_GET_BEFORE_POST (the default): a GET, then the POST
+# What a batch's rows register: meetings' external registration (a GET then the POST, as
+# above), or people for Teams webinars (always a look by email, then the POST).
+TARGETS = ("meetings", "webinars")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +78,7 @@ class Run:
     mode: str  # "meetreg run" or "N celery worker(s)"
     measured: Measured
     baseline: Baseline
+    target: str = "meetings"
 
     @property
     def status(self) -> BatchStatus:
@@ -283,7 +294,11 @@ def measure_run(
     )
 
 
-def run_case(case: Case, args: argparse.Namespace) -> list[Run]:
+def run_case(
+    case: Case, args: argparse.Namespace, targets: Sequence[str] = ("meetings",)
+) -> list[Run]:
+    """Each of the case's modes for each target, in that order, on one Redis and simulator,
+    against one baseline loop."""
     seconds = args.seconds or case.seconds
     rows = args.rows or math.ceil(case.expected_rows_per_s * seconds)
     timeout_s = args.timeout_s or max(120.0, 2 * seconds)
@@ -291,32 +306,47 @@ def run_case(case: Case, args: argparse.Namespace) -> list[Run]:
     runs: list[Run] = []
     with open_stack(args.latency_ms, case.sim_limit_per_s) as stack:
         files = {}
-        for workers in case.modes:
-            batch_id = f"bench-{case.name}-{workers}w"
-            files[workers] = write_csv(
-                stack.workdir / f"{batch_id}.csv", seed_meetings(stack.sim, batch_id, rows)
-            )
+        for target in targets:
+            for workers in case.modes:
+                batch_id = _batch_id(case, target, workers)
+                files[batch_id] = _sample(stack, target, batch_id, rows)
         # Enough meetings for the loop at its fastest (latency jitters down to 0.5x).
         spare = int(args.baseline_s * 2000 / max(args.latency_ms, 1.0)) + 100
         baseline = run_baseline(
             stack.sim, seed_meetings(stack.sim, "baseline", spare), args.baseline_s
         )
         env = stack.env(settings)
-        for workers in case.modes:
-            batch_id = f"bench-{case.name}-{workers}w"
-            print(f"# {case.name}: {rows} rows, {_mode(workers)} ...", file=sys.stderr, flush=True)
-            stack.flush_redis()  # nothing left over from a run that timed out
-            # The simulator runs in this process and stamps arrivals as it reads them. A
-            # full collection over its seeded meetings stopped it for 70-130 ms, and the
-            # requests that waited meanwhile were stamped together: a clump its per-second
-            # window counted against meetreg. What exists now lives to the end anyway.
-            gc.freeze()
-            if workers:
-                measured = measure_workers(stack, workers, files[workers], batch_id, env, timeout_s)
-            else:
-                measured = measure_run(stack, files[workers], batch_id, env, timeout_s)
-            runs.append(Run(case.name, _mode(workers), measured, baseline))
+        for target in targets:
+            for workers in case.modes:
+                batch_id = _batch_id(case, target, workers)
+                note = f"# {case.name}: {rows} {target} rows, {_mode(workers)} ..."
+                print(note, file=sys.stderr, flush=True)
+                stack.flush_redis()  # nothing left over from a run that timed out
+                # The simulator runs in this process and stamps arrivals as it reads them.
+                # A full collection over its seeded meetings stopped it for 70-130 ms, and
+                # the requests that waited meanwhile were stamped together: a clump its
+                # per-second window counted against meetreg. What exists now lives to the
+                # end anyway.
+                gc.freeze()
+                path = files[batch_id]
+                if workers:
+                    measured = measure_workers(stack, workers, path, batch_id, env, timeout_s)
+                else:
+                    measured = measure_run(stack, path, batch_id, env, timeout_s)
+                runs.append(Run(case.name, _mode(workers), measured, baseline, target))
     return runs
+
+
+def _batch_id(case: Case, target: str, workers: int) -> str:
+    return f"bench-{case.name}-{target}-{workers}w"
+
+
+def _sample(stack: Stack, target: str, batch_id: str, rows: int) -> Path:
+    """Seed `rows` new meetings (or webinar registrants) and write the file that names them."""
+    path = stack.workdir / f"{batch_id}.csv"
+    if target == "webinars":
+        return write_registrants_csv(path, seed_webinars(stack.sim, batch_id, rows))
+    return write_csv(path, seed_meetings(stack.sim, batch_id, rows))
 
 
 def _mode(workers: int) -> str:
@@ -329,6 +359,7 @@ def _mode(workers: int) -> str:
 def measurements_table(runs: Sequence[Run]) -> str:
     headers = [
         "case",
+        "target",
         "meetreg",
         "rows done (failed)",
         "wall s",
@@ -356,6 +387,7 @@ def measurements_table(runs: Sequence[Run]) -> str:
         table.append(
             [
                 run.case,
+                run.target,
                 run.mode,
                 done,
                 f"{run.wall_s:.1f}",
@@ -384,6 +416,7 @@ def verdicts_table(runs: Sequence[Run]) -> tuple[str, bool]:
         table.append(
             [
                 run.case,
+                run.target,
                 run.mode,
                 verdict.figure,
                 verdict.target,
@@ -391,8 +424,42 @@ def verdicts_table(runs: Sequence[Run]) -> tuple[str, bool]:
                 f"{run.ratio:.1f}x",
             ]
         )
-    headers = ["case", "meetreg", "figure", "target", "result", "rows/s vs baseline"]
+    headers = ["case", "rows", "meetreg", "figure", "target", "result", "rows/s vs baseline"]
     return markdown_table(headers, table), passed_all
+
+
+def targets_table(runs: Sequence[Run]) -> str:
+    """Each webinar run beside the meeting run of the same case and mode, made just before
+    it on the same Redis and simulator: what registering people costs against meetings."""
+    meetings = {(run.case, run.mode): run for run in runs if run.target == "meetings"}
+    table = []
+    for run in runs:
+        base = meetings.get((run.case, run.mode))
+        if run.target != "webinars" or base is None:
+            continue
+        cpu = run.per_1000_rows(run.measured.meetreg_cpu_s)
+        base_cpu = base.per_1000_rows(base.measured.meetreg_cpu_s)
+        table.append(
+            [
+                run.case,
+                run.mode,
+                f"{run.rows_per_s:.1f}",
+                f"{base.rows_per_s:.1f}",
+                f"{run.rows_per_s / base.rows_per_s:.2f}x" if base.rows_per_s else "-",
+                f"{cpu:.2f}",
+                f"{base_cpu:.2f}",
+            ]
+        )
+    headers = [
+        "case",
+        "meetreg",
+        "webinar rows/s",
+        "meeting rows/s",
+        "webinars / meetings",
+        "webinar CPU s / 1k rows",
+        "meeting CPU s / 1k rows",
+    ]
+    return markdown_table(headers, table)
 
 
 def _setting(text: str) -> tuple[str, str]:
@@ -407,7 +474,14 @@ def parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     add = parser.add_argument
-    add("--case", choices=[*CASES, "all"], default="all")
+    add("--case", choices=[*CASES, "all"], default=["all"], nargs="+")
+    add(
+        "--target",
+        choices=TARGETS,
+        default="meetings",
+        help="webinars: each run of meetings is followed by one of webinar registrants, "
+        "the meetings its baseline",
+    )
     add(
         "--rows",
         type=int,
@@ -442,12 +516,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    names = list(CASES) if args.case == "all" else [args.case]
+    names = list(CASES) if "all" in args.case else list(dict.fromkeys(args.case))
+    targets = ("meetings", "webinars") if args.target == "webinars" else ("meetings",)
     print(f"# {machine_note()}; simulator latency {args.latency_ms:g} ms", flush=True)
     runs: list[Run] = []
     try:
         for name in names:
-            runs += run_case(CASES[name], args)
+            runs += run_case(CASES[name], args, targets)
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
@@ -456,6 +531,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     verdicts, passed = verdicts_table(runs)
     print(verdicts)
+    if args.target == "webinars":
+        print()
+        print(targets_table(runs))
     return 0 if passed else 1
 
 

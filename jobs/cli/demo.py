@@ -9,6 +9,8 @@ know (404), rows named by UPN or by join link, duplicates and invalid rows.
 `--graph-mode gone` or `app-only-refused` starts the simulator with the meeting
 registration API retired: `meetreg run`'s probe refuses the sample, as it would a real
 file in such a tenant.
+`--webinars` runs a registrant file instead (`jobs/cli/webinar_sample.py`): the two demos
+differ only in their `Sample`, what is seeded and written and how the simulator checks it.
 """
 
 from __future__ import annotations
@@ -21,18 +23,21 @@ import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
+from jobs.cli.webinar_sample import write_registrants
 from jobs.sources.csv_file import CsvSource
 from worker.settings import Settings, load_settings
 from worker.simulator import FaultConfig, SimulatorConfig, SimulatorServer, SimulatorState
-from worker.simulator.config import RegistrationApiMode
+from worker.simulator.config import ConflictMode, RegistrationApiMode, WebinarConflict
 from worker.simulator.directory import RegistrationKind
 
 RunBatch = Callable[[Settings, CsvSource, str | None], int]
+WriteSample = Callable[[Path, SimulatorState, int, random.Random], None]
 
 ORGANIZERS = 40
 # The simulated service: 30 ms per call, a limit of its own, and every fault Graph's
@@ -111,24 +116,78 @@ def _trusting(ca_path: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """What one demo seeds, writes and checks; everything else the demos share."""
+
+    file_name: str
+    noun: str  # what the sample's rows are, in the first line
+    write: WriteSample
+    # The simulator's own count of what was made, and of what was made twice.
+    check: Callable[[SimulatorState, dict[str, Any]], str]
+    why_exit_1: str
+    # How Graph answers a second registration: for webinars, "duplicate" (it makes one
+    # more), the answer that would show any second POST.
+    conflict: ConflictMode = "409"
+    webinar_conflict: WebinarConflict = "409"
+
+
+def _meeting_check(state: SimulatorState, stats: dict[str, Any]) -> str:
+    return (
+        f"{sum(stats['creations'].values())} registrations created, "
+        f"{len(stats['duplicates'])} meetings registered twice"
+    )
+
+
+def _webinar_check(state: SimulatorState, stats: dict[str, Any]) -> str:
+    return (
+        f"{stats['webinar_registrations_created']} webinar registrations made, "
+        f"{state.webinar_duplicates()} people registered twice"
+    )
+
+
+MEETINGS = Sample(
+    "meetings.csv",
+    "meetings",
+    write_sample,
+    _meeting_check,
+    "the sample holds invalid rows and meetings Graph refuses",
+)
+WEBINARS = Sample(
+    "registrants.csv",
+    "webinar registrants",
+    write_registrants,
+    _webinar_check,
+    "the sample holds invalid rows and webinars closed to registration",
+    webinar_conflict="duplicate",
+)
+
+
 def run_demo(
     rows: int,
     *,
     run_batch: RunBatch,
     console: Console,
     out: Console,
+    sample: Sample = MEETINGS,
     graph_mode: RegistrationApiMode = "live",
 ) -> int:
     """Run the demo; returns `meetreg run`'s exit code (1: the sample has failing rows).
     Raises ApiRetired, as `meetreg run` does, when `graph_mode` retires the API."""
     rng = random.Random(2024)
-    config = SimulatorConfig(faults=DEMO_FAULTS, conflict="409", registration_api=graph_mode)
+    config = SimulatorConfig(
+        faults=DEMO_FAULTS,
+        conflict=sample.conflict,
+        webinar_conflict=sample.webinar_conflict,
+        registration_api=graph_mode,
+    )
     with tempfile.TemporaryDirectory(prefix="meetreg-demo-") as tmp, SimulatorServer(config) as sim:
-        path = Path(tmp) / "meetings.csv"
+        path = Path(tmp) / sample.file_name
         console.print(
-            f"simulated Graph at {sim.graph_base_url}; sample of {rows} rows", markup=False
+            f"simulated Graph at {sim.graph_base_url}; sample of {rows} {sample.noun}",
+            markup=False,
         )
-        write_sample(path, sim.state, rows, rng)
+        sample.write(path, sim.state, rows, rng)
         settings = load_settings(
             redis_url=None,  # always the embedded Redis: the demo never touches a real one
             graph_base_url=sim.graph_base_url,
@@ -148,17 +207,13 @@ def run_demo(
             code = run_batch(settings, CsvSource(path), None)
         stats = sim.state.stats()
         out.print(
-            f"simulator: {sum(stats['creations'].values())} registrations created, "
-            f"{len(stats['duplicates'])} meetings registered twice, "
+            f"simulator: {sample.check(sim.state, stats)}, "
             f"{stats['throttled']} answers 429, {_count(stats, '5')} answers 5xx, "
             f"{stats['early_retries']} retries sent before their Retry-After",
             markup=False,
         )
         if code == 1:
-            out.print(
-                "exit 1: the sample holds invalid rows and meetings Graph refuses, on purpose",
-                markup=False,
-            )
+            out.print(f"exit 1: {sample.why_exit_1}, on purpose", markup=False)
         return code
 
 

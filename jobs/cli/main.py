@@ -39,7 +39,10 @@ GraphMode = Literal["live", "gone", "app-only-refused"]
 @cli.command()
 @refusals
 def demo(
-    rows: Annotated[int, typer.Option(help="How many meetings in the sample batch.")] = 3000,
+    rows: Annotated[int, typer.Option(help="How many rows in the sample batch.")] = 3000,
+    webinars: Annotated[
+        bool, typer.Option("--webinars", help="Register people for Teams webinars instead.")
+    ] = False,
     graph_mode: Annotated[
         GraphMode,
         typer.Option(
@@ -51,17 +54,18 @@ def demo(
 ) -> None:
     """Run a sample batch against the built-in Graph simulator, with faults switched on."""
 
-    from jobs.cli.demo import run_demo  # the simulator loads only for the demo
+    from jobs.cli.demo import MEETINGS, WEBINARS, run_demo  # the simulator loads only here
 
-    raise typer.Exit(
-        run_demo(
-            rows,
-            run_batch=batch_commands.run_batch,
-            console=err,
-            out=out,
-            graph_mode=graph_mode,
-        )
+    sample = WEBINARS if webinars else MEETINGS
+    code = run_demo(
+        rows,
+        run_batch=batch_commands.run_batch,
+        console=err,
+        out=out,
+        sample=sample,
+        graph_mode=graph_mode,
     )
+    raise typer.Exit(code)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,27 @@ def test_the_demo_with_the_api_retired_shows_the_refusal(
     assert words in refusal[0] and "Teams webinars" in refusal[0]
     assert "Traceback" not in result.stderr
     assert "registrations created" not in result.stdout  # nothing ran
+
+
+@pytest.mark.slow
+def test_the_webinar_demo_registers_each_person_once_though_graph_would_twice(
+    tmp_path: Path,
+) -> None:
+    result = meetreg(
+        "demo", "--webinars", "--rows", "300", env=command_env(), cwd=tmp_path, timeout=180
+    )
+
+    assert result.returncode == 1, result.stderr[-2000:]  # the sample fails some rows on purpose
+    counts = dict(re.findall(r"│ (\w+) +│ +(\d+) │", result.stdout))
+    assert counts["total"] == "300"
+    assert int(counts["skipped"]) > 0  # a person repeated, email in another case
+    assert int(counts["failed"]) > 0  # a draft or canceled webinar
+    assert int(counts["invalid"]) > 0  # wrong in the file, or a required question unanswered
+    final = ("registered", "skipped", "failed", "invalid")
+    assert sum(int(counts[state]) for state in final) == 300
+    # Graph, in the "duplicate" mode, makes whatever it is sent: one registration per row
+    # meetreg counts registered, and no more, proves that no person was POSTed twice.
+    assert f"simulator: {counts['registered']} webinar registrations made, " in result.stdout
+    assert "0 people registered twice" in result.stdout
+    assert "webinars closed to registration, on purpose" in result.stdout
+    assert "Traceback" not in result.stderr
