@@ -9,6 +9,7 @@ know (404), rows named by UPN or by join link, duplicates and invalid rows.
 `--graph-mode gone` or `app-only-refused` starts the simulator with the meeting
 registration API retired: `meetreg run`'s probe refuses the sample, as it would a real
 file in such a tenant.
+
 `--webinars` runs a registrant file instead (`jobs/cli/webinar_sample.py`): the two demos
 differ only in their `Sample`, what is seeded and written and how the simulator checks it.
 """
