@@ -22,6 +22,7 @@ HEADER = "user_id,meeting_id,allowed_registrant\n"
 
 Batch = Callable[..., str]
 Work = Callable[[str], BatchStatus]
+Undo = Callable[[str], str]
 
 
 def rows(runtime: Runtime, batch_id: str) -> list[RowRecord]:
