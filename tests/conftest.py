@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN, Batch, Work, fast_settings
+from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN, Batch, Undo, Work, fast_settings
 
 from jobs.enqueue import Chunk, enqueue_file
+from jobs.undo import enqueue_undo
 from worker.protocol.chunk import process_chunk
 from worker.redis.embedded import EmbeddedRedis
 from worker.runtime import Runtime, build_runtime
@@ -123,6 +124,24 @@ def batch(runtime: Runtime, tmp_path: Path, queued: list[Chunk]) -> Batch:
 
         # A file with webinar_id and email columns is a registrant batch, as for `meetreg`.
         done = enqueue_file(path, store=runtime.store, publish=publish, batch_id=batch_id)
+        return done.batch_id
+
+    return enqueue
+
+
+@pytest.fixture
+def undo(runtime: Runtime, queued: list[Chunk]) -> Undo:
+    """`undo(source_id)`: enqueue the source batch's undo batch, as `meetreg disable
+    --batch` does; returns its id."""
+
+    def publish(chunks: Iterable[Chunk]) -> int:
+        before = len(queued)
+        queued.extend(chunks)
+        return len(queued) - before
+
+    def enqueue(source_id: str) -> str:
+        done = enqueue_undo(runtime.store, source_id, publish=publish)
+        assert done is not None
         return done.batch_id
 
     return enqueue

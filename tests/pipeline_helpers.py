@@ -12,6 +12,7 @@ from worker.models import RowRecord
 from worker.runtime import Runtime
 from worker.settings import Settings, load_settings
 from worker.simulator import SimulatorServer
+from worker.simulator.webinars import new_webinar_id
 from worker.store.records import BatchStatus
 
 ORGANIZER = "0f3a9c2e-5b7d-4e1f-9a8b-6c5d4e3f2a1b"
@@ -21,6 +22,7 @@ HEADER = "user_id,meeting_id,allowed_registrant\n"
 
 Batch = Callable[..., str]
 Work = Callable[[str], BatchStatus]
+Undo = Callable[[str], str]
 
 
 def rows(runtime: Runtime, batch_id: str) -> list[RowRecord]:
@@ -86,3 +88,21 @@ def meetings_csv(sim: SimulatorServer, path: Path, meeting_ids: list[str]) -> Pa
         lines.append(f"{ORGANIZER},{meeting_id}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+WEBINAR_ORGANIZER = "5e7c1d2a-3b4f-4a6e-9c8d-7f6e5d4c3b2a"
+
+
+def registrants_csv(
+    sim: SimulatorServer, path: Path, people: int, *, webinars: int = 1
+) -> tuple[Path, list[str]]:
+    """`webinars` published webinars added to the simulator, and a CSV at `path` of
+    `people` registrants spread over them, one email each; returns the path and the
+    webinars' ids."""
+    ids = [new_webinar_id() for _ in range(webinars)]
+    sim.state.add_webinars({"webinar_id": w, "organizer_id": WEBINAR_ORGANIZER} for w in ids)
+    lines = ["webinar_id,email,first_name,last_name"]
+    for i in range(people):
+        lines.append(f"{ids[i % webinars]},person{i}@contoso.example,Person,No{i}")
+    path.write_text("\n".join(lines) + "\n")
+    return path, ids

@@ -70,9 +70,10 @@ from jobs.http import status_page
 from jobs.http.auth import BASIC_CHALLENGE, holds_api_key, may_read, same_key
 from jobs.http.status_view import RECENT_BATCHES, batch_detail, batch_summary
 from jobs.report import FORMATS, write_report
-from jobs.sources.intake import RejectedItems, read_requests
+from jobs.sources.intake import RejectedItems, operation_of, read_requests
 from worker.errors import BatchConflict, InputError, StoreError, UnknownBatchError
 from worker.ratelimit.limiter import RateLimiter
+from worker.registrants import DEFAULTS, Defaults
 from worker.settings import DEFAULT_RATE_LIMIT_PER_S, DEFAULT_SERVE_BODY_TIMEOUT_S, Settings
 from worker.store.outcome_store import OutcomeStore
 from worker.telemetry.metrics import Exposition, SharedGauges
@@ -132,6 +133,7 @@ class ServeDeps:
     body_timeout_s: float = DEFAULT_SERVE_BODY_TIMEOUT_S  # a body must arrive within this
     viewer_key: str | None = None  # reading pages, as an HTTP Basic password
     public_pages: bool = False  # reading needs no credential (a trusted network)
+    registrant_defaults: Defaults = DEFAULTS  # an intake registrant's time zone, language
 
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -273,7 +275,7 @@ async def _intake(request: Request, deps: ServeDeps) -> Response:
         return _problem(401, "a valid API key is required", {"WWW-Authenticate": "Bearer"})
     try:
         body = await _read_body(request, deps.intake_max_bytes, deps.body_timeout_s)
-        rows = await _parse(read_requests, body)
+        rows = await _parse(partial(read_requests, defaults=deps.registrant_defaults), body)
     except BodyTooLarge:
         return _problem(413, f"the body is larger than {deps.intake_max_bytes} bytes")
     except BodyLate:
@@ -293,6 +295,7 @@ async def _intake(request: Request, deps: ServeDeps) -> Response:
             source="api",
             batch_id=batch_id,
             chunk_size=deps.chunk_size,
+            operation=operation_of(rows),
         )
     except BatchConflict as exc:  # the batch id names a batch of other rows
         return _problem(409, str(exc))
@@ -549,4 +552,5 @@ def serve_deps(settings: Settings, store: OutcomeStore) -> ServeDeps:
         worker_seen_within_ms=settings.lease_ms,
         rate_limit_per_s=settings.rate_limit_per_s,
         body_timeout_s=settings.serve_body_timeout_s,
+        registrant_defaults=settings.registrant_defaults,
     )

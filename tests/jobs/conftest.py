@@ -28,6 +28,9 @@ def serve_env(server: SimulatorServer, redis_url: str) -> dict[str, str]:
         # Heartbeats every second, so the health check sees a worker at once after a flush.
         MEETREG_RECOVERY_S="6",
         MEETREG_CONCURRENCY="4",
+        # What an intake registrant without a time zone or language gets.
+        MEETREG_WEBINAR_TIMEZONE="W. Europe Standard Time",
+        MEETREG_WEBINAR_LANGUAGE="de-DE",
     )
 
 

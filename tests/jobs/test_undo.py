@@ -6,14 +6,11 @@ The real protocol and Graph client, the simulator over HTTPS, real Redis.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-
 import pytest
 from cli_helpers import wait_until
-from pipeline_helpers import HEADER, ORGANIZER, Batch, Work, rows
+from pipeline_helpers import HEADER, ORGANIZER, Batch, Undo, Work, rows
 
-from jobs.enqueue import Chunk
-from jobs.undo import enqueue_undo, undo_rows
+from jobs.undo import undo_rows
 from worker import keys
 from worker.models import Operation, RowState
 from worker.protocol.chunk import process_chunk
@@ -23,26 +20,6 @@ from worker.store.records import Claim, PostRecord
 
 NEW = [f"m-{i}" for i in range(4)]
 PRE_EXISTING = ["p-0", "p-1"]
-
-
-Undo = Callable[[str], str]
-
-
-@pytest.fixture
-def undo(runtime: Runtime, queued: list[Chunk]) -> Undo:
-    """`undo(source_id)`: enqueue the source batch's undo batch; returns its id."""
-
-    def publish(chunks: Iterable[Chunk]) -> int:
-        before = len(queued)
-        queued.extend(chunks)
-        return len(queued) - before
-
-    def enqueue(source_id: str) -> str:
-        done = enqueue_undo(runtime.store, source_id, publish=publish)
-        assert done is not None
-        return done.batch_id
-
-    return enqueue
 
 
 @pytest.fixture

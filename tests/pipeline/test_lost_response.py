@@ -1,4 +1,5 @@
-"""A response lost after Graph committed: created or already_enabled, never a duplicate.
+"""A response lost after Graph committed: created or already_enabled (a webinar registrant:
+registered), never a duplicate.
 
 With the rows of a chunk in lock-step (the runtime's default, as in production) and each
 row alone (MEETREG_ENVELOPE_SIZE=1).
@@ -16,6 +17,7 @@ from worker.models import RowState
 from worker.protocol.chunk import process_chunk
 from worker.runtime import Runtime
 from worker.simulator import SimulatorServer
+from worker.simulator.webinars import new_webinar_id
 
 
 @pytest.mark.parametrize("lockstep", [True, False], ids=["lockstep", "alone"])
@@ -80,3 +82,37 @@ def test_two_copies_of_a_chunk_in_one_process_register_each_meeting_once(
     assert runtime.store.batch_status(batch_id).counts["created"] == 10
     assert max(sim.state.creations.values()) == 1
     assert len(sim.state.creations) == 10
+
+
+WEBINAR_ORGANIZER = "5e7c1d2a-3b4f-4a6e-9c8d-7f6e5d4c3b2a"
+REGISTRANT_HEADER = "webinar_id,email,first_name,last_name\n"
+
+
+@pytest.mark.parametrize("lockstep", [True, False], ids=["lockstep", "alone"])
+@pytest.mark.parametrize("conflict", ["409", "400", "duplicate", "silent"])
+@pytest.mark.parametrize("lost", ["commit_then_timeout", "commit_then_500"])
+def test_lost_answer_to_a_committed_registration_ends_registered_with_one_registration(
+    lost: str,
+    conflict: str,
+    lockstep: bool,
+    sim: SimulatorServer,
+    batch: Batch,
+    work: Work,
+    runtime: Runtime,
+) -> None:
+    # "duplicate" is the dangerous server: a second POST registers the person twice.
+    sim.state.set_webinar_conflict(conflict)  # type: ignore[arg-type]
+    sim.state.set_faults(stall_s=2.0)  # longer than the client's 1 s timeout
+    runtime.deps.policy = dataclasses.replace(runtime.deps.policy, in_waves=lockstep)
+    webinar_id = new_webinar_id()
+    sim.state.add_webinar(webinar_id, WEBINAR_ORGANIZER)
+    # The webinar and its questions read, the person looked up (not there): the POST's
+    # answer is lost after Graph registered the person.
+    sim.state.script(webinar_id, [{"action": "answer"}] * 3 + [{"action": lost}])
+    status = work(batch(f"{REGISTRANT_HEADER}{webinar_id},ann@contoso.example,Ann,Lee\n"))
+    row = only_row(runtime, status.batch_id)
+    assert row.status is RowState.REGISTERED
+    (made,) = sim.state.webinar_registrations(webinar_id)
+    assert made["externalRegistrationInformation"]["registrationId"] == row.external_id
+    assert sim.state.stats()["webinar_registration_posts"] == 1  # never POSTed again
+    assert sim.state.webinar_duplicates() == 0

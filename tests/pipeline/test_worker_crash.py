@@ -1,4 +1,5 @@
-"""A worker killed with SIGKILL mid-batch: a new worker finishes, no meeting registered twice.
+"""A worker killed with SIGKILL mid-batch: a new worker finishes, no meeting registered twice,
+no person registered twice for a webinar (whatever Graph does with a second POST).
 
 Real `celery -A worker.app worker` processes, started as an operator would, the simulator
 over HTTPS, real Redis. The killed worker's messages stay with the broker (its visibility
@@ -8,12 +9,14 @@ timeout is 12 h), so finishing proves the sweeper took the rows up from the outc
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import redis
 from cli_helpers import command_env, meetreg, start_worker, wait_until
-from pipeline_helpers import meetings_csv
+from pipeline_helpers import meetings_csv, registrants_csv
 
 from worker.simulator import SimulatorServer
 from worker.store.outcome_store import OutcomeStore
@@ -30,21 +33,43 @@ class KilledMidBatch:
     at_kill: BatchStatus
 
 
+def running_rows(status: BatchStatus) -> bool:
+    return status.counts["running"] > 0
+
+
 def kill_worker_mid_batch(
-    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+    sim: SimulatorServer,
+    redis_url: str,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+    path: Path | None = None,
 ) -> KilledMidBatch:
-    """A batch of ROWS enqueued, and its worker SIGKILLed with rows mid-call, against a
-    Graph that makes a second registration on a second POST."""
+    """A batch of ROWS enqueued (meetings, or the registrants in the CSV at `path`), and
+    its worker SIGKILLed with rows mid-call, against a Graph that makes a second
+    registration on a second POST (for meetings; a webinar's mode is the caller's).
+    Registrants: some POSTs commit, then stall past the client's timeout; the worker is
+    killed while one is stalled, Graph having registered the person unbeknown to meetreg."""
     sim.state.set_conflict("replace")
-    sim.state.set_faults(latency_ms=80)
-    path = meetings_csv(sim, tmp_path / "meetings.csv", [f"m-{i}" for i in range(ROWS)])
+    mid_calls: Callable[[BatchStatus], bool] = running_rows
+    if path is None:
+        sim.state.set_faults(latency_ms=80)
+        path = meetings_csv(sim, tmp_path / "meetings.csv", [f"m-{i}" for i in range(ROWS)])
+    else:
+        sim.state.set_faults(
+            latency_ms=80, commit_then_timeout_probability=0.05, stall_s=3.0, seed=3
+        )
+
+        def mid_calls(status: BatchStatus) -> bool:
+            committed = sim.state.stats()["webinar_registrations_created"]
+            return committed > status.counts["registered"] + status.counts["already_registered"]
+
     env = command_env(
         **sim.env(),
         REDIS_URL=redis_url,
         MEETREG_RECOVERY_S="4",  # a dead worker's rows come back within 4 s
         MEETREG_CONCURRENCY="8",
         MEETREG_RATE_LIMIT="1000",
-        MEETREG_REQUEST_TIMEOUT_S="5",
+        MEETREG_REQUEST_TIMEOUT_S="2",
     )
     enqueued = meetreg("enqueue", str(path), env=env)
     assert enqueued.returncode == 0, enqueued.stderr
@@ -53,7 +78,12 @@ def kill_worker_mid_batch(
 
     first = start_worker("first", env, tmp_path)
     try:
-        wait_until(lambda: store.batch_status(batch_id).done >= 30, timeout_s=60, what="30 rows")
+        # Killed while rows are claimed and their calls in flight, once 30 are done.
+        wait_until(
+            lambda: (status := store.batch_status(batch_id)).done >= 30 and mid_calls(status),
+            timeout_s=60,
+            what="30 rows done, and rows mid-call",
+        )
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
     finally:
@@ -70,10 +100,27 @@ def assert_created_once_each(sim: SimulatorServer, status: BatchStatus) -> None:
     assert sim.state.stats()["duplicates"] == []
 
 
+def assert_registered_once_each(sim: SimulatorServer, webinars: list[str], status: BatchStatus):
+    assert status.counts["registered"] + status.counts["already_registered"] == ROWS
+    made = [r for w in webinars for r in sim.state.webinar_registrations(w)]
+    assert status.counts["registered"] == len(made) == ROWS
+    # Each registration is the one its own row made, under that row's key.
+    assert len({r["externalRegistrationInformation"]["registrationId"] for r in made}) == ROWS
+    assert sim.state.webinar_duplicates() == 0
+
+
+@pytest.mark.parametrize("target", ["meetings", "409", "400", "duplicate", "silent"])
 def test_killed_worker_rows_are_finished_by_another_without_duplicates(
-    sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
+    target: str, sim: SimulatorServer, redis_url: str, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
-    killed = kill_worker_mid_batch(sim, redis_url, redis_client, tmp_path)
+    """`target`: meetings, or webinar registrants under that webinar conflict mode (what a
+    second POST for a person already registered gets)."""
+    webinars: list[str] = []
+    path = None
+    if target != "meetings":
+        sim.state.set_webinar_conflict(target)  # type: ignore[arg-type]
+        path, webinars = registrants_csv(sim, tmp_path / "registrants.csv", ROWS, webinars=5)
+    killed = kill_worker_mid_batch(sim, redis_url, redis_client, tmp_path, path)
     batch_id, store = killed.batch_id, killed.store
 
     second = start_worker("second", killed.env, tmp_path)
@@ -83,7 +130,10 @@ def test_killed_worker_rows_are_finished_by_another_without_duplicates(
         second.terminate()
         second.wait(timeout=30)
 
-    assert_created_once_each(sim, store.batch_status(batch_id))
+    if webinars:
+        assert_registered_once_each(sim, webinars, store.batch_status(batch_id))
+    else:
+        assert_created_once_each(sim, store.batch_status(batch_id))
 
 
 def test_meetreg_run_takes_up_the_rows_a_dead_worker_held(

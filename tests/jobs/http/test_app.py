@@ -244,3 +244,39 @@ def test_a_thousand_notifications_are_each_acknowledged_within_three_seconds(
     assert slowest < 3.0, f"slowest acknowledgement took {slowest:.2f} s"
     assert len(list(redis_client.scan_iter(keys.notification("*"), count=1000))) == 1000
     assert redis_client.llen(keys.QUEUE) == 1000  # one task each, nothing lost
+
+
+def test_a_body_mixing_meetings_and_registrants_is_refused_whole(
+    served: Served, redis_client: redis.Redis
+) -> None:
+    items = [
+        {"user_id": ORGANIZER, "meeting_id": "m-1"},
+        {"webinarId": "w-1@w-2", "email": "ann@contoso.example", "firstName": "A", "lastName": "L"},
+    ]
+    before = set(redis_client.scan_iter("*"))
+    answer = served.http.post("/api/registrations", json=items, headers=bearer())
+    assert answer.status_code == 400
+    assert answer.json()["error"] == (
+        "the body mixes meeting items and webinar registrant items: send each kind on its own"
+    )
+    assert set(redis_client.scan_iter("*")) == before  # nothing enqueued
+
+
+def test_a_bad_registrant_item_is_refused_with_its_reason(served: Served) -> None:
+    items = [
+        {"webinarId": "w-1@w-2", "email": "ann@contoso.example", "firstName": "A", "lastName": "L"},
+        {"webinarId": "w-1@w-2", "email": "not-an-address", "firstName": "B", "lastName": "L"},
+        {
+            "webinarId": "w-1@w-2",
+            "email": "cy@contoso.example",
+            "firstName": "C",
+            "lastName": "L",
+            "answers": ["CTO"],
+        },
+    ]
+    answer = served.http.post("/api/registrations", json=items, headers=bearer())
+    assert answer.status_code == 422
+    assert answer.json()["items"] == [
+        {"index": 1, "error": "email is not an email address"},
+        {"index": 2, "error": "answers must be an object of question id to answer"},
+    ]

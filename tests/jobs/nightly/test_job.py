@@ -28,6 +28,7 @@ from jobs.sources.drop_folder import FileResult, take_file
 from worker import keys
 from worker.errors import ConfigError
 from worker.graph.calendar import CalendarApi
+from worker.models import Operation
 from worker.settings import load_settings
 from worker.store.outcome_store import OutcomeStore, open_store
 
@@ -360,3 +361,35 @@ def test_a_file_swapped_after_the_listing_is_refused_unread(nightly: Nightly, ki
     assert "not read" in outcome.error and SECRET not in outcome.error
     assert outcome.moved_to == "rejected/a.csv"
     assert nightly.published == [] and nightly.store.batch_ids_since(0) == []
+
+
+def test_a_registrant_file_dropped_becomes_a_register_batch_summed_with_the_meetings(
+    nightly: Nightly,
+) -> None:
+    nightly.drop_file("meetings.csv", GOOD)
+    nightly.drop_file(
+        "people.csv",
+        "webinar_id,email,first_name,last_name\n"
+        "w-1@w-2,ann@contoso.example,Ann,Lee\n"
+        "w-1@w-2,ANN@contoso.example,Ann,Lee\n"
+        "w-1@w-2,not-an-address,Bo,Ek\n",
+    )
+
+    report = run_nightly(nightly.deps(), now=datetime.now(UTC))
+
+    assert report is not None and report.ok
+    by_name = {o.name: o.batch_id for o in report.files}
+    people = nightly.store.batch_status(by_name["people.csv"])
+    assert people.operation is Operation.REGISTER
+    meetings = nightly.store.batch_status(by_name["meetings.csv"])
+    assert meetings.operation is Operation.CREATE
+    # Worked by the workers: registered and its words, beside the meetings' created.
+    for state in ("registered", "already_registered", "created", "already_enabled"):
+        assert state in report.states()
+    totals = report.totals()
+    assert (totals["total"], totals["queued"], totals["skipped"], totals["invalid"]) == (
+        5,
+        3,
+        1,
+        1,
+    )

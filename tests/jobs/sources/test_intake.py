@@ -6,8 +6,10 @@ import json
 
 import pytest
 
-from jobs.sources.intake import RejectedItems, read_requests
+from jobs.sources.intake import RejectedItems, operation_of, read_requests
 from worker.errors import InputError
+from worker.models import Operation
+from worker.registrants import Defaults, RegistrantRequest
 
 USER = "6e5d8c9a-0a4b-4c7e-9d7e-2b1f0a9c3d11"
 
@@ -61,3 +63,23 @@ def test_an_item_naming_a_dot_segment_meeting_is_refused_with_the_reason() -> No
 def test_a_body_that_holds_no_requests_is_refused(raw: bytes) -> None:
     with pytest.raises(InputError):
         read_requests(raw)
+
+
+def test_registrant_items_take_the_defaults_they_leave_out_and_make_a_register_batch() -> None:
+    item = {
+        "webinarId": "w-1@w-2",
+        "Email": "ann@contoso.example",
+        "firstName": "Ann",
+        "lastName": "Lee",
+        "answers": {"q-1": ["a", "b"], "q-2": True},
+    }
+    rows = read_requests(json.dumps([item]).encode(), Defaults("Tokyo Standard Time", "ja-jp"))
+    request = rows[0].request
+    assert isinstance(request, RegistrantRequest)
+    assert (request.webinar_id, request.email) == ("w-1@w-2", "ann@contoso.example")
+    assert (request.preferred_timezone, request.preferred_language) == (
+        "Tokyo Standard Time",
+        "ja-jp",
+    )
+    assert request.answers == (("q-1", "a|b"), ("q-2", "true"))
+    assert operation_of(rows) is Operation.REGISTER
