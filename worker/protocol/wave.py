@@ -31,7 +31,7 @@ from worker.models import Operation, RowRecord, RowState
 from worker.protocol.deps import BatchPaused, Deps, LeaseLost
 from worker.protocol.leases import LeaseScope
 from worker.protocol.steps import Attempt, RowSteps, Stored
-from worker.protocol.target import Found, Place
+from worker.protocol.target import Found, Place, Verdict
 from worker.store.records import Ending
 
 
@@ -81,9 +81,9 @@ class Wave:
         for row in rows:
             steps = RowSteps(self.deps, self.leases, self.batch_id, row, self.operation)
             place = self.target.place(row)
-            verdict = self.target.verdict(self.batch_id, row)
+            verdict = self._verdict(steps) if place is not None else None
             if place is None or verdict is None:
-                # A UPN or a join link to resolve first, or a webinar to read first.
+                # A UPN or a join link to resolve first, or a webinar Graph did not show.
                 self.alone.append(Alone(steps))
                 continue
             steps.key = place.key
@@ -104,6 +104,19 @@ class Wave:
         # thread's, and must not do so while this thread holds leases that thread waits
         # for (two copies of a chunk, in two threads, would wait for each other forever).
         return sorted(self.alone, key=lambda alone: alone.steps.lease is not None, reverse=True)
+
+    def _verdict(self, steps: RowSteps) -> Verdict | None:
+        """Whether the row can succeed: known, or found out now (the wave's first row of a
+        webinar reads it, its other rows then know); None when that read failed, and the
+        row goes on alone, where the failure is met as any call's."""
+        known = self.target.verdict(self.batch_id, steps.row)
+        if known is not None:
+            return known
+        try:
+            with steps.context():
+                return self.target.judge(self.batch_id, steps.row, steps)
+        except GraphError:
+            return None
 
     # The steps -----------------------------------------------------------------------------
 

@@ -75,6 +75,9 @@ class WebinarRegistration:
     _known: OrderedDict[tuple[str, str], Webinar | None] = field(default_factory=OrderedDict)
     _questions: dict[str, tuple[Question, ...]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # One reader per (batch, webinar) at a time: the other threads wait for its answer
+    # rather than read the same webinar again (a batch's start: every thread at once).
+    _reading: dict[tuple[str, str], threading.Lock] = field(default_factory=dict)
 
     def place(self, row: RowRecord) -> Place:
         return Place(row.webinar_id, row.email, resource_key(row.webinar_id, row.email))
@@ -96,6 +99,20 @@ class WebinarRegistration:
         known = self.verdict(batch_id, row)
         if known is not None:
             return known
+        key = (batch_id, row.webinar_id)
+        with self._lock:
+            reading = self._reading.setdefault(key, threading.Lock())
+        with reading:
+            known = self.verdict(batch_id, row)  # read by the thread we waited for
+            if known is not None:
+                return known
+            try:
+                return self._read(batch_id, row, caller)
+            finally:
+                with self._lock:
+                    self._reading.pop(key, None)
+
+    def _read(self, batch_id: str, row: RowRecord, caller: Caller) -> Verdict:
         webinar_id = row.webinar_id
         webinar = caller.call(lambda: self.api.webinar(webinar_id))
         if webinar is not None:

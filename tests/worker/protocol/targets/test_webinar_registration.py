@@ -3,6 +3,8 @@ and its words (its calls run against the simulator in tests/pipeline)."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -174,3 +176,29 @@ def test_only_the_registration_carrying_our_key_is_ours_to_cancel() -> None:
     waitlisted = Registrant("r3", "waitlisted", "", "ann@contoso.example", 200, None)
     assert target.mismatch(waitlisted) == "Graph lists the registration as waitlisted"
     assert target.mismatch(ours) == ""
+
+
+def test_threads_judging_one_webinar_at_once_read_it_once() -> None:
+    # A second reader would meet the first at the barrier; alone, the first waits it out.
+    barrier = threading.Barrier(2, timeout=0.5)
+
+    class Slow(Api):
+        def webinar(self, webinar_id: str) -> Webinar | None:
+            self.reads += 1
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+            return self.webinar_answer
+
+    api = Slow(published())
+    target = WebinarRegistration(api)
+    verdicts: list[Verdict] = []
+    threads = [
+        threading.Thread(target=lambda: verdicts.append(target.judge("b1", row(), Direct())))
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert verdicts == [GO] * 8
+    assert api.reads == 1
