@@ -2,8 +2,9 @@
 workers are SIGKILLed again and again, Redis is restarted, the same chunks are sent twice so
 workers race for the same rows, and the simulator answers with random 5xx,
 commit-then-timeout, and 429 past its own limit; against a Graph that *replaces* a
-registration on a second POST, so any duplicate would show. Every row must end final; no
-meeting registered twice; none lost. It prints its figures (run with -s to see them).
+registration on a second POST (for webinar registrants: makes a second one), so any
+duplicate would show. Every row must end final; no meeting, and no person, registered
+twice; none lost. It runs for both targets, and prints its figures (run with -s).
 
 Leases are of production length (60 s): they outlive the Redis outage, as they would in
 production, so a lease a live worker kept for work no thread does any more would hold its
@@ -18,6 +19,9 @@ import random
 import signal
 import subprocess
 import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -27,9 +31,12 @@ from cli_helpers import command_env, meetreg, start_worker, stop
 from worker import keys
 from worker.redis.embedded import EmbeddedRedis
 from worker.simulator import SimulatorServer
+from worker.simulator.webinars import new_webinar_id
 from worker.store.outcome_store import OutcomeStore
 
 ROWS = int(os.environ.get("CHAOS_ROWS", "5000"))
+REGISTRANTS = int(os.environ.get("CHAOS_REGISTRANTS", "1000"))
+WEBINARS = 12
 USERS = [f"00000000-0000-4000-8000-{i:012d}" for i in range(25)]
 KILL_EVERY_S = 6.0
 KILLS = 3
@@ -38,12 +45,71 @@ LEASES = f"{keys.PREFIX}lease:*"
 DEADLINE_S = float(os.environ.get("CHAOS_DEADLINE_S", "600"))
 
 
+@dataclass(frozen=True)
+class Workload:
+    """One target's rows under chaos: what is seeded and written, and how Graph's own
+    record is checked afterwards."""
+
+    rows: int
+    # Seed the simulator and write the CSV; the ids of what holds the resources (webinars).
+    write: Callable[[SimulatorServer, Path], list[str]]
+    done: tuple[str, str]  # the states a row ends in, made or found
+    made: Callable[[SimulatorServer, list[str]], list[int]]  # resources made, per resource
+
+
+def write_meetings(sim: SimulatorServer, path: Path) -> list[str]:
+    sim.state.set_conflict("replace")
+    lines = ["user_id,meeting_id"]
+    meetings = []
+    for i in range(ROWS):
+        user = USERS[i % len(USERS)]
+        meetings.append({"organizer_id": user, "meeting_id": f"chaos-{i}"})
+        lines.append(f"{user},chaos-{i}")
+    sim.state.add_meetings(meetings)
+    path.write_text("\n".join(lines) + "\n")
+    return []
+
+
+def write_registrants(sim: SimulatorServer, path: Path) -> list[str]:
+    sim.state.set_webinar_conflict("duplicate")
+    webinars = [new_webinar_id() for _ in range(WEBINARS)]
+    for webinar_id in webinars:
+        sim.state.add_webinar(webinar_id, USERS[0])
+    lines = ["webinar_id,email,first_name,last_name"]
+    lines += [
+        f"{webinars[i % WEBINARS]},person{i}@contoso.example,Person,{i}" for i in range(REGISTRANTS)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return webinars
+
+
+def registrations_per_person(sim: SimulatorServer, webinars: list[str]) -> list[int]:
+    made: Counter[tuple[str, str]] = Counter()
+    for webinar in webinars:
+        for registration in sim.state.webinar_registrations(webinar):
+            if registration["status"] != "canceled":
+                made[(webinar, registration["email"].casefold())] += 1
+    return list(made.values())
+
+
+MEETINGS = Workload(
+    ROWS,
+    write_meetings,
+    ("created", "already_enabled"),
+    lambda sim, _: [*sim.state.creations.values()],
+)
+PEOPLE = Workload(
+    REGISTRANTS, write_registrants, ("registered", "already_registered"), registrations_per_person
+)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(DEADLINE_S + 60)
+@pytest.mark.parametrize("work", [MEETINGS, PEOPLE], ids=["meetings", "webinar-registrants"])
 def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
-    sim: SimulatorServer, tmp_path: Path
+    sim: SimulatorServer, tmp_path: Path, work: Workload
 ) -> None:
-    sim.state.set_conflict("replace")
+    rows = work.rows
     faults = sim.state.set_faults(
         latency_ms=20,
         error_5xx_probability=0.03,
@@ -52,15 +118,8 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
         stall_s=2.5,
         seed=7,
     )
-    lines = ["user_id,meeting_id"]
-    meetings = []
-    for i in range(ROWS):
-        user = USERS[i % len(USERS)]
-        meetings.append({"organizer_id": user, "meeting_id": f"chaos-{i}"})
-        lines.append(f"{user},chaos-{i}")
-    sim.state.add_meetings(meetings)
     path = tmp_path / "chaos.csv"
-    path.write_text("\n".join(lines) + "\n")
+    holders = work.write(sim, path)
 
     rng = random.Random(11)
     kills = restarts = 0
@@ -106,7 +165,7 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
                 assert now - started < DEADLINE_S, f"unfinished under chaos: {last}"
                 # Kill only once the batch moved on since the last kill: on a loaded
                 # machine a worker needs seconds to start, and chaos must not starve it.
-                progressed = last is not None and last.done >= done_at_kill + ROWS // 10
+                progressed = last is not None and last.done >= done_at_kill + rows // 10
                 if kills < KILLS and now >= next_kill and progressed:
                     done_at_kill = last.done if last is not None else 0
                     victim = workers.pop(rng.randrange(len(workers)))
@@ -140,20 +199,21 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
     # leases that Redis could not take back then.
     assert running_at_outage > 0 and leases_through_outage > 0
     assert any("could not give back leases yet" in log.read_text() for log in logs)
-    assert status.finished and status.total == ROWS
-    assert status.counts["created"] + status.counts["already_enabled"] == ROWS  # none lost
+    assert status.finished and status.total == rows
+    done = sum(status.counts[state] for state in work.done)
+    assert done == rows  # none lost
     assert status.counts["failed"] == 0
-    creations = sim.state.creations
-    assert len(creations) == ROWS
-    assert max(creations.values()) == 1, "a meeting was registered twice"
+    made = work.made(sim, holders)
+    assert len(made) == rows
+    assert max(made) == 1, "a meeting (or a person) was registered twice"
     injected = sim.state.stats()["faults_injected"]
     # The chaos really happened: each kind of fault was dealt out, not just configured.
     assert {"429 limit", "commit_then_timeout"} <= injected.keys()
     assert any(kind.startswith("5") for kind in injected)
-    duplicates = sum(n - 1 for n in creations.values())
-    lost = ROWS - status.counts["created"] - status.counts["already_enabled"]
+    duplicates = sum(n - 1 for n in made)
+    lost = rows - done
     print(
-        f"\nchaos: {ROWS} rows, {kills} workers SIGKILLed, {restarts} Redis restart "
+        f"\nchaos: {rows} rows, {kills} workers SIGKILLed, {restarts} Redis restart "
         f"({running_at_outage} rows running, {leases_through_outage} leases through it), "
         f"faults injected {sum(injected.values())} {dict(sorted(injected.items()))}; "
         f"rows lost {lost}, duplicates {duplicates}"
