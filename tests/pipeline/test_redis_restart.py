@@ -20,15 +20,14 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pytest
 import redis
-from pipeline_helpers import fast_settings, meetings_csv
+from pipeline_helpers import fast_settings, meetings_csv, registrants_csv
 
-from jobs.enqueue import Chunk, enqueue_rows
-from jobs.sources.csv_file import read_rows
+from jobs.enqueue import Chunk, enqueue_file
 from worker import keys
 from worker.errors import StoreError
 from worker.protocol.chunk import chunk_name, process_chunk
@@ -126,17 +125,49 @@ def lapse_chunks_no_one_renews(worker: InProcessWorker, client: redis.Redis) -> 
             client.zadd(keys.INFLIGHT, {chunk: 0}, xx=True)
 
 
+def meeting_rows(sim: SimulatorServer, path: Path) -> Callable[[], list[int]]:
+    """Meetings, against a Graph that replaces a registration on a second POST; how many
+    registrations each meeting got."""
+    sim.state.set_conflict("replace")
+    meetings_csv(sim, path, [f"r-{i}" for i in range(ROWS)])
+    return lambda: list(sim.state.creations.values())
+
+
+def registrant_rows(sim: SimulatorServer, path: Path) -> Callable[[], list[int]]:
+    """Webinar registrants, against a Graph that makes a second registration on a second
+    POST; how many registrations each person got."""
+    sim.state.set_webinar_conflict("duplicate")
+    _, webinars = registrants_csv(sim, path, ROWS, webinars=3)
+
+    def made() -> list[int]:
+        per_person: Counter[tuple[str, str]] = Counter()
+        for webinar in webinars:
+            for registration in sim.state.webinar_registrations(webinar):
+                per_person[(webinar, registration["email"].casefold())] += 1
+        return list(per_person.values())
+
+    return made
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(DEADLINE_S + 60)
+@pytest.mark.parametrize(
+    ("rows", "made_state"),
+    [(meeting_rows, "created"), (registrant_rows, "registered")],
+    ids=["meetings", "webinar-registrants"],
+)
 def test_rows_end_once_each_while_redis_restarts_under_the_worker(
-    sim: SimulatorServer, tmp_path: Path
+    sim: SimulatorServer,
+    tmp_path: Path,
+    rows: Callable[[SimulatorServer, Path], Callable[[], list[int]]],
+    made_state: str,
 ) -> None:
     seed = int(os.environ.get("RESTART_TEST_SEED") or random.randrange(2**32))
     print(f"\nredis restart: seed {seed}")
     rng = random.Random(seed)
-    sim.state.set_conflict("replace")
     sim.state.set_faults(latency_ms=30)
-    path = meetings_csv(sim, tmp_path / "rows.csv", [f"r-{i}" for i in range(ROWS)])
+    path = tmp_path / "rows.csv"
+    made = rows(sim, path)
 
     with EmbeddedRedis(appendonly=True, args=["--appendfsync", "always"]) as server:
         # Paced to last through the restarts: 30 rows/s, a GET and a POST each.
@@ -145,12 +176,8 @@ def test_rows_end_once_each_while_redis_restarts_under_the_worker(
         runtime = build_runtime(settings)
         client = redis.Redis.from_url(server.url)
         worker = InProcessWorker(runtime, THREADS)
-        batch_id = enqueue_rows(
-            read_rows(path),
-            store=runtime.store,
-            publish=worker.publish,
-            source=str(path),
-            chunk_size=settings.chunk_size,
+        batch_id = enqueue_file(
+            path, store=runtime.store, publish=worker.publish, chunk_size=settings.chunk_size
         ).batch_id
         worker.start()
         started = time.monotonic()
@@ -179,12 +206,12 @@ def test_rows_end_once_each_while_redis_restarts_under_the_worker(
             still_working = worker.stop(timeout_s=10)
             elapsed = time.monotonic() - started
             held = runtime.deps.leases.held()
-            leases_left = client.exists(*(keys.lease(f"r-{i}") for i in range(ROWS)))
+            leases_left = len(list(client.scan_iter(f"{keys.PREFIX}lease:*")))
             runtime.close()
             client.close()
 
-    creations = sim.state.creations
-    duplicates = sum(n - 1 for n in creations.values() if n > 1)
+    registrations = made()
+    duplicates = sum(n - 1 for n in registrations if n > 1)
     print(
         f"redis restart: {ROWS} rows, {restarts} restarts, {worker.failed} chunk runs broken, "
         f"{resent} chunks sent again by the sweep, {elapsed:.1f} s; "
@@ -194,9 +221,8 @@ def test_rows_end_once_each_while_redis_restarts_under_the_worker(
     assert restarts == RESTARTS
     assert worker.failed > 0, f"no restart hit a chunk's work (seed {seed})"
     assert status is not None and status.finished, f"rows stuck (seed {seed}): {status}"
-    assert status.counts["created"] == ROWS
+    assert status.counts[made_state] == ROWS
     assert still_working == [], f"threads waiting for ever (seed {seed})"
     assert held.chunks == set() and held.leases == {}
     assert leases_left == 0
-    assert len(creations) == ROWS and duplicates == 0, f"seed {seed}"
-    assert sim.state.stats()["duplicates"] == []
+    assert len(registrations) == ROWS and duplicates == 0, f"seed {seed}"
