@@ -115,3 +115,18 @@ def test_a_webinar_is_read_once_for_the_whole_batch_and_its_later_waves_judged_f
     ]
     assert len(webinar_reads) == 2  # each webinar once, not once per row or chunk
     assert sim.state.stats()["webinar_registration_posts"] == 30
+
+
+def test_webinars_all_refused_alike_pause_the_batch_not_fail_every_row(
+    sim: SimulatorServer, batch: Batch, work: Work, runtime: Runtime
+) -> None:
+    # No application access policy for any organizer: every webinar read is 403.
+    webinars = [webinar(sim) for _ in range(5)]
+    for webinar_id in webinars:
+        sim.state.script(webinar_id, [{"status": 403}] * 100)
+    people = [f"p{i}@contoso.example" for i in range(20)]
+    status = work(batch(HEADER + "".join(f"{w},{p},P,Q,\n" for p in people for w in webinars)))
+    assert status.paused and not status.finished
+    assert "No Application Access Policy" in status.paused
+    assert 20 <= status.counts["failed"] < 100  # the valve's window, not all 100 rows
+    assert sim.state.stats()["webinar_registration_posts"] == 0

@@ -113,10 +113,11 @@ class Wave:
         if known is not None:
             return known
         try:
+            steps.check_not_paused()
             with steps.context():
                 return self.target.judge(self.batch_id, steps.row, steps)
-        except GraphError:
-            return None
+        except (GraphError, BatchPaused):
+            return None  # alone, it meets the pause (or the error) as any row does
 
     # The steps -----------------------------------------------------------------------------
 

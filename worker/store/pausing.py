@@ -27,6 +27,11 @@ class Pausing(Batches, Rows):
         return paused
 
     @store_errors
+    def is_paused(self, batch_id: str) -> bool:
+        """Whether the batch is paused (or cancelled) now: one read."""
+        return bool(self.redis.hexists(keys.batch(batch_id), "paused"))
+
+    @store_errors
     def unpause_batch(self, batch_id: str) -> None:
         """Lift the pause and forget the failures that caused it. Raises InputError for a
         cancelled batch: its rows are being ended, not resumed."""

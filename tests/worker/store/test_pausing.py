@@ -72,9 +72,12 @@ def test_a_success_in_between_starts_the_count_again(valve_store: OutcomeStore) 
 
 
 def test_unpausing_lets_rows_be_claimed_and_forgets_the_failures(valve_store: OutcomeStore) -> None:
+    assert not valve_store.is_paused("v")
     fail_rows(valve_store, range(1, 6), "403 Forbidden", users=3)
+    assert valve_store.is_paused("v")
     valve_store.unpause_batch("v")
     assert valve_store.batch_status("v").paused == ""
+    assert not valve_store.is_paused("v")
     assert valve_store.claim("v", row(10), "m10", "t", 10_000)[0] is Claim.CLAIMED
     assert fail_rows(valve_store, range(11, 15), "403 Forbidden", users=3) == [False] * 4
 
