@@ -12,43 +12,14 @@ from worker.errors import InputError
 from worker.models import Operation, RowRecord
 from worker.store.outcome_store import OutcomeStore
 
-COLUMNS = (
-    "line",
-    "user_id",
-    "meeting_id",
-    "allowed_registrant",
-    "status",
-    "registration_id",
-    "http_status",
-    "error",
-    "attempts",
-    "request_id",
-    "updated_at",
-)
-REGISTRANT_COLUMNS = (
-    "line",
-    "webinar_id",
-    "email",
-    "status",
-    "registration_id",
-    "http_status",
-    "error",
-    "attempts",
-    "request_id",
-    "updated_at",
-)
+# What happened to the row: the same columns whatever the row names.
+_OUTCOME = ("status", "registration_id", "http_status", "error", "attempts")
+_WHEN = ("request_id", "updated_at")
+COLUMNS = ("line", "user_id", "meeting_id", "allowed_registrant", *_OUTCOME, *_WHEN)
+REGISTRANT_COLUMNS = ("line", "webinar_id", "email", *_OUTCOME, *_WHEN)
 """A webinar registrant batch's columns: the webinar and the person in place of the meeting's."""
-PUBLICATION_COLUMNS = (
-    "line",
-    "webinar_id",
-    "status",
-    "http_status",
-    "error",
-    "attempts",
-    "request_id",
-    "updated_at",
-)
-"""A webinar publication batch's columns: the webinar alone."""
+PUBLICATION_COLUMNS = ("line", "webinar_id", "status", *_OUTCOME[2:], *_WHEN)
+"""A webinar publication batch's columns: the webinar alone (publishing makes no id)."""
 FORMATS = ("csv", "json")
 # A cell starting with one of these is a formula to a spreadsheet (CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
