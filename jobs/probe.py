@@ -51,22 +51,29 @@ class Probe:
         return self.mode in (Mode.GONE, Mode.APP_ONLY_REFUSED)
 
 
-def refuse_retired(settings: Settings, rows: Iterable[SourceRow]) -> None:
+def refuse_retired(
+    settings: Settings, rows: Iterable[SourceRow], *, graph: object = None
+) -> None:
     """Raise ApiRetired (one line: the reason and the way on) when the probe finds the API
-    gone or refused; log why it could not tell, and return, when it is unknown."""
-    probe = probe_meeting_api(settings, rows)
+    gone or refused; log why it could not tell, and return, when it is unknown. `graph`:
+    a Graph client to probe through (a worker's, with its token), else one made here."""
+    probe = probe_meeting_api(settings, rows, graph=graph)
     if probe.refused:
         raise ApiRetired(probe.detail)
     if probe.mode is Mode.UNKNOWN:
         log.warning("meeting registration API not checked (%s); going on", probe.detail)
 
 
-def probe_meeting_api(settings: Settings, rows: Iterable[SourceRow]) -> Probe:
+def probe_meeting_api(
+    settings: Settings, rows: Iterable[SourceRow], *, graph: object = None
+) -> Probe:
     """Probe with one valid row of `rows`: the first naming an objectId and a meeting id
     among the first SCAN_ROWS, else the first valid row (its UPN and join link resolved)."""
     sample = _sample(rows)
     if sample is None:
         return Probe(Mode.UNKNOWN, "no valid row to probe with")
+    if isinstance(graph, GraphClient):
+        return _probe(graph, sample)
     return probe_meeting(settings, sample)
 
 

@@ -181,7 +181,9 @@ def run(
     raise typer.Exit(code)
 
 
-def refuse_retired_api(settings: Settings, source: CsvSource, *, skip: bool) -> None:
+def refuse_retired_api(
+    settings: Settings, source: CsvSource, *, skip: bool, graph: object = None
+) -> None:
     """Before anything is recorded: raise ApiRetired (exit 2, one line) when one GET of a
     row's registration finds the meeting registration API retired (jobs/probe.py). Skipped
     with --no-probe, and where no Graph credential is configured: then not even imported,
@@ -191,7 +193,7 @@ def refuse_retired_api(settings: Settings, source: CsvSource, *, skip: bool) -> 
         return
     from jobs.probe import refuse_retired
 
-    refuse_retired(settings, source.rows())
+    refuse_retired(settings, source.rows(), graph=graph)
 
 
 def _no_json_for_dry_run(as_json: bool) -> None:
@@ -218,7 +220,8 @@ def run_batch(
         store = reachable_store(settings)
         # The worker's own clients, built now: one sign-in, refused here if it fails.
         current = runtime(must_sign_in=True)
-        refuse_retired_api(settings, source, skip=not probe)
+        # Through the worker's own client: its token, not a second sign-in.
+        refuse_retired_api(settings, source, skip=not probe, graph=current.deps.graph)
         if settings.metrics_port is not None:  # a one-shot command opens no port unasked
             shared = SharedGauges(current.store, current.deps.limiter)
             serve_metrics(settings.metrics_port, settings.metrics_host, shared)
