@@ -51,9 +51,7 @@ class Probe:
         return self.mode in (Mode.GONE, Mode.APP_ONLY_REFUSED)
 
 
-def refuse_retired(
-    settings: Settings, rows: Iterable[SourceRow], *, graph: object = None
-) -> None:
+def refuse_retired(settings: Settings, rows: Iterable[SourceRow], *, graph: object = None) -> None:
     """Raise ApiRetired (one line: the reason and the way on) when the probe finds the API
     gone or refused; log why it could not tell, and return, when it is unknown. `graph`:
     a Graph client to probe through (a worker's, with its token), else one made here."""
