@@ -14,6 +14,7 @@ commit-then-500 faults do the operation first and spoil the answer after.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 import re
@@ -52,6 +53,7 @@ _FAULT_ERRORS: dict[int, tuple[str, str]] = {
     503: ("ServiceNotAvailable", "The service is temporarily unavailable."),
     504: ("GatewayTimeout", "The upstream service did not answer in time."),
 }
+_EMAIL_FILTER = re.compile(r"^\s*email\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
 _CALENDAR_KINDS = frozenset({"events", "event", "subscriptions", "subscription"})
 
 
@@ -102,7 +104,7 @@ class GraphRoutes:
             if envelope:
                 self.state.envelope_arrives()
             else:
-                self.state.arrive(key)
+                self.state.arrive(_caller_key(route, query, body, key))
             try:
                 # Graph counts and acts on a request when it arrives; the latency is the
                 # time its answer takes to come back. So the service's own rate limit
@@ -118,6 +120,8 @@ class GraphRoutes:
                     self.state.envelope_leaves()
                 else:
                     self.state.leave()
+        if route is not None:
+            key = _caller_key(route, query, body, key)
         self.state.record(
             method, raw_path, reply.status, key=key, retry_after_s=reply.retry_after_s
         )
@@ -271,11 +275,12 @@ class GraphRoutes:
             reply = Reply.failure(_unknown_segment(segments, root))
         else:
             key = self._key(route, query)
-            self.state.arrive(key)
+            self.state.arrive(_caller_key(route, query, body, key))
             try:
                 reply = await self._answer(method, route, query, body, token, key, request)
             finally:
                 self.state.leave()
+            key = _caller_key(route, query, body, key)
         self.state.record(
             method, f"/{root}{raw_path}", reply.status, key=key, retry_after_s=reply.retry_after_s
         )
@@ -286,6 +291,27 @@ class GraphRoutes:
         if response_body is not None:
             answer["body"] = response_body
         return answer
+
+
+def _caller_key(
+    route: GraphRoute, query: Mapping[str, str], body: bytes, key: str | None
+) -> str | None:
+    """What a Retry-After is checked against: `key`, but for a webinar's registrations the
+    one person a call is about (the email of a POST's body or of a lookup's filter), so
+    that calls about other people of the same webinar, in flight when a 429 went out, do
+    not count as the same caller coming back early."""
+    if route.kind != "webinar_registrations":
+        return key
+    email = ""
+    found = _EMAIL_FILTER.match(query.get("$filter", ""))
+    if found is not None:
+        email = found.group(1).replace("''", "'")
+    elif body:
+        with contextlib.suppress(ValueError):
+            payload = json.loads(body)
+            if isinstance(payload, dict) and isinstance(payload.get("email"), str):
+                email = payload["email"]
+    return f"{key}/{email.casefold()}" if email else key
 
 
 def _unknown_segment(segments: list[str], root: str) -> GraphFailure:

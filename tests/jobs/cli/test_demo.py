@@ -82,5 +82,6 @@ def test_the_webinar_demo_registers_each_person_once_though_graph_would_twice(
     # meetreg counts registered, and no more, proves that no person was POSTed twice.
     assert f"simulator: {counts['registered']} webinar registrations made, " in result.stdout
     assert "0 people registered twice" in result.stdout
+    assert "0 retries sent before their Retry-After" in result.stdout
     assert "webinars closed to registration, on purpose" in result.stdout
     assert "Traceback" not in result.stderr

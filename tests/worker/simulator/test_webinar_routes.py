@@ -338,3 +338,22 @@ def test_the_control_api_seeds_sets_modes_and_inspects_webinars(sim, graph):
         assert register(fresh).status_code == 404  # and the webinars
         with pytest.raises(httpx.HTTPStatusError):
             control.set_webinar_conflict("replace")
+
+
+def test_a_retry_after_binds_the_person_it_was_given_for_not_the_whole_webinar(
+    sim, graph, webinar
+):
+    sim.state.script(WEBINAR, [{"status": 429, "retry_after": "30"}])
+    assert register(graph, person(1)).status_code == 429
+    # Another person of the same webinar, sent meanwhile: not the throttled caller back.
+    assert register(graph, person(2)).status_code == 204
+    lookup = graph.request(
+        "GET",
+        f"{BASE}/{ENCODED}/registrations",
+        params={"$filter": "email eq 'person3@fabrikam.example'"},
+    )
+    assert lookup.status_code == 200
+    assert sim.state.early_retries() == []
+    # The same person back before the 30 s: early.
+    assert register(graph, person(1)).status_code == 204
+    assert [e.key for e in sim.state.early_retries()] == [f"{WEBINAR}/person1@fabrikam.example"]
