@@ -340,9 +340,7 @@ def test_the_control_api_seeds_sets_modes_and_inspects_webinars(sim, graph):
             control.set_webinar_conflict("replace")
 
 
-def test_a_retry_after_binds_the_person_it_was_given_for_not_the_whole_webinar(
-    sim, graph, webinar
-):
+def test_a_retry_after_binds_the_person_it_was_given_for_not_the_whole_webinar(sim, graph, webinar):
     sim.state.script(WEBINAR, [{"status": 429, "retry_after": "30"}])
     assert register(graph, person(1)).status_code == 429
     # Another person of the same webinar, sent meanwhile: not the throttled caller back.
