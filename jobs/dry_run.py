@@ -68,6 +68,8 @@ class RowForecast:
 
 
 COLUMNS = ("line", "user_id", "meeting_id", "forecast", "http_status", "reason", "request_id")
+# A registrant's row: its person and webinar in the places of the user and the meeting.
+REGISTRANT_COLUMNS = ("line", "email", "webinar_id", *COLUMNS[3:])
 
 
 def forecast_rows(rows: Iterable[SourceRow], deps: Deps, *, threads: int) -> Iterator[RowForecast]:
@@ -182,11 +184,14 @@ def _names(record: RowRecord) -> tuple[str, str]:
     return record.user_id, record.meeting_id or record.join_web_url
 
 
-def write_forecasts(forecasts: Iterable[RowForecast], out: TextIO) -> dict[Forecast, int]:
-    """The forecasts as CSV (cells a spreadsheet would run are neutralised); the counts."""
+def write_forecasts(
+    forecasts: Iterable[RowForecast], out: TextIO, *, registrants: bool = False
+) -> dict[Forecast, int]:
+    """The forecasts as CSV (cells a spreadsheet would run are neutralised); the counts.
+    `registrants`: the file's rows are webinar registrants, and the columns say so."""
     counts = dict.fromkeys(Forecast, 0)
     writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(COLUMNS)
+    writer.writerow(REGISTRANT_COLUMNS if registrants else COLUMNS)
     for item in forecasts:
         counts[item.forecast] += 1
         cells = (

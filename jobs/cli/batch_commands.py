@@ -266,7 +266,7 @@ def dry_run_file(settings: Settings, source: CsvSource) -> int:
         rows = source.rows()
         forecasts = forecast_rows(rows, current.deps, threads=settings.concurrency)
         try:
-            counts = write_forecasts(forecasts, sys.stdout)
+            counts = write_forecasts(forecasts, sys.stdout, registrants=source.kind == WEBINARS)
         except GraphAuthError as exc:
             raise ConfigError(exc.describe()) from None
     err.print(

@@ -13,6 +13,7 @@ from pipeline_helpers import NO_POLICY_USER, ORGANIZER, UPN, posts
 
 from worker import keys
 from worker.simulator import SimulatorServer
+from worker.simulator.webinars import new_webinar_id
 
 
 @pytest.mark.parametrize("command", ["run", "enqueue"])
@@ -76,3 +77,40 @@ def test_a_dry_run_with_a_refused_credential_is_one_line_and_exit_2(
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1
     assert "AADSTS7000215" in result.stderr
+
+
+def test_a_dry_run_of_registrants_forecasts_each_person_and_registers_no_one(
+    sim: SimulatorServer, redis_url: str, tmp_path: Path
+) -> None:
+    env = command_env(**sim.env(), REDIS_URL=redis_url, MEETREG_RATE_LIMIT="1000")
+    live, draft = new_webinar_id(), new_webinar_id()
+    sim.state.add_webinar(live, ORGANIZER)
+    sim.state.add_webinar(draft, ORGANIZER, status="draft")
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text(f"webinar_id,email,first_name,last_name\n{live},bo@contoso.example,Bo,Ek\n")
+    assert meetreg("run", str(earlier), env=env).returncode == 0
+    posts_before = sim.state.stats()["webinar_registration_posts"]
+
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "webinar_id,email,first_name,last_name\n"
+        f"{live},ann@contoso.example,Ann,Lee\n"
+        f"{live},BO@contoso.example,Bo,Ek\n"
+        f"{draft},cy@contoso.example,Cy,Ho\n"
+        f"{live},ANN@contoso.example,Ann,Lee\n"
+        f"{live},not-an-address,Dee,Ro\n"
+    )
+    result = meetreg("run", "--dry-run", str(path), env=env)
+
+    assert result.returncode == 1, result.stderr  # the draft's row would fail
+    forecast = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [(row["line"], row["email"], row["forecast"]) for row in forecast] == [
+        ("2", "ann@contoso.example", "would_register"),
+        ("3", "BO@contoso.example", "skipped"),  # done by the earlier batch
+        ("4", "cy@contoso.example", "would_fail"),
+        ("5", "ANN@contoso.example", "skipped"),  # the same person as line 2
+        ("6", "not-an-address", "invalid"),
+    ]
+    assert forecast[2]["reason"] == "the webinar is a draft: its organizer must publish it first"
+    assert {row["webinar_id"] for row in forecast} == {live, draft}
+    assert sim.state.stats()["webinar_registration_posts"] == posts_before
