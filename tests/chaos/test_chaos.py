@@ -1,10 +1,11 @@
-"""Chaos, bounded and on loopback: a batch of 5,000 rows (CHAOS_ROWS to change it) while
-workers are SIGKILLed again and again, Redis is restarted, the same chunks are sent twice so
+"""Chaos, bounded and on loopback: a batch of 5,000 meetings (CHAOS_ROWS to change it) and
+one of 1,000 webinar registrants (CHAOS_REGISTRANTS), in one queue, while workers are
+SIGKILLed again and again, Redis is restarted, the same chunks are sent twice so
 workers race for the same rows, and the simulator answers with random 5xx,
 commit-then-timeout, and 429 past its own limit; against a Graph that *replaces* a
 registration on a second POST (for webinar registrants: makes a second one), so any
 duplicate would show. Every row must end final; no meeting, and no person, registered
-twice; none lost. It runs for both targets, and prints its figures (run with -s).
+twice; none lost. It prints its figures (run with -s to see them).
 
 Leases are of production length (60 s): they outlive the Redis outage, as they would in
 production, so a lease a live worker kept for work no thread does any more would hold its
@@ -33,6 +34,7 @@ from worker.redis.embedded import EmbeddedRedis
 from worker.simulator import SimulatorServer
 from worker.simulator.webinars import new_webinar_id
 from worker.store.outcome_store import OutcomeStore
+from worker.store.records import BatchStatus
 
 ROWS = int(os.environ.get("CHAOS_ROWS", "5000"))
 REGISTRANTS = int(os.environ.get("CHAOS_REGISTRANTS", "1000"))
@@ -47,9 +49,10 @@ DEADLINE_S = float(os.environ.get("CHAOS_DEADLINE_S", "600"))
 
 @dataclass(frozen=True)
 class Workload:
-    """One target's rows under chaos: what is seeded and written, and how Graph's own
-    record is checked afterwards."""
+    """One target's rows under chaos: its batch, what is seeded and written, and how
+    Graph's own record is checked afterwards."""
 
+    batch_id: str
     rows: int
     # Seed the simulator and write the CSV; the ids of what holds the resources (webinars).
     write: Callable[[SimulatorServer, Path], list[str]]
@@ -92,24 +95,31 @@ def registrations_per_person(sim: SimulatorServer, webinars: list[str]) -> list[
     return list(made.values())
 
 
-MEETINGS = Workload(
-    ROWS,
-    write_meetings,
-    ("created", "already_enabled"),
-    lambda sim, _: [*sim.state.creations.values()],
-)
-PEOPLE = Workload(
-    REGISTRANTS, write_registrants, ("registered", "already_registered"), registrations_per_person
+# Both targets at once, in one queue and one chaos: their batches race each other too.
+WORKLOADS = (
+    Workload(
+        "chaos",
+        ROWS,
+        write_meetings,
+        ("created", "already_enabled"),
+        lambda sim, _: [*sim.state.creations.values()],
+    ),
+    Workload(
+        "chaos-people",
+        REGISTRANTS,
+        write_registrants,
+        ("registered", "already_registered"),
+        registrations_per_person,
+    ),
 )
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(DEADLINE_S + 60)
-@pytest.mark.parametrize("work", [MEETINGS, PEOPLE], ids=["meetings", "webinar-registrants"])
 def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
-    sim: SimulatorServer, tmp_path: Path, work: Workload
+    sim: SimulatorServer, tmp_path: Path
 ) -> None:
-    rows = work.rows
+    rows = sum(work.rows for work in WORKLOADS)
     faults = sim.state.set_faults(
         latency_ms=20,
         error_5xx_probability=0.03,
@@ -118,8 +128,8 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
         stall_s=2.5,
         seed=7,
     )
-    path = tmp_path / "chaos.csv"
-    holders = work.write(sim, path)
+    paths = [tmp_path / f"{work.batch_id}.csv" for work in WORKLOADS]
+    holders = [work.write(sim, path) for work, path in zip(WORKLOADS, paths, strict=True)]
 
     rng = random.Random(11)
     kills = restarts = 0
@@ -137,9 +147,10 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
             MEETREG_BACKOFF_BASE_S="0.05",
             MEETREG_PAUSE_AFTER="0",  # faults are random here, not systemic
         )
-        assert meetreg("enqueue", str(path), "--batch-id", "chaos", env=env).returncode == 0
-        # The same chunks again: two messages for every row, raced by different workers.
-        assert meetreg("enqueue", str(path), "--batch-id", "chaos", env=env).returncode == 0
+        for work, path in zip(WORKLOADS, paths, strict=True):
+            for _ in range(2):  # the same chunks again: two messages for every row, raced
+                enqueued = meetreg("enqueue", str(path), "--batch-id", work.batch_id, env=env)
+                assert enqueued.returncode == 0, enqueued.stderr
         logs: list[Path] = []
 
         def start(name: str) -> subprocess.Popen[bytes]:
@@ -151,23 +162,24 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
         store = OutcomeStore(client)
         started = time.monotonic()
         next_kill = started + KILL_EVERY_S
-        last = None
+        last: list[BatchStatus] = []
         done_at_kill = 0
         try:
             while True:
                 try:
-                    last = store.batch_status("chaos")
-                    if last.finished:
+                    last = [store.batch_status(work.batch_id) for work in WORKLOADS]
+                    if all(status.finished for status in last):
                         break
                 except Exception:  # Redis is down for its restart: look again
                     pass
                 now = time.monotonic()
                 assert now - started < DEADLINE_S, f"unfinished under chaos: {last}"
-                # Kill only once the batch moved on since the last kill: on a loaded
+                # Kill only once the batches moved on since the last kill: on a loaded
                 # machine a worker needs seconds to start, and chaos must not starve it.
-                progressed = last is not None and last.done >= done_at_kill + rows // 10
+                done = sum(status.done for status in last)
+                progressed = bool(last) and done >= done_at_kill + rows // 10
                 if kills < KILLS and now >= next_kill and progressed:
-                    done_at_kill = last.done if last is not None else 0
+                    done_at_kill = done
                     victim = workers.pop(rng.randrange(len(workers)))
                     victim.send_signal(signal.SIGKILL)
                     victim.wait()
@@ -190,7 +202,7 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
         finally:
             for process in workers:
                 stop(process)
-        status = store.batch_status("chaos")
+        statuses = [store.batch_status(work.batch_id) for work in WORKLOADS]
         client.close()
 
     assert kills == KILLS and restarts == 1
@@ -199,24 +211,28 @@ def test_rows_survive_killed_workers_a_redis_restart_racing_chunks_and_faults(
     # leases that Redis could not take back then.
     assert running_at_outage > 0 and leases_through_outage > 0
     assert any("could not give back leases yet" in log.read_text() for log in logs)
-    assert status.finished and status.total == rows
-    done = sum(status.counts[state] for state in work.done)
-    assert done == rows  # none lost
-    assert status.counts["failed"] == 0
-    made = work.made(sim, holders)
-    assert len(made) == rows
-    assert max(made) == 1, "a meeting (or a person) was registered twice"
+    figures = []
+    for work, status, held in zip(WORKLOADS, statuses, holders, strict=True):
+        assert status.finished and status.total == work.rows
+        done = sum(status.counts[state] for state in work.done)
+        assert done == work.rows, work.batch_id  # none lost
+        assert status.counts["failed"] == 0
+        made = work.made(sim, held)
+        assert len(made) == work.rows, work.batch_id
+        assert max(made) == 1, f"{work.batch_id}: a meeting (or a person) was registered twice"
+        figures.append(
+            f"{work.batch_id}: {work.rows} rows, lost {work.rows - done}, "
+            f"duplicates {sum(n - 1 for n in made)}"
+        )
     injected = sim.state.stats()["faults_injected"]
     # The chaos really happened: each kind of fault was dealt out, not just configured.
     assert {"429 limit", "commit_then_timeout"} <= injected.keys()
     assert any(kind.startswith("5") for kind in injected)
-    duplicates = sum(n - 1 for n in made)
-    lost = rows - done
     print(
-        f"\nchaos: {rows} rows, {kills} workers SIGKILLed, {restarts} Redis restart "
+        f"\nchaos: {kills} workers SIGKILLed, {restarts} Redis restart "
         f"({running_at_outage} rows running, {leases_through_outage} leases through it), "
         f"faults injected {sum(injected.values())} {dict(sorted(injected.items()))}; "
-        f"rows lost {lost}, duplicates {duplicates}"
+        + "; ".join(figures)
     )
 
 
@@ -224,7 +240,7 @@ def wait_for_running_rows(store: OutcomeStore) -> int:
     """How many rows are claimed and not yet ended, once some are."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        running = store.batch_status("chaos").counts["running"]
+        running = sum(store.batch_status(work.batch_id).counts["running"] for work in WORKLOADS)
         if running:
             return running
         time.sleep(0.05)
