@@ -93,7 +93,7 @@ def forecast_row(record: RowRecord, deps: Deps) -> RowForecast:
         try:
             return _read(record, deps)
         except (GraphPermanent, GraphTransient) as exc:
-            operation = Operation.REGISTER if record.webinar_id else Operation.CREATE
+            operation = _operation(record)
             if retired := deps.target_for(operation).retirement(exc):
                 raise ApiRetired(retired) from None
             decision = attempts.decide(exc, policy)
@@ -134,7 +134,7 @@ class _Paced:
 
 
 def _read(record: RowRecord, deps: Deps) -> RowForecast:
-    operation = Operation.REGISTER if record.webinar_id else Operation.CREATE
+    operation = _operation(record)
     target, paced = deps.target_for(operation), _Paced(deps)
     meeting_given = bool(record.meeting_id)  # not found from a join link, which proves it
     place = target.locate(record, paced)
@@ -174,6 +174,11 @@ def _read(record: RowRecord, deps: Deps) -> RowForecast:
         target.mismatch(found),
         found.request_id or "",
     )
+
+
+def _operation(record: RowRecord) -> Operation:
+    """What a real run would do with the row: register a person, or create a registration."""
+    return Operation.REGISTER if record.webinar_id else Operation.CREATE
 
 
 def _names(record: RowRecord) -> tuple[str, str]:

@@ -104,20 +104,20 @@ class RowSteps:
 
     def judge(self) -> Ending | None:
         """The ending of a row that cannot succeed (a webinar that is a draft, a required
-        question unanswered), judged before anything is sent; None: go on. Raises
-        BatchPaused rather than ask Graph for a paused batch."""
-        verdict = self.target.verdict(self.batch_id, self.row)
-        if verdict is None:
-            self.check_not_paused()
-            verdict = self.target.judge(self.batch_id, self.row, self)
-        return self.refusal(verdict)
+        question unanswered), judged before anything is sent; None: go on."""
+        return self.refusal(self.verdict())
 
-    def check_not_paused(self) -> None:
-        """Raise BatchPaused when the batch is paused: for Graph calls made before the
-        claim, which is where a pause is seen otherwise (a row whose webinar is not known
-        yet must not read it, and fail, while the safety valve holds the batch)."""
+    def verdict(self) -> Verdict:
+        """Whether the row can succeed: known to the target, or found out now from Graph.
+        Raises BatchPaused rather than ask Graph for a paused batch: these calls come
+        before the claim, which is where a pause is seen otherwise (a row whose webinar is
+        not known yet must not read it, and fail, while the safety valve holds the batch)."""
+        known = self.target.verdict(self.batch_id, self.row)
+        if known is not None:
+            return known
         if self.store.is_paused(self.batch_id):
             raise BatchPaused
+        return self.target.judge(self.batch_id, self.row, self)
 
     def refusal(self, verdict: Verdict) -> Ending | None:
         """The ending `verdict` gives the row, if any (worker.protocol.target, Verdict)."""

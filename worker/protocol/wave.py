@@ -109,13 +109,9 @@ class Wave:
         """Whether the row can succeed: known, or found out now (the wave's first row of a
         webinar reads it, its other rows then know); None when that read failed, and the
         row goes on alone, where the failure is met as any call's."""
-        known = self.target.verdict(self.batch_id, steps.row)
-        if known is not None:
-            return known
         try:
-            steps.check_not_paused()
             with steps.context():
-                return self.target.judge(self.batch_id, steps.row, steps)
+                return steps.verdict()
         except (GraphError, BatchPaused):
             return None  # alone, it meets the pause (or the error) as any row does
 
